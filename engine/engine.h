@@ -1,0 +1,73 @@
+// The embedded engine: one Store plus the registry state it implies, and the append path
+// (validate against the state as left by the events before, chain, write synced, apply).
+//
+// Thread-safety: not thread-safe; one owner calls it (the CLI today, the sequencer thread of
+// the server later). Start-up recovery is the one recovery path: open() folds the log.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/store.h"
+#include "projections/event_json.h"
+#include "projections/registry.h"
+#include "projections/status.h"
+
+namespace orgledger {
+
+struct EngineOptions {
+  StoreOptions store;
+  // The sequencer's clock (µs since epoch, UTC). recorded_at = max(clock(), head recorded_at),
+  // so recorded_at never decreases along the log.
+  std::function<Micros()> clock;
+};
+
+struct AppendInput {
+  EventIdBytes event_id{};
+  fb::EventT event;
+};
+
+struct AppendOutcome {
+  // OK, or the error of the first failing event (nothing was stored then).
+  Status status;
+  size_t failed_index = 0;        // index into the inputs, when status is not OK
+  // Per input: its position (new, or the original one for an identical retry).
+  std::vector<uint64_t> positions;
+  size_t stored = 0;              // how many inputs were new
+  Head head;                      // the head after the append
+};
+
+class Engine {
+ public:
+  // Opens the store in `directory` and rebuilds the registry from it. Errors as Store::open,
+  // and DataLoss when the log cannot be folded.
+  static Result<std::unique_ptr<Engine>> open(const std::string& directory,
+                                              EngineOptions options = {});
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Appends `inputs` atomically as `actor`: every new event is validated against the state as
+  // left by the events before it; if one fails, nothing is stored and the outcome names it.
+  // An input whose event_id is stored with identical content is not stored again (its original
+  // position is answered); the same id with other content is AlreadyExists/DuplicateEventId.
+  // Returns after the batch is synced.
+  AppendOutcome append(std::vector<AppendInput> inputs, std::string_view actor);
+
+  const Registry& registry() const { return registry_; }
+  const Store& store() const { return *store_; }
+
+ private:
+  Engine() = default;
+
+  std::unique_ptr<Store> store_;
+  Registry registry_;
+  EngineOptions options_;
+};
+
+// SHA-256 of an event's content (occurred_at and body), as packed alone: what identical retries
+// are compared by.
+Hash content_hash(const fb::EventT& event);
+
+}  // namespace orgledger

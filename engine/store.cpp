@@ -1,0 +1,254 @@
+#include "engine/store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "engine/store_format.h"
+
+namespace orgledger {
+namespace {
+
+namespace format = store_format;
+
+Status from_rocksdb(const rocksdb::Status& status, std::string_view what) {
+  if (status.ok()) return Status::ok();
+  std::string message = std::string(what) + ": " + status.ToString();
+  if (status.IsNoSpace()) {
+    return Status(Code::kResourceExhausted, Reason::kStorageError, std::move(message));
+  }
+  if (status.IsCorruption()) return Status(Code::kDataLoss, Reason::kStorageError, std::move(message));
+  if (status.IsNotFound()) return Status(Code::kNotFound, Reason::kStorageError, std::move(message));
+  return Status(Code::kUnavailable, Reason::kStorageError, std::move(message));
+}
+
+rocksdb::Slice slice(std::string_view bytes) { return rocksdb::Slice(bytes.data(), bytes.size()); }
+
+rocksdb::Slice slice(const EventIdBytes& id) {
+  return rocksdb::Slice(reinterpret_cast<const char*>(id.data()), id.size());
+}
+
+const std::vector<std::string_view>& family_names() {
+  static const std::vector<std::string_view> names = {
+      format::kEventsFamily, format::kEventIdsFamily, format::kLedgerFamily, format::kMetaFamily,
+      format::kCheckpointsFamily};
+  return names;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::open(const std::string& directory, const StoreOptions& options) {
+  std::unique_ptr<Store> store(new Store());
+  store->directory_ = directory;
+  store->read_only_ = options.read_only;
+
+  rocksdb::DBOptions db_options;
+  std::vector<std::string> existing;
+  const bool exists = rocksdb::DB::ListColumnFamilies(db_options, directory, &existing).ok();
+  if (!exists && (options.read_only || !options.create_if_missing)) {
+    return Status(Code::kNotFound, Reason::kStorageError,
+                  "no orgledger store in \"" + directory + "\"");
+  }
+  if (exists) {
+    for (std::string_view name : family_names()) {
+      if (std::find(existing.begin(), existing.end(), name) == existing.end()) {
+        return Status(Code::kFailedPrecondition, Reason::kUnsupportedFormatVersion,
+                      "\"" + directory + "\" is a RocksDB database but not an orgledger store "
+                      "(column family \"" + std::string(name) + "\" is missing)");
+      }
+    }
+  }
+
+  db_options.create_if_missing = !options.read_only;
+  db_options.create_missing_column_families = !options.read_only && !exists;
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
+  for (std::string_view name : family_names()) {
+    descriptors.emplace_back(std::string(name), rocksdb::ColumnFamilyOptions());
+  }
+
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status opened =
+      options.read_only
+          ? rocksdb::DB::OpenForReadOnly(db_options, directory, descriptors, &store->handles_, &db)
+          : rocksdb::DB::Open(db_options, directory, descriptors, &store->handles_, &db);
+  if (!opened.ok()) {
+    return from_rocksdb(opened, "cannot open the store in \"" + directory + "\"");
+  }
+  store->db_.reset(db);
+  store->events_ = store->handles_[1];
+  store->event_ids_ = store->handles_[2];
+  store->meta_ = store->handles_[4];
+
+  std::string version;
+  rocksdb::Status read = db->Get(rocksdb::ReadOptions(), store->meta_,
+                                 slice(format::kFormatVersionKey), &version);
+  if (read.IsNotFound()) {
+    if (options.read_only) {
+      return Status(Code::kFailedPrecondition, Reason::kUnsupportedFormatVersion,
+                    "the store in \"" + directory + "\" has no format version");
+    }
+    rocksdb::WriteOptions sync;
+    sync.sync = true;
+    ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(
+        db->Put(sync, store->meta_, slice(format::kFormatVersionKey),
+                std::to_string(format::kFormatVersion)),
+        "cannot write the format version"));
+  } else if (!read.ok()) {
+    return from_rocksdb(read, "cannot read the format version");
+  } else if (version != std::to_string(format::kFormatVersion)) {
+    return Status(Code::kFailedPrecondition, Reason::kUnsupportedFormatVersion,
+                  "the store in \"" + directory + "\" has format version \"" + version +
+                      "\"; this orgledger reads version " + std::to_string(format::kFormatVersion));
+  }
+  ORGLEDGER_RETURN_IF_ERROR(store->load_head());
+  return store;
+}
+
+Store::~Store() {
+  if (db_) {
+    for (rocksdb::ColumnFamilyHandle* handle : handles_) db_->DestroyColumnFamilyHandle(handle);
+    db_->Close().PermitUncheckedError();
+  }
+}
+
+Status Store::load_head() {
+  std::string value;
+  rocksdb::Status read = db_->Get(rocksdb::ReadOptions(), meta_, slice(format::kHeadKey), &value);
+  Head head;
+  Micros recorded_at = 0;
+  if (read.ok()) {
+    if (value.size() != format::kHeadValueSize) {
+      return Status(Code::kDataLoss, Reason::kCorruptRecord, "the stored head has a bad size");
+    }
+    head.position = format::decode_u64(value.substr(0, 8));
+    std::copy(value.begin() + 8, value.begin() + 40, head.hash.begin());
+    recorded_at = static_cast<Micros>(format::decode_u64(value.substr(40, 8)));
+  } else if (!read.IsNotFound()) {
+    return from_rocksdb(read, "cannot read the head");
+  }
+  // The head and the events are written in one batch; a disagreement is corruption.
+  std::unique_ptr<rocksdb::Iterator> last(db_->NewIterator(rocksdb::ReadOptions(), events_));
+  last->SeekToLast();
+  ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(last->status(), "cannot read the last event"));
+  const uint64_t last_position = last->Valid() ? format::decode_u64(last->key().ToStringView()) : 0;
+  if (last_position != head.position) {
+    return Status(Code::kDataLoss, Reason::kCorruptRecord,
+                  "the stored head says position " + std::to_string(head.position) +
+                      " but the last stored event is at " + std::to_string(last_position));
+  }
+  std::lock_guard lock(head_mutex_);
+  head_ = head;
+  head_recorded_at_ = recorded_at;
+  return Status::ok();
+}
+
+Result<Head> Store::head() const {
+  std::lock_guard lock(head_mutex_);
+  return head_;
+}
+
+Micros Store::head_recorded_at() const {
+  std::lock_guard lock(head_mutex_);
+  return head_recorded_at_;
+}
+
+Status Store::scan(uint64_t from, uint64_t to, const RecordVisitor& visit) const {
+  if (from > to) return Status::ok();
+  rocksdb::ReadOptions read_options;
+  // Folds read each record once; do not evict hotter blocks for them.
+  read_options.fill_cache = false;
+  std::string upper;
+  rocksdb::Slice upper_slice;
+  if (to != std::numeric_limits<uint64_t>::max()) {
+    upper = format::position_key(to + 1);
+    upper_slice = slice(upper);
+    read_options.iterate_upper_bound = &upper_slice;
+  }
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, events_));
+  // FlatBuffers reads scalars in place, so records are handed out 8-byte aligned; values inside
+  // RocksDB blocks are copied into this (heap-allocated, hence aligned) buffer when they are not.
+  std::string aligned;
+  for (it->Seek(slice(format::position_key(from))); it->Valid(); it->Next()) {
+    const rocksdb::Slice key = it->key();
+    if (key.size() != format::kPositionKeySize) {
+      return Status(Code::kDataLoss, Reason::kCorruptRecord,
+                    "an events key has " + std::to_string(key.size()) + " bytes instead of 8");
+    }
+    std::string_view value = it->value().ToStringView();
+    if (reinterpret_cast<uintptr_t>(value.data()) % 8 != 0) {
+      aligned.assign(value.data(), value.size());
+      value = aligned;
+    }
+    const StoredRecord record{format::decode_u64(key.ToStringView()), value};
+    if (visit(record) == ScanOutcome::kStop) return Status::ok();
+  }
+  return from_rocksdb(it->status(), "cannot read events");
+}
+
+Result<std::optional<EventIdEntry>> Store::find_event_id(const EventIdBytes& event_id) const {
+  std::string value;
+  rocksdb::Status read = db_->Get(rocksdb::ReadOptions(), event_ids_, slice(event_id), &value);
+  if (read.IsNotFound()) return std::optional<EventIdEntry>();
+  ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(read, "cannot read an event id"));
+  if (value.size() != format::kEventIdEntrySize) {
+    return Status(Code::kDataLoss, Reason::kCorruptRecord, "an event_ids entry has a bad size");
+  }
+  EventIdEntry entry;
+  entry.position = format::decode_u64(value.substr(0, 8));
+  std::copy(value.begin() + 8, value.end(), entry.content_hash.begin());
+  return std::optional<EventIdEntry>(entry);
+}
+
+Result<std::string> Store::read(uint64_t position) const {
+  std::string value;
+  rocksdb::Status read =
+      db_->Get(rocksdb::ReadOptions(), events_, slice(format::position_key(position)), &value);
+  if (read.IsNotFound()) {
+    return Status(Code::kNotFound, Reason::kNone,
+                  "no record at position " + std::to_string(position));
+  }
+  ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(read, "cannot read an event"));
+  return value;
+}
+
+Status Store::append(const std::vector<NewRecord>& records) {
+  if (read_only_) {
+    return Status(Code::kFailedPrecondition, Reason::kStorageError, "the store is open read-only");
+  }
+  if (records.empty()) return Status::ok();
+  uint64_t expected = head()->position + 1;
+  rocksdb::WriteBatch batch;
+  for (const NewRecord& record : records) {
+    if (record.position != expected++) {
+      return Status(Code::kFailedPrecondition, Reason::kNone,
+                    "record positions must continue the head contiguously");
+    }
+    ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(
+        batch.Put(events_, slice(format::position_key(record.position)), slice(record.bytes)),
+        "cannot batch an event"));
+    std::string entry = format::encode_u64(record.position);
+    entry.append(reinterpret_cast<const char*>(record.content_hash.data()), 32);
+    ORGLEDGER_RETURN_IF_ERROR(
+        from_rocksdb(batch.Put(event_ids_, slice(record.event_id), entry), "cannot batch an id"));
+  }
+  const NewRecord& last = records.back();
+  std::string head_value = format::encode_u64(last.position);
+  head_value.append(reinterpret_cast<const char*>(last.record_hash.data()), 32);
+  head_value += format::encode_u64(static_cast<uint64_t>(last.recorded_at));
+  ORGLEDGER_RETURN_IF_ERROR(
+      from_rocksdb(batch.Put(meta_, slice(format::kHeadKey), head_value), "cannot batch the head"));
+
+  rocksdb::WriteOptions write_options;
+  write_options.sync = true;
+  ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(db_->Write(write_options, &batch), "cannot write events"));
+  std::lock_guard lock(head_mutex_);
+  head_ = Head{last.position, last.record_hash};
+  head_recorded_at_ = last.recorded_at;
+  return Status::ok();
+}
+
+}  // namespace orgledger

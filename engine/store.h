@@ -1,0 +1,102 @@
+// The embedded event log on RocksDB (docs/format.md): gapless positions from 1, a SHA-256 hash
+// chain over the stored bytes, exactly-once event ids, atomic synced batches.
+//
+// The Store is a leaf: it stores what it is given and checks only the log's own invariants
+// (contiguous positions). Domain validation and record building belong to its caller (Engine).
+// Thread-safety: reads may run concurrently with each other and with one writer; `append` must
+// be called by one thread at a time (the single writer).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "projections/event_json.h"
+#include "projections/sha256.h"
+#include "projections/status.h"
+#include "projections/values.h"
+#include "replay/record_source.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+}  // namespace rocksdb
+
+namespace orgledger {
+
+struct StoreOptions {
+  // Offline tools open read-only: no lock is taken and nothing is written.
+  bool read_only = false;
+  // Create an empty store when `directory` holds none (ignored when read_only).
+  bool create_if_missing = true;
+};
+
+// What the event_ids family says about one event id.
+struct EventIdEntry {
+  uint64_t position = 0;
+  Hash content_hash{};
+};
+
+// A record ready to store, built and chained by the caller.
+struct NewRecord {
+  uint64_t position = 0;
+  std::string bytes;        // the EventRecord FlatBuffer; what is hashed
+  Hash record_hash{};       // SHA-256(bytes)
+  EventIdBytes event_id{};
+  Hash content_hash{};
+  Micros recorded_at = 0;
+};
+
+class Store final : public RecordSource {
+ public:
+  // Opens (or creates) the store in `directory`. Errors: NotFound when read-only and no store
+  // exists; FailedPrecondition/UnsupportedFormatVersion for a store of another format version;
+  // Unavailable/StorageError when RocksDB cannot open it (for example, locked by a server).
+  static Result<std::unique_ptr<Store>> open(const std::string& directory,
+                                             const StoreOptions& options = {});
+  ~Store() override;
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  Result<Head> head() const override;
+  Status scan(uint64_t from, uint64_t to, const RecordVisitor& visit) const override;
+
+  // recorded_at of the head record (0 for an empty log).
+  Micros head_recorded_at() const;
+
+  // The entry for `event_id`, or nullopt when it was never stored.
+  Result<std::optional<EventIdEntry>> find_event_id(const EventIdBytes& event_id) const;
+
+  // The stored bytes at `position`; NotFound past the head.
+  Result<std::string> read(uint64_t position) const;
+
+  // Appends `records` (positions head+1, head+2, ...) with their event ids and the new head in
+  // one WriteBatch written with sync=true: returns after the batch is durable, all or nothing.
+  // FailedPrecondition when positions are not contiguous with the head; Unavailable or
+  // ResourceExhausted when the write fails (nothing was stored).
+  Status append(const std::vector<NewRecord>& records);
+
+  const std::string& directory() const { return directory_; }
+
+ private:
+  Store() = default;
+  Status load_head();
+
+  std::string directory_;
+  bool read_only_ = false;
+  std::unique_ptr<rocksdb::DB> db_;
+  // Owned handles; destroyed before db_.
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::ColumnFamilyHandle* events_ = nullptr;
+  rocksdb::ColumnFamilyHandle* event_ids_ = nullptr;
+  rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+  mutable std::mutex head_mutex_;
+  Head head_;                   // guarded by head_mutex_
+  Micros head_recorded_at_ = 0;  // guarded by head_mutex_
+};
+
+}  // namespace orgledger

@@ -1,0 +1,137 @@
+// The registry projection: organizations, accounts with their membership history, and
+// handshakes, as a pure fold over events (DOMAIN.md "Organizations and accounts").
+//
+// `validate` and `apply` are the same functions on the write path and in replay, so a served
+// state and a replayed state cannot differ. They read only the state, the event and its
+// context (recorded_at, actor): never a clock, the environment or randomness.
+// A Registry is a plain value: copyable, not thread-safe; its owner serializes access.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "projections/sha256.h"
+#include "projections/status.h"
+#include "projections/values.h"
+#include "schema/events_generated.h"
+
+namespace orgledger {
+
+// DOMAIN.md constants.
+inline constexpr uint32_t kDefaultMaxAccounts = 10;
+inline constexpr Micros kInviteLifetime = 15 * kMicrosPerDay;
+inline constexpr Micros kLeaveWaitPeriod = 4 * kMicrosPerDay;
+inline constexpr Micros kMaxFutureSkew = 5 * kMicrosPerMinute;
+
+enum class AccountStatus : uint8_t { kActive, kSuspended };
+enum class JoinedMethod : uint8_t { kCreated, kInvited };
+enum class HandshakeState : uint8_t { kRequested, kAccepted, kDeclined, kCanceled, kExpired };
+
+std::string_view account_status_name(AccountStatus status);
+std::string_view joined_method_name(JoinedMethod method);
+std::string_view handshake_state_name(HandshakeState state);
+
+// One stretch of organization membership: [joined_at, left_at) in occurred-time, during which
+// `payer_id` (the organization's management account) pays for the account's usage.
+struct Membership {
+  std::string org_id;
+  std::string payer_id;
+  Micros joined_at = 0;
+  Micros left_at = kForever;
+  JoinedMethod method = JoinedMethod::kCreated;
+};
+
+struct Account {
+  std::string id;
+  std::string email;
+  std::string name;
+  AccountStatus status = AccountStatus::kActive;
+  Micros created_at = 0;
+  Micros closed_at = kForever;
+  // Oldest first; at most the last one is open (left_at == kForever).
+  std::vector<Membership> memberships;
+  // Latest occurred_at of an event that changed this account; later changes may not precede it.
+  Micros changed_at = 0;
+
+  // The open membership, or nullptr when the account is standalone.
+  const Membership* current_membership() const;
+  // The membership covering `time`, or nullptr.
+  const Membership* membership_at(Micros time) const;
+};
+
+struct Organization {
+  std::string id;
+  std::string root_id;
+  std::string management_account_id;
+  fb::FeatureSet feature_set = fb::FeatureSet::ALL;
+  uint32_t max_accounts = kDefaultMaxAccounts;
+  Micros created_at = 0;
+  bool deleted = false;
+  Micros deleted_at = kForever;
+  // Current members, the management account included.
+  std::set<std::string, std::less<>> member_ids;
+  // Invitations still in state REQUESTED (some may have expired by a given time).
+  std::set<std::string, std::less<>> open_invitation_ids;
+  Micros changed_at = 0;
+};
+
+struct Handshake {
+  std::string id;
+  std::string org_id;
+  std::string account_id;
+  fb::HandshakeAction action = fb::HandshakeAction::INVITE;
+  HandshakeState state = HandshakeState::kRequested;  // as stored; see state_at()
+  Micros requested_at = 0;
+  Micros expires_at = 0;
+  Micros changed_at = 0;
+
+  // The state at `time`: a REQUESTED handshake is EXPIRED from expires_at on.
+  HandshakeState state_at(Micros time) const;
+};
+
+template <typename T>
+using ById = std::map<std::string, T, std::less<>>;
+
+struct Registry {
+  ById<Account> accounts;
+  ById<Organization> organizations;
+  ById<Handshake> handshakes;
+  ById<std::string> account_by_email;  // lower-cased email -> account id
+  std::set<std::string, std::less<>> root_ids;
+
+  const Account* find_account(std::string_view id) const;
+  const Organization* find_organization(std::string_view id) const;
+  const Handshake* find_handshake(std::string_view id) const;
+
+  // The payer of usage by `account_id` that occurred at `time`: the management account of the
+  // organization the account belonged to then, else the account itself.
+  std::string payer_at(std::string_view account_id, Micros time) const;
+  // Accounts counted against an organization's quota at `time`: members plus invitations still
+  // pending then.
+  size_t quota_usage(const Organization& organization, Micros time) const;
+};
+
+// What the log adds to an event when it is stored.
+struct EventContext {
+  uint64_t position = 0;
+  Micros recorded_at = 0;
+  std::string_view actor;
+};
+
+// Checks `event` against `state` as left by every event before it. Returns OK or the
+// DOMAIN.md code and reason; never changes anything.
+Status validate(const Registry& state, const fb::Event& event, const EventContext& context);
+
+// Applies an event that `validate` accepted against this same state. Applying an event that
+// was not validated is a programming error (the result is unspecified but memory-safe).
+void apply(Registry& state, const fb::Event& event, const EventContext& context);
+
+// SHA-256 over a canonical serialization of `state` (sorted keys, every field): two states are
+// equal exactly when their digests are.
+Hash digest(const Registry& state);
+
+}  // namespace orgledger

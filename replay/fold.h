@@ -1,0 +1,37 @@
+// Folding history: rebuild the registry from any RecordSource, up to a position or a time.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+
+#include "projections/registry.h"
+#include "projections/status.h"
+#include "projections/values.h"
+#include "replay/record_source.h"
+
+namespace orgledger {
+
+struct FoldRange {
+  uint64_t from = 1;                                   // first position to apply
+  uint64_t to = std::numeric_limits<uint64_t>::max();  // last position to apply (clipped to head)
+  // As of a time: stop before the first record recorded after `until` (recorded_at never
+  // decreases along the log, so this is "what the log knew at `until`").
+  Micros until = kForever;
+};
+
+struct FoldSummary {
+  uint64_t first_position = 0;  // 0 when nothing was applied
+  uint64_t last_position = 0;
+  uint64_t records = 0;
+};
+
+// Applies the records of `range` to `state`, in order. `state` must be the fold of every record
+// before `range.from`. Returns DataLoss when a record is missing (a gap) or cannot be decoded;
+// `state` then holds the records applied before it.
+Result<FoldSummary> fold(const RecordSource& source, const FoldRange& range, Registry& state);
+
+// The registry as of position `to` (0 = the empty state), or as of time `until`.
+Result<Registry> replay_to_position(const RecordSource& source, uint64_t to);
+Result<Registry> replay_until(const RecordSource& source, Micros until);
+
+}  // namespace orgledger

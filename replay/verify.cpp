@@ -1,0 +1,129 @@
+#include "replay/verify.h"
+
+#include <optional>
+#include <string>
+
+#include "replay/record.h"
+
+namespace orgledger {
+namespace {
+
+VerifyReport failed(VerifyReport report, uint64_t position, Status status) {
+  report.first_bad_position = position;
+  report.status = std::move(status);
+  return report;
+}
+
+Status chain_broken(uint64_t position, std::string_view why) {
+  return Status(Code::kDataLoss, Reason::kHashChainBroken,
+                "hash chain broken at position " + std::to_string(position) + ": " +
+                    std::string(why));
+}
+
+}  // namespace
+
+VerifyReport verify_chain(const RecordSource& source, uint64_t from, uint64_t to) {
+  VerifyReport report;
+  if (from == 0) from = 1;
+  report.from = from;
+  auto head = source.head();
+  if (!head.is_ok()) return failed(report, 0, head.status());
+  if (to > head->position) to = head->position;
+  if (from > to) return report;  // nothing to check
+
+  // The hash the first record of the range must carry as prev_hash.
+  Hash expected_prev{};
+  if (from > 1) {
+    std::optional<Hash> previous;
+    Status read = source.scan(from - 1, from - 1, [&](const StoredRecord& stored) {
+      previous = sha256(stored.bytes);
+      return ScanOutcome::kStop;
+    });
+    if (!read.is_ok()) return failed(report, from - 1, read);
+    if (!previous) {
+      return failed(report, from - 1,
+                    Status(Code::kDataLoss, Reason::kCorruptRecord,
+                           "record at position " + std::to_string(from - 1) + " is missing"));
+    }
+    expected_prev = *previous;
+  }
+
+  // A link n-1 -> n that failed; decided once record n+1 (or the head) is seen.
+  struct PendingBreak {
+    uint64_t position;  // n
+    Hash hash;          // SHA-256 of record n's stored bytes
+  };
+  std::optional<PendingBreak> pending;
+  uint64_t expected_position = from;
+  Status failure;
+  uint64_t bad_position = 0;
+
+  auto blame = [&](const PendingBreak& broken, bool own_hash_confirmed) {
+    // If the next link confirms n's bytes, n-1 changed; otherwise n itself did.
+    bad_position = own_hash_confirmed ? broken.position - 1 : broken.position;
+    failure = chain_broken(bad_position,
+                           own_hash_confirmed
+                               ? "its stored bytes do not hash to the prev_hash recorded by "
+                                 "position " + std::to_string(broken.position)
+                               : "its prev_hash does not match the record before it");
+  };
+
+  Status scanned = source.scan(from, to, [&](const StoredRecord& stored) {
+    if (stored.position != expected_position) {
+      bad_position = expected_position;
+      failure = Status(Code::kDataLoss, Reason::kCorruptRecord,
+                       "record at position " + std::to_string(expected_position) + " is missing");
+      return ScanOutcome::kStop;
+    }
+    const Hash own_hash = sha256(stored.bytes);
+    auto record = decode_record(stored);
+    if (!record.is_ok()) {
+      bad_position = stored.position;
+      failure = record.status();
+      return ScanOutcome::kStop;
+    }
+    const Hash carried_prev = hash_of(*(*record)->prev_hash());
+    if (pending) {
+      blame(*pending, carried_prev == pending->hash);
+      return ScanOutcome::kStop;
+    }
+    if (carried_prev != expected_prev) {
+      pending = PendingBreak{stored.position, own_hash};
+    }
+    expected_prev = own_hash;
+    report.to = stored.position;
+    report.last_hash = own_hash;
+    ++report.records;
+    ++expected_position;
+    return ScanOutcome::kContinue;
+  });
+  if (!scanned.is_ok()) return failed(report, expected_position, scanned);
+  if (bad_position != 0) return failed(report, bad_position, failure);
+  if (report.to != to) {
+    return failed(report, report.to + 1,
+                  Status(Code::kDataLoss, Reason::kCorruptRecord,
+                         "record at position " + std::to_string(report.to + 1) + " is missing"));
+  }
+  const bool at_head = to == head->position;
+  if (pending) {
+    // The break is at the end of the range: the record after it, or the head hash, decides.
+    std::optional<Hash> next_prev;
+    if (at_head) {
+      next_prev = head->hash;
+    } else {
+      (void)source.scan(to + 1, to + 1, [&](const StoredRecord& stored) {
+        if (auto next = decode_record(stored); next.is_ok()) next_prev = hash_of(*(*next)->prev_hash());
+        return ScanOutcome::kStop;
+      });
+    }
+    blame(*pending, next_prev && *next_prev == pending->hash);
+    return failed(report, bad_position, failure);
+  }
+  if (at_head && report.last_hash != head->hash) {
+    return failed(report, to,
+                  chain_broken(to, "its stored bytes do not hash to the head hash in meta"));
+  }
+  return report;
+}
+
+}  // namespace orgledger
