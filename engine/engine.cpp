@@ -15,32 +15,7 @@ Micros system_clock_micros() {
       .count();
 }
 
-std::string pack_record(uint64_t position, Micros recorded_at, const EventIdBytes& event_id,
-                        std::string_view actor, const Hash& prev_hash, const fb::EventT& event) {
-  flatbuffers::FlatBufferBuilder builder(256);
-  const auto event_offset = fb::Event::Pack(builder, &event);
-  const auto actor_offset = builder.CreateString(actor.data(), actor.size());
-  const fb::EventId id(flatbuffers::span<const uint8_t, 16>(event_id.data(), 16));
-  const fb::Hash256 prev(flatbuffers::span<const uint8_t, 32>(prev_hash.data(), 32));
-  fb::EventRecordBuilder record(builder);
-  record.add_position(position);
-  record.add_recorded_at(recorded_at);
-  record.add_event_id(&id);
-  record.add_actor(actor_offset);
-  record.add_prev_hash(&prev);
-  record.add_event(event_offset);
-  builder.Finish(record.Finish(), fb::EventRecordIdentifier());
-  return std::string(reinterpret_cast<const char*>(builder.GetBufferPointer()), builder.GetSize());
-}
-
 }  // namespace
-
-Hash content_hash(const fb::EventT& event) {
-  flatbuffers::FlatBufferBuilder builder(256);
-  builder.Finish(fb::Event::Pack(builder, &event));
-  return sha256(std::string_view(reinterpret_cast<const char*>(builder.GetBufferPointer()),
-                                 builder.GetSize()));
-}
 
 Result<std::unique_ptr<Engine>> Engine::open(const std::string& directory, EngineOptions options) {
   auto store = Store::open(directory, options.store);
@@ -76,7 +51,7 @@ AppendOutcome Engine::append(std::vector<AppendInput> inputs, std::string_view a
 
   for (size_t index = 0; index < inputs.size(); ++index) {
     const AppendInput& input = inputs[index];
-    const Hash content = content_hash(input.event);
+    const Hash content = event_content_hash(input.event);
     std::optional<EventIdEntry> known;
     if (auto it = batch_ids.find(input.event_id); it != batch_ids.end()) {
       known = it->second;
@@ -101,7 +76,7 @@ AppendOutcome Engine::append(std::vector<AppendInput> inputs, std::string_view a
     record.recorded_at = recorded_at;
     record.event_id = input.event_id;
     record.content_hash = content;
-    record.bytes = pack_record(record.position, recorded_at, input.event_id, actor, head.hash,
+    record.bytes = encode_record(record.position, recorded_at, input.event_id, actor, head.hash,
                                input.event);
     record.record_hash = sha256(record.bytes);
     const fb::EventRecord* root = fb::GetEventRecord(record.bytes.data());

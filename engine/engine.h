@@ -66,8 +66,4 @@ class Engine {
   EngineOptions options_;
 };
 
-// SHA-256 of an event's content (occurred_at and body), as packed alone: what identical retries
-// are compared by.
-Hash content_hash(const fb::EventT& event);
-
 }  // namespace orgledger

@@ -25,6 +25,31 @@ Result<const fb::EventRecord*> decode_record(const StoredRecord& record) {
   return root;
 }
 
+std::string encode_record(uint64_t position, Micros recorded_at, const EventIdBytes& event_id,
+                          std::string_view actor, const Hash& prev_hash, const fb::EventT& event) {
+  flatbuffers::FlatBufferBuilder builder(256);
+  const auto event_offset = fb::Event::Pack(builder, &event);
+  const auto actor_offset = builder.CreateString(actor.data(), actor.size());
+  const fb::EventId id(flatbuffers::span<const uint8_t, 16>(event_id.data(), 16));
+  const fb::Hash256 prev(flatbuffers::span<const uint8_t, 32>(prev_hash.data(), 32));
+  fb::EventRecordBuilder record(builder);
+  record.add_position(position);
+  record.add_recorded_at(recorded_at);
+  record.add_event_id(&id);
+  record.add_actor(actor_offset);
+  record.add_prev_hash(&prev);
+  record.add_event(event_offset);
+  builder.Finish(record.Finish(), fb::EventRecordIdentifier());
+  return std::string(reinterpret_cast<const char*>(builder.GetBufferPointer()), builder.GetSize());
+}
+
+Hash event_content_hash(const fb::EventT& event) {
+  flatbuffers::FlatBufferBuilder builder(256);
+  builder.Finish(fb::Event::Pack(builder, &event));
+  return sha256(std::string_view(reinterpret_cast<const char*>(builder.GetBufferPointer()),
+                                 builder.GetSize()));
+}
+
 Hash hash_of(const fb::Hash256& hash) {
   Hash bytes{};
   std::copy(hash.bytes()->begin(), hash.bytes()->end(), bytes.begin());

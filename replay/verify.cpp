@@ -30,6 +30,8 @@ VerifyReport verify_chain(const RecordSource& source, uint64_t from, uint64_t to
   if (!head.is_ok()) return failed(report, 0, head.status());
   if (to > head->position) to = head->position;
   if (from > to) return report;  // nothing to check
+  // The link out of `to` is checked too: record to+1 carries the hash of record `to`.
+  const uint64_t scan_to = to < head->position ? to + 1 : to;
 
   // The hash the first record of the range must carry as prev_hash.
   Hash expected_prev{};
@@ -48,27 +50,27 @@ VerifyReport verify_chain(const RecordSource& source, uint64_t from, uint64_t to
     expected_prev = *previous;
   }
 
-  // A link n-1 -> n that failed; decided once record n+1 (or the head) is seen.
+  // A link n-1 -> n that failed; blamed once record n+1 (or the head hash) shows whether n's own
+  // bytes are intact: if they are, n-1 changed; otherwise n did.
   struct PendingBreak {
     uint64_t position;  // n
     Hash hash;          // SHA-256 of record n's stored bytes
   };
   std::optional<PendingBreak> pending;
   uint64_t expected_position = from;
-  Status failure;
   uint64_t bad_position = 0;
+  Status failure;
 
-  auto blame = [&](const PendingBreak& broken, bool own_hash_confirmed) {
-    // If the next link confirms n's bytes, n-1 changed; otherwise n itself did.
-    bad_position = own_hash_confirmed ? broken.position - 1 : broken.position;
-    failure = chain_broken(bad_position,
-                           own_hash_confirmed
-                               ? "its stored bytes do not hash to the prev_hash recorded by "
-                                 "position " + std::to_string(broken.position)
-                               : "its prev_hash does not match the record before it");
+  auto blame = [&](const PendingBreak& broken, bool own_bytes_confirmed) {
+    bad_position = own_bytes_confirmed ? broken.position - 1 : broken.position;
+    failure = chain_broken(
+        bad_position, own_bytes_confirmed
+                          ? "its stored bytes do not hash to the prev_hash recorded by position " +
+                                std::to_string(broken.position)
+                          : "its prev_hash does not match the record before it");
   };
 
-  Status scanned = source.scan(from, to, [&](const StoredRecord& stored) {
+  Status scanned = source.scan(from, scan_to, [&](const StoredRecord& stored) {
     if (stored.position != expected_position) {
       bad_position = expected_position;
       failure = Status(Code::kDataLoss, Reason::kCorruptRecord,
@@ -87,39 +89,43 @@ VerifyReport verify_chain(const RecordSource& source, uint64_t from, uint64_t to
       blame(*pending, carried_prev == pending->hash);
       return ScanOutcome::kStop;
     }
-    if (carried_prev != expected_prev) {
-      pending = PendingBreak{stored.position, own_hash};
-    }
+    if (carried_prev != expected_prev) pending = PendingBreak{stored.position, own_hash};
     expected_prev = own_hash;
-    report.to = stored.position;
-    report.last_hash = own_hash;
-    ++report.records;
+    if (stored.position <= to) {
+      report.to = stored.position;
+      report.last_hash = own_hash;
+      ++report.records;
+    }
     ++expected_position;
     return ScanOutcome::kContinue;
   });
   if (!scanned.is_ok()) return failed(report, expected_position, scanned);
-  if (bad_position != 0) return failed(report, bad_position, failure);
-  if (report.to != to) {
-    return failed(report, report.to + 1,
-                  Status(Code::kDataLoss, Reason::kCorruptRecord,
-                         "record at position " + std::to_string(report.to + 1) + " is missing"));
+  if (bad_position == 0 && expected_position <= scan_to) {
+    bad_position = expected_position;
+    failure = Status(Code::kDataLoss, Reason::kCorruptRecord,
+                     "record at position " + std::to_string(expected_position) + " is missing");
   }
-  const bool at_head = to == head->position;
-  if (pending) {
-    // The break is at the end of the range: the record after it, or the head hash, decides.
+  if (bad_position == 0 && pending) {
+    // The break is on the last record scanned: the record after it, or the head hash, decides.
     std::optional<Hash> next_prev;
-    if (at_head) {
+    if (pending->position == head->position) {
       next_prev = head->hash;
     } else {
-      (void)source.scan(to + 1, to + 1, [&](const StoredRecord& stored) {
-        if (auto next = decode_record(stored); next.is_ok()) next_prev = hash_of(*(*next)->prev_hash());
-        return ScanOutcome::kStop;
-      });
+      // Unreadable here means "cannot confirm", which blames the later record: reported either
+      // way, so the read error itself adds nothing.
+      (void)source.scan(pending->position + 1, pending->position + 1,
+                        [&](const StoredRecord& stored) {
+                          if (auto next = decode_record(stored); next.is_ok()) {
+                            next_prev = hash_of(*(*next)->prev_hash());
+                          }
+                          return ScanOutcome::kStop;
+                        });
     }
     blame(*pending, next_prev && *next_prev == pending->hash);
-    return failed(report, bad_position, failure);
   }
-  if (at_head && report.last_hash != head->hash) {
+  // A fault found only past `to` (in the record after the range) does not concern this range.
+  if (bad_position != 0 && bad_position <= to) return failed(report, bad_position, failure);
+  if (to == head->position && report.last_hash != head->hash) {
     return failed(report, to,
                   chain_broken(to, "its stored bytes do not hash to the head hash in meta"));
   }

@@ -1,0 +1,292 @@
+// The embedded store and the engine's append path, on real RocksDB in a temp directory.
+#include <doctest/doctest.h>
+#include <rocksdb/db.h>
+
+#include <memory>
+
+#include "engine/engine.h"
+#include "engine/store_format.h"
+#include "replay/record.h"
+#include "tests/support/events.h"
+#include "tests/support/status_matchers.h"
+#include "tests/support/temp_dir.h"
+
+using namespace orgledger;
+using namespace orgledger::testing;
+
+namespace {
+
+EventIdBytes id_of(uint8_t n) {
+  EventIdBytes id{};
+  id[0] = 0xee;
+  id[15] = n;
+  return id;
+}
+
+AppendInput input(uint8_t id, fb::EventT event) { return AppendInput{id_of(id), std::move(event)}; }
+
+// A clock that the test moves by hand.
+struct ManualClock {
+  Micros now = at("2026-11-01T00:00:00Z");
+};
+
+EngineOptions options_with(ManualClock& clock) {
+  EngineOptions options;
+  options.clock = [&clock] { return clock.now; };
+  return options;
+}
+
+std::vector<AppendInput> three_events() {
+  std::vector<AppendInput> inputs;
+  inputs.push_back(input(1, account_created("111111111111", "billing@example.com", "E", "",
+                                            "2026-10-01T00:00:00Z")));
+  inputs.push_back(input(2, organization_created("o-exampleorg1", "111111111111",
+                                                 "2026-10-01T00:01:00Z")));
+  inputs.push_back(input(3, account_created("222222222222", "m@example.com", "M", "o-exampleorg1",
+                                            "2026-10-02T00:00:00Z")));
+  return inputs;
+}
+
+// RocksDB opened directly on a closed store, for raw-byte checks and corruption.
+struct RawDb {
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;  // default, events, event_ids, ledger, meta, checkpoints
+
+  explicit RawDb(const std::string& directory) {
+    std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+        {rocksdb::kDefaultColumnFamilyName, {}}, {"events", {}}, {"event_ids", {}},
+        {"ledger", {}}, {"meta", {}}, {"checkpoints", {}}};
+    rocksdb::DB* raw = nullptr;
+    REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), directory, families, &handles, &raw).ok());
+    db.reset(raw);
+  }
+  ~RawDb() {
+    for (auto* handle : handles) db->DestroyColumnFamilyHandle(handle);
+  }
+  std::string get(size_t family, const std::string& key) {
+    std::string value;
+    REQUIRE(db->Get(rocksdb::ReadOptions(), handles[family], key, &value).ok());
+    return value;
+  }
+  void put(size_t family, const std::string& key, const std::string& value) {
+    REQUIRE(db->Put(rocksdb::WriteOptions(), handles[family], key, value).ok());
+  }
+};
+
+}  // namespace
+
+TEST_CASE("store: appended events survive reopening, and positions stay gapless across it") {
+  TempDir dir;
+  ManualClock clock;
+  {
+    auto engine = Engine::open(dir.str(), options_with(clock));
+    REQUIRE(engine.is_ok());
+    AppendOutcome outcome = (*engine)->append(three_events(), "test");
+    REQUIRE_OK(outcome.status);
+    CHECK(outcome.positions == std::vector<uint64_t>{1, 2, 3});
+    CHECK(outcome.head.position == 3);
+  }
+  auto engine = Engine::open(dir.str(), options_with(clock));
+  REQUIRE(engine.is_ok());
+  CHECK((*engine)->store().head()->position == 3);
+  CHECK((*engine)->registry().find_organization("o-exampleorg1") != nullptr);
+  std::vector<AppendInput> more;
+  more.push_back(input(4, account_created("333333333333", "x@outside.io", "X", "",
+                                          "2026-10-03T00:00:00Z")));
+  AppendOutcome outcome = (*engine)->append(std::move(more), "test");
+  REQUIRE_OK(outcome.status);
+  CHECK(outcome.positions == std::vector<uint64_t>{4});
+}
+
+TEST_CASE("store: an identical retry answers the original positions and stores nothing") {
+  TempDir dir;
+  ManualClock clock;
+  auto engine = Engine::open(dir.str(), options_with(clock));
+  REQUIRE(engine.is_ok());
+  REQUIRE_OK((*engine)->append(three_events(), "test").status);
+  const Head before = (*engine)->store().head().value();
+  AppendOutcome retry = (*engine)->append(three_events(), "test");
+  REQUIRE_OK(retry.status);
+  CHECK(retry.positions == std::vector<uint64_t>{1, 2, 3});
+  CHECK(retry.stored == 0);
+  CHECK((*engine)->store().head()->position == before.position);
+  CHECK((*engine)->store().head()->hash == before.hash);
+}
+
+TEST_CASE("store: the same event id with other content fails with DuplicateEventId") {
+  TempDir dir;
+  ManualClock clock;
+  auto engine = Engine::open(dir.str(), options_with(clock));
+  REQUIRE(engine.is_ok());
+  REQUIRE_OK((*engine)->append(three_events(), "test").status);
+  std::vector<AppendInput> reuse;
+  reuse.push_back(input(1, account_created("333333333333", "x@outside.io", "X", "",
+                                           "2026-10-03T00:00:00Z")));
+  AppendOutcome outcome = (*engine)->append(std::move(reuse), "test");
+  CHECK_FAILS_WITH(outcome.status, Code::kAlreadyExists, Reason::kDuplicateEventId);
+  CHECK(outcome.failed_index == 0);
+  CHECK((*engine)->store().head()->position == 3);
+  CHECK((*engine)->registry().find_account("333333333333") == nullptr);
+}
+
+TEST_CASE("store: one id twice within a request is stored once when identical, refused otherwise") {
+  TempDir dir;
+  ManualClock clock;
+  auto engine = Engine::open(dir.str(), options_with(clock));
+  REQUIRE(engine.is_ok());
+  std::vector<AppendInput> twice;
+  twice.push_back(input(7, account_created("333333333333", "x@outside.io", "X", "",
+                                           "2026-10-03T00:00:00Z")));
+  twice.push_back(input(7, account_created("333333333333", "x@outside.io", "X", "",
+                                           "2026-10-03T00:00:00Z")));
+  AppendOutcome outcome = (*engine)->append(std::move(twice), "test");
+  REQUIRE_OK(outcome.status);
+  CHECK(outcome.positions == std::vector<uint64_t>{1, 1});
+  CHECK(outcome.stored == 1);
+
+  std::vector<AppendInput> conflicting;
+  conflicting.push_back(input(8, account_created("444444444444", "y@outside.io", "Y", "",
+                                                 "2026-10-03T00:00:00Z")));
+  conflicting.push_back(input(8, account_created("555555555555", "z@outside.io", "Z", "",
+                                                 "2026-10-03T00:00:00Z")));
+  outcome = (*engine)->append(std::move(conflicting), "test");
+  CHECK_FAILS_WITH(outcome.status, Code::kAlreadyExists, Reason::kDuplicateEventId);
+  CHECK(outcome.failed_index == 1);
+  CHECK((*engine)->store().head()->position == 1);
+}
+
+TEST_CASE("store: a request with one invalid event stores nothing, not even the valid ones") {
+  TempDir dir;
+  ManualClock clock;
+  auto engine = Engine::open(dir.str(), options_with(clock));
+  REQUIRE(engine.is_ok());
+  std::vector<AppendInput> inputs = three_events();
+  inputs.push_back(input(4, account_closed("111111111111", "2026-10-05T00:00:00Z")));  // management
+  AppendOutcome outcome = (*engine)->append(std::move(inputs), "test");
+  CHECK_FAILS_WITH_DETAIL(outcome.status, Code::kFailedPrecondition, Reason::kConstraintViolation,
+                          "CANNOT_CLOSE_MANAGEMENT_ACCOUNT");
+  CHECK(outcome.failed_index == 3);
+  CHECK((*engine)->store().head()->position == 0);
+  CHECK((*engine)->registry().accounts.empty());
+  // The ids of the refused request were not consumed: the valid events can still be appended.
+  AppendOutcome retry = (*engine)->append(three_events(), "test");
+  REQUIRE_OK(retry.status);
+  CHECK(retry.stored == 3);
+}
+
+TEST_CASE("store: recorded_at never decreases, even when the clock steps back") {
+  TempDir dir;
+  ManualClock clock;
+  auto engine = Engine::open(dir.str(), options_with(clock));
+  REQUIRE(engine.is_ok());
+  std::vector<AppendInput> first;
+  first.push_back(input(1, account_created("111111111111", "b@example.com", "E", "",
+                                           "2026-10-01T00:00:00Z")));
+  REQUIRE_OK((*engine)->append(std::move(first), "test").status);
+  clock.now -= 3'600 * kMicrosPerSecond;
+  std::vector<AppendInput> second;
+  second.push_back(input(2, account_created("222222222222", "c@example.com", "F", "",
+                                            "2026-10-01T00:00:00Z")));
+  REQUIRE_OK((*engine)->append(std::move(second), "test").status);
+  auto one = (*engine)->store().read(1);
+  auto two = (*engine)->store().read(2);
+  REQUIRE(one.is_ok());
+  REQUIRE(two.is_ok());
+  CHECK(fb::GetEventRecord(two->data())->recorded_at() ==
+        fb::GetEventRecord(one->data())->recorded_at());
+}
+
+TEST_CASE("format: keys are 8-byte big-endian positions and prev_hash is SHA-256 of the stored "
+          "bytes before") {
+  TempDir dir;
+  ManualClock clock;
+  {
+    auto engine = Engine::open(dir.str(), options_with(clock));
+    REQUIRE(engine.is_ok());
+    REQUIRE_OK((*engine)->append(three_events(), "test").status);
+  }
+  RawDb raw(dir.str());
+  const std::string key_one("\x00\x00\x00\x00\x00\x00\x00\x01", 8);
+  const std::string key_two("\x00\x00\x00\x00\x00\x00\x00\x02", 8);
+  CHECK(store_format::position_key(1) == key_one);
+  CHECK(store_format::position_key(258) == std::string("\x00\x00\x00\x00\x00\x00\x01\x02", 8));
+  const std::string first = raw.get(1, key_one);
+  const std::string second = raw.get(1, key_two);
+  // The FlatBuffers file identifier sits at bytes 4..8 of every stored value.
+  CHECK(first.substr(4, 4) == "OLER");
+
+  const fb::EventRecord* record_one = fb::GetEventRecord(first.data());
+  const fb::EventRecord* record_two = fb::GetEventRecord(second.data());
+  CHECK(record_one->position() == 1);
+  CHECK(hash_of(*record_one->prev_hash()) == Hash{});
+  CHECK(hash_of(*record_two->prev_hash()) == sha256(first));
+  CHECK(record_one->recorded_at() == clock.now);
+  CHECK(record_one->event()->body_type() == fb::EventBody::AccountCreated);
+  CHECK(std::string(reinterpret_cast<const char*>(record_one->event_id()->bytes()->data()), 16) ==
+        std::string(reinterpret_cast<const char*>(id_of(1).data()), 16));
+
+  // meta: the format version and the head (position, hash of the last value, recorded_at).
+  CHECK(raw.get(4, "format_version") == "1");
+  const std::string head = raw.get(4, "head");
+  REQUIRE(head.size() == store_format::kHeadValueSize);
+  CHECK(head.substr(0, 8) == std::string("\x00\x00\x00\x00\x00\x00\x00\x03", 8));
+  const Hash last = sha256(raw.get(1, std::string("\x00\x00\x00\x00\x00\x00\x00\x03", 8)));
+  CHECK(head.substr(8, 32) == std::string(reinterpret_cast<const char*>(last.data()), 32));
+
+  // event_ids: id -> position + content hash.
+  const std::string entry =
+      raw.get(2, std::string(reinterpret_cast<const char*>(id_of(2).data()), 16));
+  REQUIRE(entry.size() == store_format::kEventIdEntrySize);
+  CHECK(entry.substr(0, 8) == key_two);
+}
+
+TEST_CASE("store: a store of an unknown format version is refused with UnsupportedFormatVersion") {
+  TempDir dir;
+  { REQUIRE(Store::open(dir.str()).is_ok()); }
+  {
+    RawDb raw(dir.str());
+    raw.put(4, "format_version", "99");
+  }
+  auto reopened = Store::open(dir.str());
+  REQUIRE_FALSE(reopened.is_ok());
+  CHECK_FAILS_WITH(reopened.status(), Code::kFailedPrecondition, Reason::kUnsupportedFormatVersion);
+  auto read_only = Store::open(dir.str(), StoreOptions{.read_only = true});
+  REQUIRE_FALSE(read_only.is_ok());
+  CHECK(read_only.status().reason() == Reason::kUnsupportedFormatVersion);
+}
+
+TEST_CASE("store: read-only opening of a missing store fails with NotFound and creates nothing") {
+  TempDir dir;
+  const std::string missing = dir.str() + "/absent";
+  auto store = Store::open(missing, StoreOptions{.read_only = true});
+  REQUIRE_FALSE(store.is_ok());
+  CHECK(store.status().code() == Code::kNotFound);
+  CHECK_FALSE(std::filesystem::exists(missing));
+}
+
+TEST_CASE("store: a read-only store refuses to append") {
+  TempDir dir;
+  ManualClock clock;
+  {
+    auto engine = Engine::open(dir.str(), options_with(clock));
+    REQUIRE(engine.is_ok());
+  }
+  EngineOptions options = options_with(clock);
+  options.store.read_only = true;
+  auto engine = Engine::open(dir.str(), options);
+  REQUIRE(engine.is_ok());
+  AppendOutcome outcome = (*engine)->append(three_events(), "test");
+  CHECK(outcome.status.code() == Code::kFailedPrecondition);
+  CHECK((*engine)->store().head()->position == 0);
+}
+
+TEST_CASE("store: a read-only reader sees what a writer holding the store has appended") {
+  TempDir dir;
+  ManualClock clock;
+  auto writer = Engine::open(dir.str(), options_with(clock));
+  REQUIRE(writer.is_ok());
+  REQUIRE_OK((*writer)->append(three_events(), "test").status);
+  auto reader = Store::open(dir.str(), StoreOptions{.read_only = true});
+  REQUIRE(reader.is_ok());
+  CHECK((*reader)->head()->position == 3);
+}

@@ -1,0 +1,111 @@
+// The JSON Lines form of events: exact decimals, strict fields.
+#include <doctest/doctest.h>
+
+#include "projections/event_json.h"
+#include "projections/values.h"
+
+using namespace orgledger;
+
+namespace {
+Status parse_error(std::string_view line) {
+  JsonEventParser parser;
+  auto parsed = parser.parse(line);
+  return parsed.is_ok() ? Status::ok() : parsed.status();
+}
+}  // namespace
+
+TEST_CASE("json: DESIGN.md's OrganizationCreated line parses, with a derived root id") {
+  JsonEventParser parser;
+  auto parsed = parser.parse(
+      R"({"type":"OrganizationCreated","org_id":"o-exampleorg1","management_account_id":"111111111111","feature_set":"ALL","occurred_at":"2026-10-01T00:00:00Z"})");
+  REQUIRE(parsed.is_ok());
+  const auto* body = parsed->event.body.AsOrganizationCreated();
+  REQUIRE(body != nullptr);
+  CHECK(body->org_id == "o-exampleorg1");
+  CHECK(body->root_id == "r-exampleorg1");
+  CHECK(body->management_account_id == "111111111111");
+  CHECK(parsed->event.occurred_at == parse_time("2026-10-01T00:00:00Z").value());
+  CHECK_FALSE(parsed->event_id.has_value());
+}
+
+TEST_CASE("json: usage quantities are exact micro-units; an explicit event_id is kept") {
+  JsonEventParser parser;
+  auto parsed = parser.parse(
+      R"({"type":"UsageRecorded","event_id":"3f0c0000000000000000000000000001","account_id":"222222222222","usage_type":"DataTransfer-Out-GB","quantity":"4096.5","occurred_at":"2026-10-03T10:00:00Z"})");
+  REQUIRE(parsed.is_ok());
+  CHECK(parsed->event.body.AsUsageRecorded()->quantity == 4'096'500'000);
+  REQUIRE(parsed->event_id.has_value());
+  CHECK((*parsed->event_id)[0] == 0x3f);
+  CHECK((*parsed->event_id)[15] == 0x01);
+}
+
+TEST_CASE("json: a JSON integer is an exact decimal too") {
+  JsonEventParser parser;
+  auto parsed = parser.parse(
+      R"({"type":"UsageRecorded","account_id":"222222222222","usage_type":"X","quantity":4096,"occurred_at":"2026-10-03T10:00:00Z"})");
+  REQUIRE(parsed.is_ok());
+  CHECK(parsed->event.body.AsUsageRecorded()->quantity == 4'096'000'000);
+}
+
+TEST_CASE("json: price tiers parse at picodollar scale, the last without up_to") {
+  JsonEventParser parser;
+  auto parsed = parser.parse(
+      R"({"type":"PriceScheduleSet","usage_type":"DataTransfer-Out-GB","service":"ec2","unit":"GB","effective_month":"2026-01","tiers":[{"up_to":"10240","unit_price":"0.17"},{"unit_price":"0.13"}],"occurred_at":"2025-12-15T00:00:00Z"})");
+  REQUIRE(parsed.is_ok());
+  const auto* body = parsed->event.body.AsPriceScheduleSet();
+  REQUIRE(body->tiers.size() == 2);
+  CHECK(body->tiers[0]->up_to.value() == 10'240'000'000);
+  CHECK(body->tiers[0]->unit_price == 170'000'000'000);
+  CHECK_FALSE(body->tiers[1]->up_to.has_value());
+  CHECK(body->effective_month == 202601);
+}
+
+TEST_CASE("json: the shared price catalogue's first line parses") {
+  JsonEventParser parser;
+  auto parsed = parser.parse(
+      R"({"type": "PriceScheduleSet", "usage_type": "S3-Requests-Tier2", "service": "s3", "unit": "Requests", "effective_month": "2026-01", "tiers": [{"unit_price": "0.0000004"}], "occurred_at": "2025-12-15T00:00:00Z"})");
+  REQUIRE(parsed.is_ok());
+  CHECK(parsed->event.body.AsPriceScheduleSet()->tiers[0]->unit_price == 400'000);
+}
+
+TEST_CASE("json: an exponent in a decimal string is refused") {
+  const Status status = parse_error(
+      R"({"type":"UsageRecorded","account_id":"222222222222","usage_type":"X","quantity":"1e3","occurred_at":"2026-10-03T10:00:00Z"})");
+  CHECK(status.code() == Code::kInvalidArgument);
+  CHECK(status.message().find("quantity") != std::string::npos);
+}
+
+TEST_CASE("json: a JSON float where an exact decimal is required is refused") {
+  for (const char* quantity : {"0.5", "1e3", "4096.0"}) {
+    INFO("quantity: ", quantity);
+    const Status status = parse_error(
+        std::string(R"({"type":"UsageRecorded","account_id":"222222222222","usage_type":"X","quantity":)") +
+        quantity + R"(,"occurred_at":"2026-10-03T10:00:00Z"})");
+    CHECK(status.code() == Code::kInvalidArgument);
+    CHECK(status.message().find("quantity") != std::string::npos);
+  }
+}
+
+TEST_CASE("json: unknown types, unknown fields and duplicated fields are refused") {
+  CHECK(parse_error(R"({"type":"AccountTeleported","account_id":"111111111111","occurred_at":"2026-10-01T00:00:00Z"})")
+            .message()
+            .find("unknown event type") != std::string::npos);
+  CHECK(parse_error(R"({"type":"AccountLeft","account_id":"111111111111","acount":"x","occurred_at":"2026-10-01T00:00:00Z"})")
+            .message()
+            .find("unknown field") != std::string::npos);
+  CHECK(parse_error(R"({"type":"AccountLeft","account_id":"111111111111","account_id":"222222222222","occurred_at":"2026-10-01T00:00:00Z"})")
+            .message()
+            .find("duplicated field") != std::string::npos);
+}
+
+TEST_CASE("json: missing fields, wrong types, bad times and non-objects are refused") {
+  CHECK_FALSE(parse_error(R"({"type":"AccountLeft","occurred_at":"2026-10-01T00:00:00Z"})").is_ok());
+  CHECK_FALSE(parse_error(R"({"type":"AccountLeft","account_id":111111111111,"occurred_at":"2026-10-01T00:00:00Z"})").is_ok());
+  CHECK_FALSE(parse_error(R"({"type":"AccountLeft","account_id":"111111111111","occurred_at":"2026-10-01"})").is_ok());
+  CHECK_FALSE(parse_error(R"({"type":"AccountLeft","account_id":"111111111111"})").is_ok());
+  CHECK_FALSE(parse_error(R"(["AccountLeft"])").is_ok());
+  CHECK_FALSE(parse_error(R"({"type":"AccountLeft",)").is_ok());
+  CHECK_FALSE(parse_error("{\"type\":\"AccountLeft\",\"account_id\":\"\xff\",\"occurred_at\":\"2026-10-01T00:00:00Z\"}").is_ok());
+  CHECK_FALSE(parse_error(R"({"type":"AccountQuotaSet","org_id":"o-exampleorg1","max_accounts":0,"occurred_at":"2026-10-01T00:00:00Z"})").is_ok());
+  CHECK_FALSE(parse_error(R"({"type":"AccountLeft","event_id":"xyz","account_id":"111111111111","occurred_at":"2026-10-01T00:00:00Z"})").is_ok());
+}

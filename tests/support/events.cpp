@@ -1,0 +1,128 @@
+#include "tests/support/events.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace orgledger::testing {
+
+Micros at(std::string_view rfc3339) {
+  auto time = parse_time(rfc3339);
+  if (!time.is_ok()) {
+    std::fprintf(stderr, "bad time literal in a test: %s\n", std::string(rfc3339).c_str());
+    std::abort();
+  }
+  return *time;
+}
+
+namespace {
+template <typename Body>
+fb::EventT event_of(Body body, std::string_view when) {
+  fb::EventT event;
+  event.occurred_at = at(when);
+  event.body.Set(std::move(body));
+  return event;
+}
+}  // namespace
+
+fb::EventT account_created(std::string id, std::string email, std::string name,
+                           std::string org_id, std::string_view when) {
+  fb::AccountCreatedT body;
+  body.account_id = std::move(id);
+  body.email = std::move(email);
+  body.name = std::move(name);
+  body.org_id = std::move(org_id);
+  return event_of(std::move(body), when);
+}
+
+fb::EventT organization_created(std::string org_id, std::string management_id,
+                                std::string_view when, fb::FeatureSet feature_set) {
+  fb::OrganizationCreatedT body;
+  body.root_id = default_root_id(org_id);
+  body.org_id = std::move(org_id);
+  body.management_account_id = std::move(management_id);
+  body.feature_set = feature_set;
+  return event_of(std::move(body), when);
+}
+
+fb::EventT quota_set(std::string org_id, uint32_t max_accounts, std::string_view when) {
+  fb::AccountQuotaSetT body;
+  body.org_id = std::move(org_id);
+  body.max_accounts = max_accounts;
+  return event_of(std::move(body), when);
+}
+
+fb::EventT account_invited(std::string handshake_id, std::string org_id, std::string account_id,
+                           std::string_view when) {
+  fb::AccountInvitedT body;
+  body.handshake_id = std::move(handshake_id);
+  body.org_id = std::move(org_id);
+  body.account_id = std::move(account_id);
+  return event_of(std::move(body), when);
+}
+
+fb::EventT handshake_accepted(std::string handshake_id, std::string_view when) {
+  fb::HandshakeAcceptedT body;
+  body.handshake_id = std::move(handshake_id);
+  return event_of(std::move(body), when);
+}
+
+fb::EventT handshake_declined(std::string handshake_id, std::string_view when) {
+  fb::HandshakeDeclinedT body;
+  body.handshake_id = std::move(handshake_id);
+  return event_of(std::move(body), when);
+}
+
+fb::EventT handshake_canceled(std::string handshake_id, std::string_view when) {
+  fb::HandshakeCanceledT body;
+  body.handshake_id = std::move(handshake_id);
+  return event_of(std::move(body), when);
+}
+
+fb::EventT account_removed(std::string org_id, std::string account_id, std::string_view when) {
+  fb::AccountRemovedT body;
+  body.org_id = std::move(org_id);
+  body.account_id = std::move(account_id);
+  return event_of(std::move(body), when);
+}
+
+fb::EventT account_left(std::string account_id, std::string_view when) {
+  fb::AccountLeftT body;
+  body.account_id = std::move(account_id);
+  return event_of(std::move(body), when);
+}
+
+fb::EventT account_closed(std::string account_id, std::string_view when) {
+  fb::AccountClosedT body;
+  body.account_id = std::move(account_id);
+  return event_of(std::move(body), when);
+}
+
+fb::EventT organization_deleted(std::string org_id, std::string_view when) {
+  fb::OrganizationDeletedT body;
+  body.org_id = std::move(org_id);
+  return event_of(std::move(body), when);
+}
+
+std::string pack_event(const fb::EventT& event) {
+  flatbuffers::FlatBufferBuilder builder;
+  builder.Finish(fb::Event::Pack(builder, &event));
+  return std::string(reinterpret_cast<const char*>(builder.GetBufferPointer()), builder.GetSize());
+}
+
+Status Harness::append(const fb::EventT& event) {
+  return append_recorded_at(event, event.occurred_at);
+}
+
+Status Harness::append_recorded_at(const fb::EventT& event, Micros recorded_at) {
+  const std::string bytes = pack_event(event);
+  const fb::Event* packed = flatbuffers::GetRoot<fb::Event>(bytes.data());
+  const EventContext context{position_ + 1, recorded_at, "test"};
+  Status status = validate(state_, *packed, context);
+  if (status.is_ok()) {
+    apply(state_, *packed, context);
+    ++position_;
+  }
+  return status;
+}
+
+}  // namespace orgledger::testing
