@@ -28,7 +28,7 @@ TEST_CASE("json: DESIGN.md's OrganizationCreated line parses, with a derived roo
   CHECK_FALSE(parsed->event_id.has_value());
 }
 
-TEST_CASE("json: usage quantities are exact micro-units; an explicit event_id is kept") {
+TEST_CASE("json: usage quantities are exact micro-units, an explicit event_id is kept") {
   JsonEventParser parser;
   auto parsed = parser.parse(
       R"({"type":"UsageRecorded","event_id":"3f0c0000000000000000000000000001","account_id":"222222222222","usage_type":"DataTransfer-Out-GB","quantity":"4096.5","occurred_at":"2026-10-03T10:00:00Z"})");

@@ -122,7 +122,7 @@ TEST_CASE("account: creating into an unknown organization fails with AWSOrganiza
   CHECK(log.state().accounts.empty());
 }
 
-TEST_CASE("account: the quota of 10 counts members; the 11th fails with ACCOUNT_NUMBER_LIMIT_EXCEEDED") {
+TEST_CASE("account: the quota of 10 counts members, the 11th fails with ACCOUNT_NUMBER_LIMIT_EXCEEDED") {
   Harness log = organization_with_outsider();
   for (int n = 1; n <= 9; ++n) {  // the management account is the 10th
     REQUIRE_OK(log.append(account_created(account_id(n), email_of(n), "Member", kOrg,
@@ -369,7 +369,7 @@ TEST_CASE("handshake: a management account of another organization cannot accept
                    Code::kFailedPrecondition, Reason::kMasterCannotLeaveOrganization);
 }
 
-TEST_CASE("handshake: declining twice fails with HandshakeAlreadyInState; declining an accepted "
+TEST_CASE("handshake: declining twice fails with HandshakeAlreadyInState, declining an accepted "
           "one with InvalidHandshakeTransition") {
   Harness log = organization_with_outsider();
   REQUIRE_OK(log.append(account_invited("h-invite00001", kOrg, kOutsider, "2026-10-02T00:00:00Z")));
@@ -509,7 +509,7 @@ TEST_CASE("close: a closed account cannot be invited or accept (AccountSuspended
 
 // ---- OrganizationDeleted -----------------------------------------------------------------------
 
-TEST_CASE("delete: an organization of only its management account is deleted; it becomes "
+TEST_CASE("delete: an organization of only its management account is deleted, it becomes "
           "standalone and pending invitations are canceled") {
   Harness log = organization_with_outsider();
   REQUIRE_OK(log.append(account_invited("h-invite00001", kOrg, kOutsider, "2026-10-02T00:00:00Z")));
@@ -576,7 +576,7 @@ TEST_CASE("events whose rules arrive in later versions are refused with EventNot
 
 // ---- Digest ------------------------------------------------------------------------------------
 
-TEST_CASE("digest: equal histories give equal digests; any change gives another") {
+TEST_CASE("digest: equal histories give equal digests, any change gives another") {
   Harness first = organization_with_outsider();
   Harness second = organization_with_outsider();
   CHECK(digest(first.state()) == digest(second.state()));
