@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "cli/json_writer.h"
+#include "cli/progress.h"
 #include "engine/engine.h"
 #include "projections/event_json.h"
 #include "projections/registry.h"
@@ -111,7 +112,8 @@ int run_append(const AppendArgs& args) {
     if (is_blank(line)) continue;
     auto parsed = parser.parse(line);
     if (!parsed.is_ok()) {
-      if (!first_error) first_error = parsed.status().with_context("line " + std::to_string(line_number));
+      if (!first_error)
+        first_error = parsed.status().with_context("line " + std::to_string(line_number));
       ++bad_lines;
       continue;
     }
@@ -294,9 +296,9 @@ int run_org(const std::string& org_id, const ReadArgs& args) {
     return 0;
   }
 
-  fmt::print("organization {}{}\n", organization->id,
-             organization->deleted ? "  (deleted " + format_time(organization->deleted_at) + ")"
-                                   : "");
+  fmt::print(
+      "organization {}{}\n", organization->id,
+      organization->deleted ? "  (deleted " + format_time(organization->deleted_at) + ")" : "");
   fmt::print("  root                {}\n", organization->root_id);
   fmt::print("  feature set         {}\n", fb::EnumNameFeatureSet(organization->feature_set));
   fmt::print("  management account  {} ({})\n", management.id, management.name);
@@ -314,8 +316,8 @@ int run_org(const std::string& org_id, const ReadArgs& args) {
                member.id == organization->management_account_id ? "  (management)" : "");
   }
   if (!handshakes.empty()) {
-    fmt::print("\n  {:<20} {:<14} {:<10} {:<21} {}\n", "HANDSHAKE", "ACCOUNT", "STATE",
-               "REQUESTED", "EXPIRES");
+    fmt::print("\n  {:<20} {:<14} {:<10} {:<21} {}\n", "HANDSHAKE", "ACCOUNT", "STATE", "REQUESTED",
+               "EXPIRES");
     for (const Handshake* handshake : handshakes) {
       fmt::print("  {:<20} {:<14} {:<10} {:<21} {}\n", handshake->id, handshake->account_id,
                  handshake_state_name(handshake->state_at(now)),
@@ -336,7 +338,7 @@ int run_replay(const ReplayArgs& args) {
     range.until = *until;
   }
   Registry registry;
-  auto summary = fold(**store, range, registry);
+  auto summary = fold(ProgressSource(**store, "replay"), range, registry);
   if (!summary.is_ok()) return fail(summary.status());
   const std::string digest_hex = to_hex(digest(registry));
   if (args.json) {
@@ -352,10 +354,11 @@ int run_replay(const ReplayArgs& args) {
     std::puts(out.str().c_str());
     return 0;
   }
-  fmt::print("replayed {} record(s), positions 1..{}: {} account(s), {} organization(s), "
-             "{} handshake(s)\n",
-             summary->records, summary->last_position, registry.accounts.size(),
-             registry.organizations.size(), registry.handshakes.size());
+  fmt::print(
+      "replayed {} record(s), positions 1..{}: {} account(s), {} organization(s), "
+      "{} handshake(s)\n",
+      summary->records, summary->last_position, registry.accounts.size(),
+      registry.organizations.size(), registry.handshakes.size());
   if (args.digest) fmt::print("digest {}\n", digest_hex);
   return 0;
 }
@@ -363,8 +366,8 @@ int run_replay(const ReplayArgs& args) {
 int run_verify(const VerifyArgs& args) {
   auto store = open_read_only(args.data);
   if (!store.is_ok()) return fail(store.status());
-  const VerifyReport report = verify_chain(
-      **store, args.from, args.to.value_or(std::numeric_limits<uint64_t>::max()));
+  const VerifyReport report = verify_chain(ProgressSource(**store, "verify"), args.from,
+                                           args.to.value_or(std::numeric_limits<uint64_t>::max()));
   if (args.json) {
     JsonWriter out;
     out.begin_object()

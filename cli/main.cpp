@@ -1,6 +1,5 @@
 // orgledger: the command line (DESIGN.md "Command line").
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <string>
 

@@ -76,8 +76,8 @@ AppendOutcome Engine::append(std::vector<AppendInput> inputs, std::string_view a
     record.recorded_at = recorded_at;
     record.event_id = input.event_id;
     record.content_hash = content;
-    record.bytes = encode_record(record.position, recorded_at, input.event_id, actor, head.hash,
-                               input.event);
+    record.bytes =
+        encode_record(record.position, recorded_at, input.event_id, actor, head.hash, input.event);
     record.record_hash = sha256(record.bytes);
     const fb::EventRecord* root = fb::GetEventRecord(record.bytes.data());
     const EventContext context{record.position, recorded_at, actor};

@@ -32,11 +32,11 @@ struct AppendInput {
 struct AppendOutcome {
   // OK, or the error of the first failing event (nothing was stored then).
   Status status;
-  size_t failed_index = 0;        // index into the inputs, when status is not OK
+  size_t failed_index = 0;  // index into the inputs, when status is not OK
   // Per input: its position (new, or the original one for an identical retry).
   std::vector<uint64_t> positions;
-  size_t stored = 0;              // how many inputs were new
-  Head head;                      // the head after the append
+  size_t stored = 0;  // how many inputs were new
+  Head head;          // the head after the append
 };
 
 class Engine {

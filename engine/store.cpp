@@ -20,8 +20,10 @@ Status from_rocksdb(const rocksdb::Status& status, std::string_view what) {
   if (status.IsNoSpace()) {
     return Status(Code::kResourceExhausted, Reason::kStorageError, std::move(message));
   }
-  if (status.IsCorruption()) return Status(Code::kDataLoss, Reason::kStorageError, std::move(message));
-  if (status.IsNotFound()) return Status(Code::kNotFound, Reason::kStorageError, std::move(message));
+  if (status.IsCorruption())
+    return Status(Code::kDataLoss, Reason::kStorageError, std::move(message));
+  if (status.IsNotFound())
+    return Status(Code::kNotFound, Reason::kStorageError, std::move(message));
   return Status(Code::kUnavailable, Reason::kStorageError, std::move(message));
 }
 
@@ -40,7 +42,8 @@ const std::vector<std::string_view>& family_names() {
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> Store::open(const std::string& directory, const StoreOptions& options) {
+Result<std::unique_ptr<Store>> Store::open(const std::string& directory,
+                                           const StoreOptions& options) {
   std::unique_ptr<Store> store(new Store());
   store->directory_ = directory;
   store->read_only_ = options.read_only;
@@ -56,8 +59,10 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& directory, const S
     for (std::string_view name : family_names()) {
       if (std::find(existing.begin(), existing.end(), name) == existing.end()) {
         return Status(Code::kFailedPrecondition, Reason::kUnsupportedFormatVersion,
-                      "\"" + directory + "\" is a RocksDB database but not an orgledger store "
-                      "(column family \"" + std::string(name) + "\" is missing)");
+                      "\"" + directory +
+                          "\" is a RocksDB database but not an orgledger store "
+                          "(column family \"" +
+                          std::string(name) + "\" is missing)");
       }
     }
   }
@@ -84,8 +89,8 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& directory, const S
   store->meta_ = store->handles_[4];
 
   std::string version;
-  rocksdb::Status read = db->Get(rocksdb::ReadOptions(), store->meta_,
-                                 slice(format::kFormatVersionKey), &version);
+  rocksdb::Status read =
+      db->Get(rocksdb::ReadOptions(), store->meta_, slice(format::kFormatVersionKey), &version);
   if (read.IsNotFound()) {
     if (options.read_only) {
       return Status(Code::kFailedPrecondition, Reason::kUnsupportedFormatVersion,
@@ -93,10 +98,10 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& directory, const S
     }
     rocksdb::WriteOptions sync;
     sync.sync = true;
-    ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(
-        db->Put(sync, store->meta_, slice(format::kFormatVersionKey),
-                std::to_string(format::kFormatVersion)),
-        "cannot write the format version"));
+    ORGLEDGER_RETURN_IF_ERROR(
+        from_rocksdb(db->Put(sync, store->meta_, slice(format::kFormatVersionKey),
+                             std::to_string(format::kFormatVersion)),
+                     "cannot write the format version"));
   } else if (!read.ok()) {
     return from_rocksdb(read, "cannot read the format version");
   } else if (version != std::to_string(format::kFormatVersion)) {

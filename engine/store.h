@@ -44,8 +44,8 @@ struct EventIdEntry {
 // A record ready to store, built and chained by the caller.
 struct NewRecord {
   uint64_t position = 0;
-  std::string bytes;        // the EventRecord FlatBuffer; what is hashed
-  Hash record_hash{};       // SHA-256(bytes)
+  std::string bytes;   // the EventRecord FlatBuffer; what is hashed
+  Hash record_hash{};  // SHA-256(bytes)
   EventIdBytes event_id{};
   Hash content_hash{};
   Micros recorded_at = 0;
@@ -95,7 +95,7 @@ class Store final : public RecordSource {
   rocksdb::ColumnFamilyHandle* event_ids_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
   mutable std::mutex head_mutex_;
-  Head head_;                   // guarded by head_mutex_
+  Head head_;                    // guarded by head_mutex_
   Micros head_recorded_at_ = 0;  // guarded by head_mutex_
 };
 

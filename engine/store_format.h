@@ -12,10 +12,10 @@ namespace orgledger::store_format {
 inline constexpr uint32_t kFormatVersion = 1;
 
 // Column families.
-inline constexpr std::string_view kEventsFamily = "events";          // position -> EventRecord
-inline constexpr std::string_view kEventIdsFamily = "event_ids";     // event_id -> EventIdEntry
-inline constexpr std::string_view kLedgerFamily = "ledger";          // ledger aggregates (issue 3)
-inline constexpr std::string_view kMetaFamily = "meta";              // see keys below
+inline constexpr std::string_view kEventsFamily = "events";       // position -> EventRecord
+inline constexpr std::string_view kEventIdsFamily = "event_ids";  // event_id -> EventIdEntry
+inline constexpr std::string_view kLedgerFamily = "ledger";       // ledger aggregates (issue 3)
+inline constexpr std::string_view kMetaFamily = "meta";           // see keys below
 inline constexpr std::string_view kCheckpointsFamily = "checkpoints";  // registry snapshots
 
 // Keys of the meta family.

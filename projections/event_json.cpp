@@ -27,7 +27,8 @@ std::string field_error(std::string_view name, std::string_view problem) {
 class Fields {
  public:
   static Result<Fields> of(element value, std::string_view what) {
-    if (value.type() != element_type::OBJECT) return invalid(std::string(what) + " must be a JSON object");
+    if (value.type() != element_type::OBJECT)
+      return invalid(std::string(what) + " must be a JSON object");
     Fields fields;
     for (auto [key, field] : simdjson::dom::object(value)) {
       if (!fields.fields_.emplace(std::string(key), field).second) {
@@ -71,9 +72,10 @@ class Fields {
         return std::optional<int64_t>(*value);
       }
       case element_type::DOUBLE:
-        return invalid(field_error(
-            name, "is a JSON number with a fraction or exponent; write exact decimals as "
-                  "strings, e.g. \"0.17\""));
+        return invalid(
+            field_error(name,
+                        "is a JSON number with a fraction or exponent; write exact decimals as "
+                        "strings, e.g. \"0.17\""));
       default:
         return invalid(field_error(name, "must be a decimal string"));
     }
@@ -90,12 +92,13 @@ class Fields {
     auto found = take(name);
     if (!found) return invalid(field_error(name, "is required"));
     int64_t value = 0;
-    if (found->type() != element_type::INT64 || found->get_int64().get(value) != simdjson::SUCCESS) {
+    if (found->type() != element_type::INT64 ||
+        found->get_int64().get(value) != simdjson::SUCCESS) {
       return invalid(field_error(name, "must be a JSON integer"));
     }
     if (value < min || value > max) {
-      return invalid(field_error(name, "must be between " + std::to_string(min) + " and " +
-                                           std::to_string(max)));
+      return invalid(field_error(
+          name, "must be between " + std::to_string(min) + " and " + std::to_string(max)));
     }
     return value;
   }
@@ -154,11 +157,11 @@ class Fields {
 };
 
 // Assigns a taken value to `target` or returns its error from the enclosing function.
-#define TAKE(target, expression)                      \
-  do {                                                \
-    auto taken_value = (expression);                  \
+#define TAKE(target, expression)                           \
+  do {                                                     \
+    auto taken_value = (expression);                       \
     if (!taken_value.is_ok()) return taken_value.status(); \
-    target = std::move(*taken_value);                 \
+    target = std::move(*taken_value);                      \
   } while (false)
 
 Result<fb::FeatureSet> feature_set_of(std::string_view name) {
@@ -179,14 +182,16 @@ Result<std::vector<std::unique_ptr<fb::PriceTierT>>> parse_tiers(element value) 
     TAKE(up_to, fields->take_optional_decimal("up_to", kQuantityScale));
     if (up_to) tier->up_to = *up_to;
     TAKE(tier->unit_price, fields->take_decimal("unit_price", kUnitPriceScale));
-    ORGLEDGER_RETURN_IF_ERROR(fields->finish().with_context("tiers[" + std::to_string(index) + "]"));
+    ORGLEDGER_RETURN_IF_ERROR(
+        fields->finish().with_context("tiers[" + std::to_string(index) + "]"));
     tiers.push_back(std::move(tier));
     ++index;
   }
   return tiers;
 }
 
-Result<std::vector<std::unique_ptr<fb::FeatureHandshakeT>>> parse_feature_handshakes(element value) {
+Result<std::vector<std::unique_ptr<fb::FeatureHandshakeT>>> parse_feature_handshakes(
+    element value) {
   std::vector<std::unique_ptr<fb::FeatureHandshakeT>> handshakes;
   if (value.type() != element_type::ARRAY) {
     return invalid(field_error("handshakes", "must be an array"));

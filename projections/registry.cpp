@@ -1,7 +1,6 @@
 #include "projections/registry.h"
 
 #include <algorithm>
-#include <cctype>
 
 namespace orgledger {
 namespace {
@@ -10,9 +9,12 @@ std::string_view text(const flatbuffers::String* value) {
   return value == nullptr ? std::string_view() : value->string_view();
 }
 
+// ASCII only (emails are validated as printable ASCII), independent of the process locale.
 std::string lower_case(std::string_view value) {
   std::string lowered(value);
-  for (char& c : lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : lowered) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
   return lowered;
 }
 
@@ -153,8 +155,9 @@ Status validate_organization_created(const Registry& state, const fb::Organizati
   auto account = existing_account(state, management_id);
   if (!account.is_ok()) return account.status();
   if ((*account)->status != AccountStatus::kActive) {
-    return Status(Code::kFailedPrecondition, Reason::kAccountSuspended,
-                  "account " + quoted(management_id) + " is closed and cannot manage an organization");
+    return Status(
+        Code::kFailedPrecondition, Reason::kAccountSuspended,
+        "account " + quoted(management_id) + " is closed and cannot manage an organization");
   }
   if (const Membership* membership = (*account)->current_membership()) {
     return Status(Code::kFailedPrecondition, Reason::kAlreadyInOrganization,
@@ -245,7 +248,8 @@ Status validate_handshake_accepted(const Registry& state, const fb::HandshakeAcc
   const Handshake& handshake = **found;
   const HandshakeState current = handshake.state_at(occurred_at);
   if (current == HandshakeState::kAccepted) return already_in_state(handshake, current);
-  if (current != HandshakeState::kRequested) return invalid_transition(handshake, current, "ACCEPTED");
+  if (current != HandshakeState::kRequested)
+    return invalid_transition(handshake, current, "ACCEPTED");
   if (handshake.action != fb::HandshakeAction::INVITE) {
     return Status(Code::kFailedPrecondition, Reason::kEventNotSupported,
                   "ENABLE_ALL_FEATURES handshakes are not supported by this version");
@@ -275,7 +279,8 @@ Status validate_handshake_declined(const Registry& state, const fb::HandshakeDec
   if (!found.is_ok()) return found.status();
   const HandshakeState current = (*found)->state_at(occurred_at);
   if (current == HandshakeState::kDeclined) return already_in_state(**found, current);
-  if (current != HandshakeState::kRequested) return invalid_transition(**found, current, "DECLINED");
+  if (current != HandshakeState::kRequested)
+    return invalid_transition(**found, current, "DECLINED");
   return Status::ok();
 }
 
@@ -285,7 +290,8 @@ Status validate_handshake_canceled(const Registry& state, const fb::HandshakeCan
   if (!found.is_ok()) return found.status();
   const HandshakeState current = (*found)->state_at(occurred_at);
   if (current == HandshakeState::kCanceled) return already_in_state(**found, current);
-  if (current != HandshakeState::kRequested) return invalid_transition(**found, current, "CANCELED");
+  if (current != HandshakeState::kRequested)
+    return invalid_transition(**found, current, "CANCELED");
   return Status::ok();
 }
 
@@ -296,10 +302,10 @@ Status validate_departure(const Registry& state, std::string_view account_id,
   if (!account.is_ok()) return account.status();
   const Membership* membership = (*account)->current_membership();
   if (membership == nullptr || (!org_id.empty() && membership->org_id != org_id)) {
-    return Status(Code::kNotFound, Reason::kAccountNotFound,
-                  "account " + quoted(account_id) + " is not a member of " +
-                      (org_id.empty() ? std::string("any organization")
-                                      : "organization " + quoted(org_id)));
+    return Status(
+        Code::kNotFound, Reason::kAccountNotFound,
+        "account " + quoted(account_id) + " is not a member of " +
+            (org_id.empty() ? std::string("any organization") : "organization " + quoted(org_id)));
   }
   if (membership->payer_id == account_id) {
     return Status(Code::kFailedPrecondition, Reason::kMasterCannotLeaveOrganization,
@@ -310,8 +316,7 @@ Status validate_departure(const Registry& state, std::string_view account_id,
       occurred_at - (*account)->created_at < kLeaveWaitPeriod) {
     return Status(Code::kFailedPrecondition, Reason::kConstraintViolation,
                   "account " + quoted(account_id) + " was created in the organization on " +
-                      format_time((*account)->created_at) +
-                      " and may leave only 4 days after that",
+                      format_time((*account)->created_at) + " and may leave only 4 days after that",
                   "WAIT_PERIOD_ACTIVE");
   }
   return not_before(occurred_at, (*account)->changed_at, "account " + quoted(account_id));
@@ -356,8 +361,7 @@ Status validate_organization_deleted(const Registry& state, const fb::Organizati
   }
   ORGLEDGER_RETURN_IF_ERROR(not_before(occurred_at, (*organization)->changed_at,
                                        "organization " + quoted((*organization)->id)));
-  const Account& management =
-      state.accounts.find((*organization)->management_account_id)->second;
+  const Account& management = state.accounts.find((*organization)->management_account_id)->second;
   return not_before(occurred_at, management.changed_at, "account " + quoted(management.id));
 }
 
@@ -370,19 +374,19 @@ Status not_supported(fb::EventBody type) {
 
 // ---- apply -------------------------------------------------------------------------------------
 
-Account& account_of(Registry& state, std::string_view id) { return state.accounts.find(id)->second; }
+Account& account_of(Registry& state, std::string_view id) {
+  return state.accounts.find(id)->second;
+}
 Organization& organization_of(Registry& state, std::string_view id) {
   return state.organizations.find(id)->second;
 }
 
-void join(Registry& state, Account& account, Organization& organization, Micros at,
-          JoinedMethod method) {
+void join(Account& account, Organization& organization, Micros at, JoinedMethod method) {
   account.memberships.push_back(
       Membership{organization.id, organization.management_account_id, at, kForever, method});
   account.changed_at = at;
   organization.member_ids.insert(account.id);
   organization.changed_at = std::max(organization.changed_at, at);
-  (void)state;
 }
 
 void depart(Registry& state, Account& account, Micros at) {
@@ -413,11 +417,16 @@ std::string_view joined_method_name(JoinedMethod method) {
 
 std::string_view handshake_state_name(HandshakeState state) {
   switch (state) {
-    case HandshakeState::kRequested: return "REQUESTED";
-    case HandshakeState::kAccepted: return "ACCEPTED";
-    case HandshakeState::kDeclined: return "DECLINED";
-    case HandshakeState::kCanceled: return "CANCELED";
-    case HandshakeState::kExpired: return "EXPIRED";
+    case HandshakeState::kRequested:
+      return "REQUESTED";
+    case HandshakeState::kAccepted:
+      return "ACCEPTED";
+    case HandshakeState::kDeclined:
+      return "DECLINED";
+    case HandshakeState::kCanceled:
+      return "CANCELED";
+    case HandshakeState::kExpired:
+      return "EXPIRED";
   }
   return "UNKNOWN";
 }
@@ -525,7 +534,7 @@ void apply(Registry& state, const fb::Event& event, const EventContext& /*contex
       state.account_by_email.emplace(lower_case(account.email), account.id);
       Account& stored = state.accounts.emplace(account.id, std::move(account)).first->second;
       if (const std::string_view org_id = text(body.org_id()); !org_id.empty()) {
-        join(state, stored, organization_of(state, org_id), at, JoinedMethod::kCreated);
+        join(stored, organization_of(state, org_id), at, JoinedMethod::kCreated);
       }
       break;
     }
@@ -541,7 +550,7 @@ void apply(Registry& state, const fb::Event& event, const EventContext& /*contex
       state.root_ids.insert(organization.root_id);
       Organization& stored =
           state.organizations.emplace(organization.id, std::move(organization)).first->second;
-      join(state, account_of(state, stored.management_account_id), stored, at,
+      join(account_of(state, stored.management_account_id), stored, at,
            JoinedMethod::kCreated);
       break;
     }
@@ -567,7 +576,7 @@ void apply(Registry& state, const fb::Event& event, const EventContext& /*contex
       const std::string_view id = text(event.body_as_HandshakeAccepted()->handshake_id());
       close_handshake(state, id, HandshakeState::kAccepted, at);
       const Handshake& handshake = state.handshakes.find(id)->second;
-      join(state, account_of(state, handshake.account_id), organization_of(state, handshake.org_id),
+      join(account_of(state, handshake.account_id), organization_of(state, handshake.org_id),
            at, JoinedMethod::kInvited);
       break;
     }

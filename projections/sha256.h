@@ -26,9 +26,9 @@ class Sha256 {
   Sha256(const Sha256&) = delete;
   Sha256& operator=(const Sha256&) = delete;
 
-  void add_bytes(std::string_view bytes);        // raw, no prefix
-  void add_string(std::string_view text);        // 8-byte length, then the bytes
-  void add_u64(uint64_t value);                  // 8 bytes big-endian
+  void add_bytes(std::string_view bytes);  // raw, no prefix
+  void add_string(std::string_view text);  // 8-byte length, then the bytes
+  void add_u64(uint64_t value);            // 8 bytes big-endian
   void add_i64(int64_t value) { add_u64(static_cast<uint64_t>(value)); }
   Hash finish();
 

@@ -6,50 +6,88 @@ namespace orgledger {
 
 std::string_view code_name(Code code) {
   switch (code) {
-    case Code::kOk: return "OK";
-    case Code::kInvalidArgument: return "InvalidArgument";
-    case Code::kNotFound: return "NotFound";
-    case Code::kAlreadyExists: return "AlreadyExists";
-    case Code::kFailedPrecondition: return "FailedPrecondition";
-    case Code::kAborted: return "Aborted";
-    case Code::kPermissionDenied: return "PermissionDenied";
-    case Code::kUnauthenticated: return "Unauthenticated";
-    case Code::kResourceExhausted: return "ResourceExhausted";
-    case Code::kUnavailable: return "Unavailable";
-    case Code::kDataLoss: return "DataLoss";
-    case Code::kInternal: return "Internal";
+    case Code::kOk:
+      return "OK";
+    case Code::kInvalidArgument:
+      return "InvalidArgument";
+    case Code::kNotFound:
+      return "NotFound";
+    case Code::kAlreadyExists:
+      return "AlreadyExists";
+    case Code::kFailedPrecondition:
+      return "FailedPrecondition";
+    case Code::kAborted:
+      return "Aborted";
+    case Code::kPermissionDenied:
+      return "PermissionDenied";
+    case Code::kUnauthenticated:
+      return "Unauthenticated";
+    case Code::kResourceExhausted:
+      return "ResourceExhausted";
+    case Code::kUnavailable:
+      return "Unavailable";
+    case Code::kDataLoss:
+      return "DataLoss";
+    case Code::kInternal:
+      return "Internal";
   }
   return "Unknown";
 }
 
 std::string_view reason_name(Reason reason) {
   switch (reason) {
-    case Reason::kNone: return "";
-    case Reason::kInvalidInput: return "InvalidInput";
-    case Reason::kFutureTimestamp: return "FutureTimestamp";
-    case Reason::kTimestampOutOfOrder: return "TimestampOutOfOrder";
-    case Reason::kDuplicateEventId: return "DuplicateEventId";
-    case Reason::kEventNotSupported: return "EventNotSupported";
-    case Reason::kUnsupportedFormatVersion: return "UnsupportedFormatVersion";
-    case Reason::kCorruptRecord: return "CorruptRecord";
-    case Reason::kHashChainBroken: return "HashChainBroken";
-    case Reason::kStorageError: return "StorageError";
-    case Reason::kDuplicateAccount: return "DuplicateAccount";
-    case Reason::kEmailAlreadyExists: return "EmailAlreadyExists";
-    case Reason::kAWSOrganizationsNotInUse: return "AWSOrganizationsNotInUse";
-    case Reason::kConstraintViolation: return "ConstraintViolation";
-    case Reason::kAlreadyInOrganization: return "AlreadyInOrganization";
-    case Reason::kDuplicateOrganization: return "DuplicateOrganization";
-    case Reason::kDuplicateHandshake: return "DuplicateHandshake";
-    case Reason::kHandshakeConstraintViolation: return "HandshakeConstraintViolation";
-    case Reason::kAccountNotFound: return "AccountNotFound";
-    case Reason::kHandshakeNotFound: return "HandshakeNotFound";
-    case Reason::kHandshakeAlreadyInState: return "HandshakeAlreadyInState";
-    case Reason::kInvalidHandshakeTransition: return "InvalidHandshakeTransition";
-    case Reason::kMasterCannotLeaveOrganization: return "MasterCannotLeaveOrganization";
-    case Reason::kAccountAlreadyClosed: return "AccountAlreadyClosed";
-    case Reason::kAccountSuspended: return "AccountSuspended";
-    case Reason::kOrganizationNotEmpty: return "OrganizationNotEmpty";
+    case Reason::kNone:
+      return "";
+    case Reason::kInvalidInput:
+      return "InvalidInput";
+    case Reason::kFutureTimestamp:
+      return "FutureTimestamp";
+    case Reason::kTimestampOutOfOrder:
+      return "TimestampOutOfOrder";
+    case Reason::kDuplicateEventId:
+      return "DuplicateEventId";
+    case Reason::kEventNotSupported:
+      return "EventNotSupported";
+    case Reason::kUnsupportedFormatVersion:
+      return "UnsupportedFormatVersion";
+    case Reason::kCorruptRecord:
+      return "CorruptRecord";
+    case Reason::kHashChainBroken:
+      return "HashChainBroken";
+    case Reason::kStorageError:
+      return "StorageError";
+    case Reason::kDuplicateAccount:
+      return "DuplicateAccount";
+    case Reason::kEmailAlreadyExists:
+      return "EmailAlreadyExists";
+    case Reason::kAWSOrganizationsNotInUse:
+      return "AWSOrganizationsNotInUse";
+    case Reason::kConstraintViolation:
+      return "ConstraintViolation";
+    case Reason::kAlreadyInOrganization:
+      return "AlreadyInOrganization";
+    case Reason::kDuplicateOrganization:
+      return "DuplicateOrganization";
+    case Reason::kDuplicateHandshake:
+      return "DuplicateHandshake";
+    case Reason::kHandshakeConstraintViolation:
+      return "HandshakeConstraintViolation";
+    case Reason::kAccountNotFound:
+      return "AccountNotFound";
+    case Reason::kHandshakeNotFound:
+      return "HandshakeNotFound";
+    case Reason::kHandshakeAlreadyInState:
+      return "HandshakeAlreadyInState";
+    case Reason::kInvalidHandshakeTransition:
+      return "InvalidHandshakeTransition";
+    case Reason::kMasterCannotLeaveOrganization:
+      return "MasterCannotLeaveOrganization";
+    case Reason::kAccountAlreadyClosed:
+      return "AccountAlreadyClosed";
+    case Reason::kAccountSuspended:
+      return "AccountSuspended";
+    case Reason::kOrganizationNotEmpty:
+      return "OrganizationNotEmpty";
   }
   return "Unknown";
 }

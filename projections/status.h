@@ -122,8 +122,8 @@ class [[nodiscard]] Result {
 }  // namespace orgledger
 
 // Returns early from the enclosing function when `expr` yields a non-OK Status.
-#define ORGLEDGER_RETURN_IF_ERROR(expr)              \
-  do {                                              \
-    ::orgledger::Status status_macro_value = (expr); \
+#define ORGLEDGER_RETURN_IF_ERROR(expr)                         \
+  do {                                                          \
+    ::orgledger::Status status_macro_value = (expr);            \
     if (!status_macro_value.is_ok()) return status_macro_value; \
   } while (false)

@@ -1,9 +1,9 @@
 #include "projections/values.h"
 
+#include <simdjson.h>
+
 #include <chrono>
 #include <cstdio>
-
-#include <simdjson.h>
 
 namespace orgledger {
 namespace {
@@ -55,12 +55,11 @@ std::chrono::sys_days days_since_epoch(int year, int month, int day, bool& valid
 Result<Micros> parse_time(std::string_view text) {
   // YYYY-MM-DDTHH:MM:SS is 19 characters; then an optional fraction, then Z.
   int year, month, day, hour, minute, second;
-  const bool shape_ok = text.size() >= 20 && read_digits(text, 0, 4, year) && text[4] == '-' &&
-                        read_digits(text, 5, 2, month) && text[7] == '-' &&
-                        read_digits(text, 8, 2, day) && text[10] == 'T' &&
-                        read_digits(text, 11, 2, hour) && text[13] == ':' &&
-                        read_digits(text, 14, 2, minute) && text[16] == ':' &&
-                        read_digits(text, 17, 2, second);
+  const bool shape_ok =
+      text.size() >= 20 && read_digits(text, 0, 4, year) && text[4] == '-' &&
+      read_digits(text, 5, 2, month) && text[7] == '-' && read_digits(text, 8, 2, day) &&
+      text[10] == 'T' && read_digits(text, 11, 2, hour) && text[13] == ':' &&
+      read_digits(text, 14, 2, minute) && text[16] == ':' && read_digits(text, 17, 2, second);
   if (!shape_ok) {
     return invalid("time \"" + std::string(text) + "\" is not RFC 3339 UTC (YYYY-MM-DDTHH:MM:SSZ)");
   }
@@ -104,12 +103,11 @@ std::string format_time(Micros time) {
   const Micros seconds = rest / kMicrosPerSecond;
   const Micros micros = rest % kMicrosPerSecond;
   char buffer[40];
-  int length = std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02lld:%02lld:%02lld",
-                             static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
-                             static_cast<unsigned>(date.day()),
-                             static_cast<long long>(seconds / 3600),
-                             static_cast<long long>(seconds / 60 % 60),
-                             static_cast<long long>(seconds % 60));
+  int length = std::snprintf(
+      buffer, sizeof buffer, "%04d-%02u-%02uT%02lld:%02lld:%02lld", static_cast<int>(date.year()),
+      static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
+      static_cast<long long>(seconds / 3600), static_cast<long long>(seconds / 60 % 60),
+      static_cast<long long>(seconds % 60));
   if (micros != 0) {
     length += std::snprintf(buffer + length, sizeof buffer - length, ".%06lld",
                             static_cast<long long>(micros));
@@ -228,13 +226,12 @@ bool is_ou_id(std::string_view id) {
   if (dash == std::string_view::npos) return false;
   const std::string_view root_suffix = rest.substr(0, dash);
   const std::string_view own = rest.substr(dash + 1);
-  return root_suffix.size() >= 4 && root_suffix.size() <= 32 && all_of(root_suffix, is_lower_alnum) &&
-         own.size() >= 8 && own.size() <= 32 && all_of(own, is_lower_alnum);
+  return root_suffix.size() >= 4 && root_suffix.size() <= 32 &&
+         all_of(root_suffix, is_lower_alnum) && own.size() >= 8 && own.size() <= 32 &&
+         all_of(own, is_lower_alnum);
 }
 
-bool is_handshake_id(std::string_view id) {
-  return prefixed_id(id, "h-", 8, 32, is_lower_alnum);
-}
+bool is_handshake_id(std::string_view id) { return prefixed_id(id, "h-", 8, 32, is_lower_alnum); }
 
 bool is_policy_id(std::string_view id) {
   return prefixed_id(id, "p-", 8, 128, [](char c) {
@@ -245,7 +242,8 @@ bool is_policy_id(std::string_view id) {
 bool is_valid_email(std::string_view email) {
   if (email.size() < 6 || email.size() > 64) return false;
   const size_t at = email.find('@');
-  if (at == std::string_view::npos || at == 0 || email.find('@', at + 1) != std::string_view::npos) {
+  if (at == std::string_view::npos || at == 0 ||
+      email.find('@', at + 1) != std::string_view::npos) {
     return false;
   }
   for (char c : email) {

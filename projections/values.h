@@ -44,17 +44,17 @@ Result<int64_t> parse_decimal(std::string_view text, int scale);
 std::string format_decimal(int64_t value, int scale);
 
 // Scales of the three money-and-quantity units.
-inline constexpr int kQuantityScale = 6;   // micro-units
-inline constexpr int kUnitPriceScale = 12; // picodollars
-inline constexpr int kAmountScale = 9;     // nano-USD
+inline constexpr int kQuantityScale = 6;    // micro-units
+inline constexpr int kUnitPriceScale = 12;  // picodollars
+inline constexpr int kAmountScale = 9;      // nano-USD
 
 // Identifier patterns of DOMAIN.md "Entities and identifiers".
-bool is_account_id(std::string_view id);       // 12 digits
-bool is_org_id(std::string_view id);           // o- + 10..32 [a-z0-9]
-bool is_root_id(std::string_view id);          // r- + 4..32 [0-9a-z]
-bool is_ou_id(std::string_view id);            // ou- + 4..32 [0-9a-z] + - + 8..32 [a-z0-9]
-bool is_handshake_id(std::string_view id);     // h- + 8..32 [0-9a-z]
-bool is_policy_id(std::string_view id);        // p- + 8..128 [0-9a-zA-Z_]
+bool is_account_id(std::string_view id);    // 12 digits
+bool is_org_id(std::string_view id);        // o- + 10..32 [a-z0-9]
+bool is_root_id(std::string_view id);       // r- + 4..32 [0-9a-z]
+bool is_ou_id(std::string_view id);         // ou- + 4..32 [0-9a-z] + - + 8..32 [a-z0-9]
+bool is_handshake_id(std::string_view id);  // h- + 8..32 [0-9a-z]
+bool is_policy_id(std::string_view id);     // p- + 8..128 [0-9a-zA-Z_]
 // 6..64 characters, exactly one '@', a non-empty local part, and a dot inside the domain.
 bool is_valid_email(std::string_view email);
 // 1..128 characters of valid UTF-8 without control characters.

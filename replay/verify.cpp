@@ -15,9 +15,9 @@ VerifyReport failed(VerifyReport report, uint64_t position, Status status) {
 }
 
 Status chain_broken(uint64_t position, std::string_view why) {
-  return Status(Code::kDataLoss, Reason::kHashChainBroken,
-                "hash chain broken at position " + std::to_string(position) + ": " +
-                    std::string(why));
+  return Status(
+      Code::kDataLoss, Reason::kHashChainBroken,
+      "hash chain broken at position " + std::to_string(position) + ": " + std::string(why));
 }
 
 }  // namespace

@@ -16,9 +16,9 @@ struct VerifyReport {
   // The first position whose stored bytes do not belong to the chain; 0 when the chain holds.
   uint64_t first_bad_position = 0;
   uint64_t from = 0;
-  uint64_t to = 0;         // last position checked
-  uint64_t records = 0;    // records checked
-  Hash last_hash{};        // SHA-256 of the stored bytes at `to`
+  uint64_t to = 0;       // last position checked
+  uint64_t records = 0;  // records checked
+  Hash last_hash{};      // SHA-256 of the stored bytes at `to`
 };
 
 // Walks records `from`..`to` (clipped to the head): each must decode, carry its own position,

@@ -24,7 +24,8 @@ int main(int argc, char** argv) {
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status status = rocksdb::DB::Open(rocksdb::DBOptions(), directory, families, &handles, &raw);
+  rocksdb::Status status =
+      rocksdb::DB::Open(rocksdb::DBOptions(), directory, families, &handles, &raw);
   if (!status.ok()) {
     std::fprintf(stderr, "cannot open %s: %s\n", directory.c_str(), status.ToString().c_str());
     return 1;

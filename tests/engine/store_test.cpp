@@ -38,10 +38,10 @@ EngineOptions options_with(ManualClock& clock) {
 
 std::vector<AppendInput> three_events() {
   std::vector<AppendInput> inputs;
-  inputs.push_back(input(1, account_created("111111111111", "billing@example.com", "E", "",
-                                            "2026-10-01T00:00:00Z")));
-  inputs.push_back(input(2, organization_created("o-exampleorg1", "111111111111",
-                                                 "2026-10-01T00:01:00Z")));
+  inputs.push_back(input(
+      1, account_created("111111111111", "billing@example.com", "E", "", "2026-10-01T00:00:00Z")));
+  inputs.push_back(
+      input(2, organization_created("o-exampleorg1", "111111111111", "2026-10-01T00:01:00Z")));
   inputs.push_back(input(3, account_created("222222222222", "m@example.com", "M", "o-exampleorg1",
                                             "2026-10-02T00:00:00Z")));
   return inputs;
@@ -50,12 +50,17 @@ std::vector<AppendInput> three_events() {
 // RocksDB opened directly on a closed store, for raw-byte checks and corruption.
 struct RawDb {
   std::unique_ptr<rocksdb::DB> db;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;  // default, events, event_ids, ledger, meta, checkpoints
+  std::vector<rocksdb::ColumnFamilyHandle*>
+      handles;  // default, events, event_ids, ledger, meta, checkpoints
 
   explicit RawDb(const std::string& directory) {
     std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-        {rocksdb::kDefaultColumnFamilyName, {}}, {"events", {}}, {"event_ids", {}},
-        {"ledger", {}}, {"meta", {}}, {"checkpoints", {}}};
+        {rocksdb::kDefaultColumnFamilyName, {}},
+        {"events", {}},
+        {"event_ids", {}},
+        {"ledger", {}},
+        {"meta", {}},
+        {"checkpoints", {}}};
     rocksdb::DB* raw = nullptr;
     REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), directory, families, &handles, &raw).ok());
     db.reset(raw);
@@ -91,8 +96,8 @@ TEST_CASE("store: appended events survive reopening, and positions stay gapless 
   CHECK((*engine)->store().head()->position == 3);
   CHECK((*engine)->registry().find_organization("o-exampleorg1") != nullptr);
   std::vector<AppendInput> more;
-  more.push_back(input(4, account_created("333333333333", "x@outside.io", "X", "",
-                                          "2026-10-03T00:00:00Z")));
+  more.push_back(
+      input(4, account_created("333333333333", "x@outside.io", "X", "", "2026-10-03T00:00:00Z")));
   AppendOutcome outcome = (*engine)->append(std::move(more), "test");
   REQUIRE_OK(outcome.status);
   CHECK(outcome.positions == std::vector<uint64_t>{4});
@@ -120,8 +125,8 @@ TEST_CASE("store: the same event id with other content fails with DuplicateEvent
   REQUIRE(engine.is_ok());
   REQUIRE_OK((*engine)->append(three_events(), "test").status);
   std::vector<AppendInput> reuse;
-  reuse.push_back(input(1, account_created("333333333333", "x@outside.io", "X", "",
-                                           "2026-10-03T00:00:00Z")));
+  reuse.push_back(
+      input(1, account_created("333333333333", "x@outside.io", "X", "", "2026-10-03T00:00:00Z")));
   AppendOutcome outcome = (*engine)->append(std::move(reuse), "test");
   CHECK_FAILS_WITH(outcome.status, Code::kAlreadyExists, Reason::kDuplicateEventId);
   CHECK(outcome.failed_index == 0);
@@ -135,20 +140,20 @@ TEST_CASE("store: one id twice within a request is stored once when identical, r
   auto engine = Engine::open(dir.str(), options_with(clock));
   REQUIRE(engine.is_ok());
   std::vector<AppendInput> twice;
-  twice.push_back(input(7, account_created("333333333333", "x@outside.io", "X", "",
-                                           "2026-10-03T00:00:00Z")));
-  twice.push_back(input(7, account_created("333333333333", "x@outside.io", "X", "",
-                                           "2026-10-03T00:00:00Z")));
+  twice.push_back(
+      input(7, account_created("333333333333", "x@outside.io", "X", "", "2026-10-03T00:00:00Z")));
+  twice.push_back(
+      input(7, account_created("333333333333", "x@outside.io", "X", "", "2026-10-03T00:00:00Z")));
   AppendOutcome outcome = (*engine)->append(std::move(twice), "test");
   REQUIRE_OK(outcome.status);
   CHECK(outcome.positions == std::vector<uint64_t>{1, 1});
   CHECK(outcome.stored == 1);
 
   std::vector<AppendInput> conflicting;
-  conflicting.push_back(input(8, account_created("444444444444", "y@outside.io", "Y", "",
-                                                 "2026-10-03T00:00:00Z")));
-  conflicting.push_back(input(8, account_created("555555555555", "z@outside.io", "Z", "",
-                                                 "2026-10-03T00:00:00Z")));
+  conflicting.push_back(
+      input(8, account_created("444444444444", "y@outside.io", "Y", "", "2026-10-03T00:00:00Z")));
+  conflicting.push_back(
+      input(8, account_created("555555555555", "z@outside.io", "Z", "", "2026-10-03T00:00:00Z")));
   outcome = (*engine)->append(std::move(conflicting), "test");
   CHECK_FAILS_WITH(outcome.status, Code::kAlreadyExists, Reason::kDuplicateEventId);
   CHECK(outcome.failed_index == 1);
@@ -180,13 +185,13 @@ TEST_CASE("store: recorded_at never decreases, even when the clock steps back") 
   auto engine = Engine::open(dir.str(), options_with(clock));
   REQUIRE(engine.is_ok());
   std::vector<AppendInput> first;
-  first.push_back(input(1, account_created("111111111111", "b@example.com", "E", "",
-                                           "2026-10-01T00:00:00Z")));
+  first.push_back(
+      input(1, account_created("111111111111", "b@example.com", "E", "", "2026-10-01T00:00:00Z")));
   REQUIRE_OK((*engine)->append(std::move(first), "test").status);
   clock.now -= 3'600 * kMicrosPerSecond;
   std::vector<AppendInput> second;
-  second.push_back(input(2, account_created("222222222222", "c@example.com", "F", "",
-                                            "2026-10-01T00:00:00Z")));
+  second.push_back(
+      input(2, account_created("222222222222", "c@example.com", "F", "", "2026-10-01T00:00:00Z")));
   REQUIRE_OK((*engine)->append(std::move(second), "test").status);
   auto one = (*engine)->store().read(1);
   auto two = (*engine)->store().read(2);
@@ -196,8 +201,9 @@ TEST_CASE("store: recorded_at never decreases, even when the clock steps back") 
         fb::GetEventRecord(one->data())->recorded_at());
 }
 
-TEST_CASE("format: keys are 8-byte big-endian positions and prev_hash is SHA-256 of the stored "
-          "bytes before") {
+TEST_CASE(
+    "format: keys are 8-byte big-endian positions and prev_hash is SHA-256 of the stored "
+    "bytes before") {
   TempDir dir;
   ManualClock clock;
   {

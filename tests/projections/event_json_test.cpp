@@ -1,7 +1,8 @@
 // The JSON Lines form of events: exact decimals, strict fields.
+#include "projections/event_json.h"
+
 #include <doctest/doctest.h>
 
-#include "projections/event_json.h"
 #include "projections/values.h"
 
 using namespace orgledger;
@@ -79,7 +80,8 @@ TEST_CASE("json: a JSON float where an exact decimal is required is refused") {
   for (const char* quantity : {"0.5", "1e3", "4096.0"}) {
     INFO("quantity: ", quantity);
     const Status status = parse_error(
-        std::string(R"({"type":"UsageRecorded","account_id":"222222222222","usage_type":"X","quantity":)") +
+        std::string(
+            R"({"type":"UsageRecorded","account_id":"222222222222","usage_type":"X","quantity":)") +
         quantity + R"(,"occurred_at":"2026-10-03T10:00:00Z"})");
     CHECK(status.code() == Code::kInvalidArgument);
     CHECK(status.message().find("quantity") != std::string::npos);
@@ -87,25 +89,46 @@ TEST_CASE("json: a JSON float where an exact decimal is required is refused") {
 }
 
 TEST_CASE("json: unknown types, unknown fields and duplicated fields are refused") {
-  CHECK(parse_error(R"({"type":"AccountTeleported","account_id":"111111111111","occurred_at":"2026-10-01T00:00:00Z"})")
-            .message()
-            .find("unknown event type") != std::string::npos);
-  CHECK(parse_error(R"({"type":"AccountLeft","account_id":"111111111111","acount":"x","occurred_at":"2026-10-01T00:00:00Z"})")
-            .message()
-            .find("unknown field") != std::string::npos);
-  CHECK(parse_error(R"({"type":"AccountLeft","account_id":"111111111111","account_id":"222222222222","occurred_at":"2026-10-01T00:00:00Z"})")
-            .message()
-            .find("duplicated field") != std::string::npos);
+  CHECK(
+      parse_error(
+          R"({"type":"AccountTeleported","account_id":"111111111111","occurred_at":"2026-10-01T00:00:00Z"})")
+          .message()
+          .find("unknown event type") != std::string::npos);
+  CHECK(
+      parse_error(
+          R"({"type":"AccountLeft","account_id":"111111111111","acount":"x","occurred_at":"2026-10-01T00:00:00Z"})")
+          .message()
+          .find("unknown field") != std::string::npos);
+  CHECK(
+      parse_error(
+          R"({"type":"AccountLeft","account_id":"111111111111","account_id":"222222222222","occurred_at":"2026-10-01T00:00:00Z"})")
+          .message()
+          .find("duplicated field") != std::string::npos);
 }
 
 TEST_CASE("json: missing fields, wrong types, bad times and non-objects are refused") {
-  CHECK_FALSE(parse_error(R"({"type":"AccountLeft","occurred_at":"2026-10-01T00:00:00Z"})").is_ok());
-  CHECK_FALSE(parse_error(R"({"type":"AccountLeft","account_id":111111111111,"occurred_at":"2026-10-01T00:00:00Z"})").is_ok());
-  CHECK_FALSE(parse_error(R"({"type":"AccountLeft","account_id":"111111111111","occurred_at":"2026-10-01"})").is_ok());
+  CHECK_FALSE(
+      parse_error(R"({"type":"AccountLeft","occurred_at":"2026-10-01T00:00:00Z"})").is_ok());
+  CHECK_FALSE(
+      parse_error(
+          R"({"type":"AccountLeft","account_id":111111111111,"occurred_at":"2026-10-01T00:00:00Z"})")
+          .is_ok());
+  CHECK_FALSE(
+      parse_error(
+          R"({"type":"AccountLeft","account_id":"111111111111","occurred_at":"2026-10-01"})")
+          .is_ok());
   CHECK_FALSE(parse_error(R"({"type":"AccountLeft","account_id":"111111111111"})").is_ok());
   CHECK_FALSE(parse_error(R"(["AccountLeft"])").is_ok());
   CHECK_FALSE(parse_error(R"({"type":"AccountLeft",)").is_ok());
-  CHECK_FALSE(parse_error("{\"type\":\"AccountLeft\",\"account_id\":\"\xff\",\"occurred_at\":\"2026-10-01T00:00:00Z\"}").is_ok());
-  CHECK_FALSE(parse_error(R"({"type":"AccountQuotaSet","org_id":"o-exampleorg1","max_accounts":0,"occurred_at":"2026-10-01T00:00:00Z"})").is_ok());
-  CHECK_FALSE(parse_error(R"({"type":"AccountLeft","event_id":"xyz","account_id":"111111111111","occurred_at":"2026-10-01T00:00:00Z"})").is_ok());
+  CHECK_FALSE(parse_error("{\"type\":\"AccountLeft\",\"account_id\":\"\xff\",\"occurred_at\":"
+                          "\"2026-10-01T00:00:00Z\"}")
+                  .is_ok());
+  CHECK_FALSE(
+      parse_error(
+          R"({"type":"AccountQuotaSet","org_id":"o-exampleorg1","max_accounts":0,"occurred_at":"2026-10-01T00:00:00Z"})")
+          .is_ok());
+  CHECK_FALSE(
+      parse_error(
+          R"({"type":"AccountLeft","event_id":"xyz","account_id":"111111111111","occurred_at":"2026-10-01T00:00:00Z"})")
+          .is_ok());
 }

@@ -1,7 +1,8 @@
 // DOMAIN.md "Organizations and accounts": each rule holding, and each error it names.
+#include "projections/registry.h"
+
 #include <doctest/doctest.h>
 
-#include "projections/registry.h"
 #include "tests/support/events.h"
 #include "tests/support/status_matchers.h"
 
@@ -18,11 +19,11 @@ constexpr const char* kOutsider = "333333333333";
 // A management account with its organization (created 2026-10-01) and one standalone account.
 Harness organization_with_outsider() {
   Harness log;
-  REQUIRE_OK(log.append(account_created(kManagement, "billing@example.com", "Example", "",
-                                        "2026-09-01T00:00:00Z")));
+  REQUIRE_OK(log.append(
+      account_created(kManagement, "billing@example.com", "Example", "", "2026-09-01T00:00:00Z")));
   REQUIRE_OK(log.append(organization_created(kOrg, kManagement, "2026-10-01T00:00:00Z")));
-  REQUIRE_OK(log.append(account_created(kOutsider, "ops@outside.io", "Outside", "",
-                                        "2026-09-15T00:00:00Z")));
+  REQUIRE_OK(log.append(
+      account_created(kOutsider, "ops@outside.io", "Outside", "", "2026-09-15T00:00:00Z")));
   return log;
 }
 
@@ -39,8 +40,8 @@ std::string email_of(int n) { return "user" + std::to_string(n) + "@example.com"
 
 TEST_CASE("account: a standalone account is ACTIVE, in no organization, and pays for itself") {
   Harness log;
-  CHECK_OK(log.append(account_created(kOutsider, "ops@outside.io", "Outside", "",
-                                      "2026-09-15T00:00:00Z")));
+  CHECK_OK(log.append(
+      account_created(kOutsider, "ops@outside.io", "Outside", "", "2026-09-15T00:00:00Z")));
   const Account* account = log.state().find_account(kOutsider);
   REQUIRE(account != nullptr);
   CHECK(account->status == AccountStatus::kActive);
@@ -50,8 +51,8 @@ TEST_CASE("account: a standalone account is ACTIVE, in no organization, and pays
 
 TEST_CASE("account: created with org_id joins that organization as CREATED, the payer paying") {
   Harness log = organization_with_outsider();
-  CHECK_OK(log.append(account_created(kMember, "member@example.com", "Member", kOrg,
-                                      "2026-10-02T00:00:00Z")));
+  CHECK_OK(log.append(
+      account_created(kMember, "member@example.com", "Member", kOrg, "2026-10-02T00:00:00Z")));
   const Membership* membership = log.state().find_account(kMember)->current_membership();
   REQUIRE(membership != nullptr);
   CHECK(membership->org_id == kOrg);
@@ -66,9 +67,9 @@ TEST_CASE("account: an id that is not 12 digits fails with InvalidInput") {
   CHECK_FAILS_WITH(log.append(account_created("1234567890123", "a@example.com", "A", "",
                                               "2026-09-01T00:00:00Z")),
                    Code::kInvalidArgument, Reason::kInvalidInput);
-  CHECK_FAILS_WITH(log.append(account_created("12345678901a", "a@example.com", "A", "",
-                                              "2026-09-01T00:00:00Z")),
-                   Code::kInvalidArgument, Reason::kInvalidInput);
+  CHECK_FAILS_WITH(
+      log.append(account_created("12345678901a", "a@example.com", "A", "", "2026-09-01T00:00:00Z")),
+      Code::kInvalidArgument, Reason::kInvalidInput);
   CHECK(log.state().accounts.empty());
 }
 
@@ -88,9 +89,9 @@ TEST_CASE("account: emails need 6-64 characters, one @ and a dot in the domain")
 
 TEST_CASE("account: names are 1 to 128 characters") {
   Harness log;
-  CHECK_FAILS_WITH(log.append(account_created(kMember, "a@example.com", "", "",
-                                              "2026-09-01T00:00:00Z")),
-                   Code::kInvalidArgument, Reason::kInvalidInput);
+  CHECK_FAILS_WITH(
+      log.append(account_created(kMember, "a@example.com", "", "", "2026-09-01T00:00:00Z")),
+      Code::kInvalidArgument, Reason::kInvalidInput);
   CHECK_FAILS_WITH(log.append(account_created(kMember, "a@example.com", std::string(129, 'n'), "",
                                               "2026-09-01T00:00:00Z")),
                    Code::kInvalidArgument, Reason::kInvalidInput);
@@ -108,9 +109,9 @@ TEST_CASE("account: creating an existing id fails with DuplicateAccount") {
 
 TEST_CASE("account: an email used by another account fails with EmailAlreadyExists, any case") {
   Harness log = organization_with_outsider();
-  CHECK_FAILS_WITH(log.append(account_created(kMember, "OPS@Outside.io", "Copy", "",
-                                              "2026-10-05T00:00:00Z")),
-                   Code::kAlreadyExists, Reason::kEmailAlreadyExists);
+  CHECK_FAILS_WITH(
+      log.append(account_created(kMember, "OPS@Outside.io", "Copy", "", "2026-10-05T00:00:00Z")),
+      Code::kAlreadyExists, Reason::kEmailAlreadyExists);
   CHECK(log.state().find_account(kMember) == nullptr);
 }
 
@@ -122,11 +123,12 @@ TEST_CASE("account: creating into an unknown organization fails with AWSOrganiza
   CHECK(log.state().accounts.empty());
 }
 
-TEST_CASE("account: the quota of 10 counts members, the 11th fails with ACCOUNT_NUMBER_LIMIT_EXCEEDED") {
+TEST_CASE(
+    "account: the quota of 10 counts members, the 11th fails with ACCOUNT_NUMBER_LIMIT_EXCEEDED") {
   Harness log = organization_with_outsider();
   for (int n = 1; n <= 9; ++n) {  // the management account is the 10th
-    REQUIRE_OK(log.append(account_created(account_id(n), email_of(n), "Member", kOrg,
-                                          "2026-10-02T00:00:00Z")));
+    REQUIRE_OK(log.append(
+        account_created(account_id(n), email_of(n), "Member", kOrg, "2026-10-02T00:00:00Z")));
   }
   CHECK_FAILS_WITH_DETAIL(log.append(account_created(account_id(10), email_of(10), "Member", kOrg,
                                                      "2026-10-02T00:00:00Z")),
@@ -140,21 +142,20 @@ TEST_CASE("account: pending invitations count toward the quota until they expire
   Harness log = organization_with_outsider();
   REQUIRE_OK(log.append(quota_set(kOrg, 2, "2026-10-01T01:00:00Z")));
   REQUIRE_OK(log.append(account_invited("h-invite00001", kOrg, kOutsider, "2026-10-02T00:00:00Z")));
-  CHECK_FAILS_WITH_DETAIL(log.append(account_created(kMember, "m@example.com", "M", kOrg,
-                                                     "2026-10-03T00:00:00Z")),
-                          Code::kResourceExhausted, Reason::kConstraintViolation,
-                          "ACCOUNT_NUMBER_LIMIT_EXCEEDED");
+  CHECK_FAILS_WITH_DETAIL(
+      log.append(account_created(kMember, "m@example.com", "M", kOrg, "2026-10-03T00:00:00Z")),
+      Code::kResourceExhausted, Reason::kConstraintViolation, "ACCOUNT_NUMBER_LIMIT_EXCEEDED");
   // 15 days later the invitation has expired and no longer holds a place.
-  CHECK_OK(log.append(account_created(kMember, "m@example.com", "M", kOrg,
-                                      "2026-10-17T00:00:00Z")));
+  CHECK_OK(
+      log.append(account_created(kMember, "m@example.com", "M", kOrg, "2026-10-17T00:00:00Z")));
 }
 
 TEST_CASE("quota: AccountQuotaSet raises the limit") {
   Harness log = organization_with_outsider();
   REQUIRE_OK(log.append(quota_set(kOrg, 11, "2026-10-01T01:00:00Z")));
   for (int n = 1; n <= 10; ++n) {
-    CHECK_OK(log.append(account_created(account_id(n), email_of(n), "Member", kOrg,
-                                        "2026-10-02T00:00:00Z")));
+    CHECK_OK(log.append(
+        account_created(account_id(n), email_of(n), "Member", kOrg, "2026-10-02T00:00:00Z")));
   }
   CHECK(log.state().find_organization(kOrg)->member_ids.size() == 11);
 }
@@ -188,8 +189,8 @@ TEST_CASE("organization: the management account becomes the payer and a member o
 
 TEST_CASE("organization: the CONSOLIDATED_BILLING feature set is kept") {
   Harness log;
-  REQUIRE_OK(log.append(account_created(kManagement, "billing@example.com", "E", "",
-                                        "2026-09-01T00:00:00Z")));
+  REQUIRE_OK(log.append(
+      account_created(kManagement, "billing@example.com", "E", "", "2026-09-01T00:00:00Z")));
   CHECK_OK(log.append(organization_created(kOrg, kManagement, "2026-10-01T00:00:00Z",
                                            fb::FeatureSet::CONSOLIDATED_BILLING)));
   CHECK(log.state().find_organization(kOrg)->feature_set == fb::FeatureSet::CONSOLIDATED_BILLING);
@@ -204,8 +205,8 @@ TEST_CASE("organization: an unknown management account fails with AccountNotFoun
 
 TEST_CASE("organization: a closed management account fails with AccountSuspended") {
   Harness log;
-  REQUIRE_OK(log.append(account_created(kManagement, "billing@example.com", "E", "",
-                                        "2026-09-01T00:00:00Z")));
+  REQUIRE_OK(log.append(
+      account_created(kManagement, "billing@example.com", "E", "", "2026-09-01T00:00:00Z")));
   REQUIRE_OK(log.append(account_closed(kManagement, "2026-09-02T00:00:00Z")));
   CHECK_FAILS_WITH(log.append(organization_created(kOrg, kManagement, "2026-10-01T00:00:00Z")),
                    Code::kFailedPrecondition, Reason::kAccountSuspended);
@@ -213,9 +214,11 @@ TEST_CASE("organization: a closed management account fails with AccountSuspended
 
 TEST_CASE("organization: a management account already in one fails with AlreadyInOrganization") {
   Harness log = organization_with_outsider();
-  REQUIRE_OK(log.append(account_created(kMember, "m@example.com", "M", kOrg, "2026-10-02T00:00:00Z")));
-  CHECK_FAILS_WITH(log.append(organization_created("o-secondorg01", kMember, "2026-10-03T00:00:00Z")),
-                   Code::kFailedPrecondition, Reason::kAlreadyInOrganization);
+  REQUIRE_OK(
+      log.append(account_created(kMember, "m@example.com", "M", kOrg, "2026-10-02T00:00:00Z")));
+  CHECK_FAILS_WITH(
+      log.append(organization_created("o-secondorg01", kMember, "2026-10-03T00:00:00Z")),
+      Code::kFailedPrecondition, Reason::kAlreadyInOrganization);
   CHECK_FAILS_WITH(
       log.append(organization_created("o-secondorg01", kManagement, "2026-10-03T00:00:00Z")),
       Code::kFailedPrecondition, Reason::kAlreadyInOrganization);
@@ -229,9 +232,11 @@ TEST_CASE("organization: an id already used fails with DuplicateOrganization") {
 
 TEST_CASE("organization: ids must match o- plus 10 to 32 lower-case letters or digits") {
   Harness log;
-  REQUIRE_OK(log.append(account_created(kManagement, "billing@example.com", "E", "",
-                                        "2026-09-01T00:00:00Z")));
-  for (const char* bad : {"o-short", "o-UPPERCASE01", "x-exampleorg1", "o-" "abcdefghijklmnopqrstuvwxyz0123456"}) {
+  REQUIRE_OK(log.append(
+      account_created(kManagement, "billing@example.com", "E", "", "2026-09-01T00:00:00Z")));
+  for (const char* bad : {"o-short", "o-UPPERCASE01", "x-exampleorg1",
+                          "o-"
+                          "abcdefghijklmnopqrstuvwxyz0123456"}) {
     INFO("org id: ", bad);
     CHECK_FAILS_WITH(log.append(organization_created(bad, kManagement, "2026-10-01T00:00:00Z")),
                      Code::kInvalidArgument, Reason::kInvalidInput);
@@ -254,46 +259,49 @@ TEST_CASE("invite: a REQUESTED handshake that expires 15 days after occurred_at"
 TEST_CASE("invite: a second pending invite to the same account fails with DuplicateHandshake") {
   Harness log = organization_with_outsider();
   REQUIRE_OK(log.append(account_invited("h-invite00001", kOrg, kOutsider, "2026-10-02T00:00:00Z")));
-  CHECK_FAILS_WITH(log.append(account_invited("h-invite00002", kOrg, kOutsider,
-                                              "2026-10-03T00:00:00Z")),
-                   Code::kAlreadyExists, Reason::kDuplicateHandshake);
+  CHECK_FAILS_WITH(
+      log.append(account_invited("h-invite00002", kOrg, kOutsider, "2026-10-03T00:00:00Z")),
+      Code::kAlreadyExists, Reason::kDuplicateHandshake);
   // Once the first has expired, a new invitation may go out.
   CHECK_OK(log.append(account_invited("h-invite00002", kOrg, kOutsider, "2026-10-18T00:00:00Z")));
 }
 
 TEST_CASE("invite: reusing a handshake id fails with DuplicateHandshake") {
   Harness log = organization_with_outsider();
-  REQUIRE_OK(log.append(account_created(kMember, "m@elsewhere.io", "M", "", "2026-09-01T00:00:00Z")));
+  REQUIRE_OK(
+      log.append(account_created(kMember, "m@elsewhere.io", "M", "", "2026-09-01T00:00:00Z")));
   REQUIRE_OK(log.append(account_invited("h-invite00001", kOrg, kOutsider, "2026-10-02T00:00:00Z")));
-  CHECK_FAILS_WITH(log.append(account_invited("h-invite00001", kOrg, kMember,
-                                              "2026-10-03T00:00:00Z")),
-                   Code::kAlreadyExists, Reason::kDuplicateHandshake);
+  CHECK_FAILS_WITH(
+      log.append(account_invited("h-invite00001", kOrg, kMember, "2026-10-03T00:00:00Z")),
+      Code::kAlreadyExists, Reason::kDuplicateHandshake);
 }
 
 TEST_CASE("invite: an account already in an organization fails with ALREADY_IN_AN_ORGANIZATION") {
   Harness log = organization_with_outsider();
-  REQUIRE_OK(log.append(account_created(kMember, "m@example.com", "M", kOrg, "2026-10-02T00:00:00Z")));
-  CHECK_FAILS_WITH_DETAIL(log.append(account_invited("h-invite00001", kOrg, kMember,
-                                                     "2026-10-03T00:00:00Z")),
-                          Code::kFailedPrecondition, Reason::kHandshakeConstraintViolation,
-                          "ALREADY_IN_AN_ORGANIZATION");
+  REQUIRE_OK(
+      log.append(account_created(kMember, "m@example.com", "M", kOrg, "2026-10-02T00:00:00Z")));
+  CHECK_FAILS_WITH_DETAIL(
+      log.append(account_invited("h-invite00001", kOrg, kMember, "2026-10-03T00:00:00Z")),
+      Code::kFailedPrecondition, Reason::kHandshakeConstraintViolation,
+      "ALREADY_IN_AN_ORGANIZATION");
 }
 
-TEST_CASE("invite: a full quota fails with HandshakeConstraintViolation/ACCOUNT_NUMBER_LIMIT_EXCEEDED") {
+TEST_CASE(
+    "invite: a full quota fails with HandshakeConstraintViolation/ACCOUNT_NUMBER_LIMIT_EXCEEDED") {
   Harness log = organization_with_outsider();
   REQUIRE_OK(log.append(quota_set(kOrg, 1, "2026-10-01T01:00:00Z")));
-  CHECK_FAILS_WITH_DETAIL(log.append(account_invited("h-invite00001", kOrg, kOutsider,
-                                                     "2026-10-02T00:00:00Z")),
-                          Code::kResourceExhausted, Reason::kHandshakeConstraintViolation,
-                          "ACCOUNT_NUMBER_LIMIT_EXCEEDED");
+  CHECK_FAILS_WITH_DETAIL(
+      log.append(account_invited("h-invite00001", kOrg, kOutsider, "2026-10-02T00:00:00Z")),
+      Code::kResourceExhausted, Reason::kHandshakeConstraintViolation,
+      "ACCOUNT_NUMBER_LIMIT_EXCEEDED");
   CHECK(log.state().handshakes.empty());
 }
 
 TEST_CASE("invite: an unknown account fails with AccountNotFound") {
   Harness log = organization_with_outsider();
-  CHECK_FAILS_WITH(log.append(account_invited("h-invite00001", kOrg, "999999999999",
-                                              "2026-10-02T00:00:00Z")),
-                   Code::kNotFound, Reason::kAccountNotFound);
+  CHECK_FAILS_WITH(
+      log.append(account_invited("h-invite00001", kOrg, "999999999999", "2026-10-02T00:00:00Z")),
+      Code::kNotFound, Reason::kAccountNotFound);
 }
 
 TEST_CASE("invite: an unknown organization fails with AWSOrganizationsNotInUse") {
@@ -360,8 +368,9 @@ TEST_CASE("handshake: accepting after expiry fails with InvalidHandshakeTransiti
   CHECK_OK(log.append(handshake_accepted("h-invite00001", "2026-10-16T23:59:59Z")));
 }
 
-TEST_CASE("handshake: a management account of another organization cannot accept "
-          "(MasterCannotLeaveOrganization)") {
+TEST_CASE(
+    "handshake: a management account of another organization cannot accept "
+    "(MasterCannotLeaveOrganization)") {
   Harness log = organization_with_outsider();
   REQUIRE_OK(log.append(account_invited("h-invite00001", kOrg, kOutsider, "2026-10-02T00:00:00Z")));
   REQUIRE_OK(log.append(organization_created("o-outsiderorg1", kOutsider, "2026-10-03T00:00:00Z")));
@@ -369,8 +378,9 @@ TEST_CASE("handshake: a management account of another organization cannot accept
                    Code::kFailedPrecondition, Reason::kMasterCannotLeaveOrganization);
 }
 
-TEST_CASE("handshake: declining twice fails with HandshakeAlreadyInState, declining an accepted "
-          "one with InvalidHandshakeTransition") {
+TEST_CASE(
+    "handshake: declining twice fails with HandshakeAlreadyInState, declining an accepted "
+    "one with InvalidHandshakeTransition") {
   Harness log = organization_with_outsider();
   REQUIRE_OK(log.append(account_invited("h-invite00001", kOrg, kOutsider, "2026-10-02T00:00:00Z")));
   REQUIRE_OK(log.append(handshake_declined("h-invite00001", "2026-10-03T00:00:00Z")));
@@ -403,7 +413,8 @@ TEST_CASE("handshake: canceling an accepted one fails with InvalidHandshakeTrans
 
 TEST_CASE("remove: a removed member is standalone from occurred_at on") {
   Harness log = organization_with_outsider();
-  REQUIRE_OK(log.append(account_created(kMember, "m@example.com", "M", kOrg, "2026-10-02T00:00:00Z")));
+  REQUIRE_OK(
+      log.append(account_created(kMember, "m@example.com", "M", kOrg, "2026-10-02T00:00:00Z")));
   CHECK_OK(log.append(account_removed(kOrg, kMember, "2026-10-15T00:00:00Z")));
   const Account* member = log.state().find_account(kMember);
   CHECK(member->current_membership() == nullptr);
@@ -435,7 +446,8 @@ TEST_CASE("leave: the management account cannot leave (MasterCannotLeaveOrganiza
 
 TEST_CASE("leave: a CREATED account younger than 4 days fails with WAIT_PERIOD_ACTIVE") {
   Harness log = organization_with_outsider();
-  REQUIRE_OK(log.append(account_created(kMember, "m@example.com", "M", kOrg, "2026-10-02T00:00:00Z")));
+  REQUIRE_OK(
+      log.append(account_created(kMember, "m@example.com", "M", kOrg, "2026-10-02T00:00:00Z")));
   CHECK_FAILS_WITH_DETAIL(log.append(account_left(kMember, "2026-10-05T23:59:59Z")),
                           Code::kFailedPrecondition, Reason::kConstraintViolation,
                           "WAIT_PERIOD_ACTIVE");
@@ -461,9 +473,11 @@ TEST_CASE("leave: an account that is in no organization fails with AccountNotFou
 
 // ---- AccountClosed -----------------------------------------------------------------------------
 
-TEST_CASE("close: a closed account is SUSPENDED, stays listed and keeps counting toward the quota") {
+TEST_CASE(
+    "close: a closed account is SUSPENDED, stays listed and keeps counting toward the quota") {
   Harness log = organization_with_outsider();
-  REQUIRE_OK(log.append(account_created(kMember, "m@example.com", "M", kOrg, "2026-10-02T00:00:00Z")));
+  REQUIRE_OK(
+      log.append(account_created(kMember, "m@example.com", "M", kOrg, "2026-10-02T00:00:00Z")));
   CHECK_OK(log.append(account_closed(kMember, "2026-10-20T00:00:00Z")));
   const Account* member = log.state().find_account(kMember);
   CHECK(member->status == AccountStatus::kSuspended);
@@ -502,15 +516,16 @@ TEST_CASE("close: a closed account cannot be invited or accept (AccountSuspended
                    Code::kFailedPrecondition, Reason::kAccountSuspended);
   REQUIRE_OK(log.append(account_created(kMember, "m@else.io", "M", "", "2026-10-01T00:00:00Z")));
   REQUIRE_OK(log.append(account_closed(kMember, "2026-10-02T00:00:00Z")));
-  CHECK_FAILS_WITH(log.append(account_invited("h-invite00002", kOrg, kMember,
-                                              "2026-10-05T00:00:00Z")),
-                   Code::kFailedPrecondition, Reason::kAccountSuspended);
+  CHECK_FAILS_WITH(
+      log.append(account_invited("h-invite00002", kOrg, kMember, "2026-10-05T00:00:00Z")),
+      Code::kFailedPrecondition, Reason::kAccountSuspended);
 }
 
 // ---- OrganizationDeleted -----------------------------------------------------------------------
 
-TEST_CASE("delete: an organization of only its management account is deleted, it becomes "
-          "standalone and pending invitations are canceled") {
+TEST_CASE(
+    "delete: an organization of only its management account is deleted, it becomes "
+    "standalone and pending invitations are canceled") {
   Harness log = organization_with_outsider();
   REQUIRE_OK(log.append(account_invited("h-invite00001", kOrg, kOutsider, "2026-10-02T00:00:00Z")));
   CHECK_OK(log.append(organization_deleted(kOrg, "2026-10-10T00:00:00Z")));
@@ -526,7 +541,8 @@ TEST_CASE("delete: an organization of only its management account is deleted, it
 
 TEST_CASE("delete: an organization with a member fails with OrganizationNotEmpty") {
   Harness log = organization_with_outsider();
-  REQUIRE_OK(log.append(account_created(kMember, "m@example.com", "M", kOrg, "2026-10-02T00:00:00Z")));
+  REQUIRE_OK(
+      log.append(account_created(kMember, "m@example.com", "M", kOrg, "2026-10-02T00:00:00Z")));
   CHECK_FAILS_WITH(log.append(organization_deleted(kOrg, "2026-10-10T00:00:00Z")),
                    Code::kFailedPrecondition, Reason::kOrganizationNotEmpty);
   CHECK_FALSE(log.state().find_organization(kOrg)->deleted);
@@ -553,8 +569,9 @@ TEST_CASE("time: occurred_at more than 5 minutes after recorded_at fails with Fu
   CHECK_OK(log.append_recorded_at(on_the_limit, at("2026-10-01T00:00:00Z")));
 }
 
-TEST_CASE("time: a membership change before the account's latest change fails with "
-          "TimestampOutOfOrder") {
+TEST_CASE(
+    "time: a membership change before the account's latest change fails with "
+    "TimestampOutOfOrder") {
   Harness log = organization_with_outsider();
   REQUIRE_OK(log.append(account_invited("h-invite00001", kOrg, kOutsider, "2026-10-02T00:00:00Z")));
   REQUIRE_OK(log.append(handshake_accepted("h-invite00001", "2026-10-10T00:00:00Z")));

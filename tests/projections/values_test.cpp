@@ -1,7 +1,7 @@
 // Exact decimals, times and months, and identifier patterns.
-#include <doctest/doctest.h>
-
 #include "projections/values.h"
+
+#include <doctest/doctest.h>
 
 using namespace orgledger;
 
@@ -51,10 +51,10 @@ TEST_CASE("time: RFC 3339 UTC round-trips, with optional microseconds") {
 }
 
 TEST_CASE("time: other offsets, impossible dates and malformed text are refused") {
-  for (const char* bad : {"2026-10-03T10:00:00", "2026-10-03T10:00:00+01:00", "2026-02-30T00:00:00Z",
-                          "2026-13-01T00:00:00Z", "2026-10-03 10:00:00Z", "2026-10-03T24:00:00Z",
-                          "2026-10-03T10:00:00.1234567Z", "1969-12-31T23:59:59Z", "2026-10-03",
-                          "2026-10-03T10:00:00.Z"}) {
+  for (const char* bad : {"2026-10-03T10:00:00", "2026-10-03T10:00:00+01:00",
+                          "2026-02-30T00:00:00Z", "2026-13-01T00:00:00Z", "2026-10-03 10:00:00Z",
+                          "2026-10-03T24:00:00Z", "2026-10-03T10:00:00.1234567Z",
+                          "1969-12-31T23:59:59Z", "2026-10-03", "2026-10-03T10:00:00.Z"}) {
     INFO("time: ", bad);
     CHECK_FALSE(parse_time(bad).is_ok());
   }

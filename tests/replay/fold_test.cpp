@@ -1,7 +1,8 @@
 // Folding history: to a position, until a time, and gaps.
+#include "replay/fold.h"
+
 #include <doctest/doctest.h>
 
-#include "replay/fold.h"
 #include "tests/support/events.h"
 #include "tests/support/memory_log.h"
 #include "tests/support/status_matchers.h"
@@ -12,12 +13,12 @@ using namespace orgledger::testing;
 namespace {
 MemoryLog sample_log() {
   MemoryLog log;
-  REQUIRE_OK(log.append(account_created("111111111111", "b@example.com", "E", "",
-                                        "2026-10-01T00:00:00Z"),
-                        at("2026-10-01T00:00:00Z")));
-  REQUIRE_OK(log.append(organization_created("o-exampleorg1", "111111111111",
-                                             "2026-10-01T00:01:00Z"),
-                        at("2026-10-01T00:01:00Z")));
+  REQUIRE_OK(
+      log.append(account_created("111111111111", "b@example.com", "E", "", "2026-10-01T00:00:00Z"),
+                 at("2026-10-01T00:00:00Z")));
+  REQUIRE_OK(
+      log.append(organization_created("o-exampleorg1", "111111111111", "2026-10-01T00:01:00Z"),
+                 at("2026-10-01T00:01:00Z")));
   REQUIRE_OK(log.append(account_created("222222222222", "m@example.com", "M", "o-exampleorg1",
                                         "2026-10-02T00:00:00Z"),
                         at("2026-10-02T00:00:00Z")));

@@ -59,22 +59,32 @@ class HistoryGenerator {
         const int n = pick(0, 5);
         // Mostly one email per account id, sometimes another account's (EmailAlreadyExists).
         const std::string id = account();
-        const std::string email = pick(0, 9) == 0 ? "user" + std::to_string(pick(1, 6)) + "@example.com"
-                                                  : "user" + id + "@example.com";
-        return account_created(id, email,
-                               pick(0, 20) == 0 ? "" : "Account " + std::to_string(n),
+        const std::string email = pick(0, 9) == 0
+                                      ? "user" + std::to_string(pick(1, 6)) + "@example.com"
+                                      : "user" + id + "@example.com";
+        return account_created(id, email, pick(0, 20) == 0 ? "" : "Account " + std::to_string(n),
                                pick(0, 2) == 0 ? organization() : "", when);
       }
-      case 1: return organization_created(organization(), account(), when);
-      case 2: return quota_set(organization(), static_cast<uint32_t>(pick(0, 6)), when);
-      case 3: return account_invited(new_handshake(), organization(), account(), when);
-      case 4: return handshake_accepted(handshake(), when);
-      case 5: return handshake_declined(handshake(), when);
-      case 6: return handshake_canceled(handshake(), when);
-      case 7: return account_removed(organization(), account(), when);
-      case 8: return account_left(account(), when);
-      case 9: return account_closed(account(), when);
-      default: return organization_deleted(organization(), when);
+      case 1:
+        return organization_created(organization(), account(), when);
+      case 2:
+        return quota_set(organization(), static_cast<uint32_t>(pick(0, 6)), when);
+      case 3:
+        return account_invited(new_handshake(), organization(), account(), when);
+      case 4:
+        return handshake_accepted(handshake(), when);
+      case 5:
+        return handshake_declined(handshake(), when);
+      case 6:
+        return handshake_canceled(handshake(), when);
+      case 7:
+        return account_removed(organization(), account(), when);
+      case 8:
+        return account_left(account(), when);
+      case 9:
+        return account_closed(account(), when);
+      default:
+        return organization_deleted(organization(), when);
     }
   }
 
@@ -95,7 +105,9 @@ class HistoryGenerator {
     if (pick(0, 9) != 0) ++handshakes_issued_;
     return handshake_id(handshakes_issued_);
   }
-  std::string handshake() { return handshake_id(std::max<int64_t>(0, handshakes_issued_ - pick(0, 2))); }
+  std::string handshake() {
+    return handshake_id(std::max<int64_t>(0, handshakes_issued_ - pick(0, 2)));
+  }
   static std::string handshake_id(int64_t n) { return "h-invite" + std::to_string(10'000 + n); }
 
   std::mt19937_64 random_;
@@ -107,8 +119,9 @@ class HistoryGenerator {
 
 }  // namespace
 
-TEST_CASE("property: incremental state equals full replay, and as-of k equals a fold of k "
-          "records, over 1000 random histories") {
+TEST_CASE(
+    "property: incremental state equals full replay, and as-of k equals a fold of k "
+    "records, over 1000 random histories") {
   const uint64_t seed = base_seed();
   MESSAGE("property seed ", seed, " (rerun with ORGLEDGER_SEED=", seed, ")");
   uint64_t total_valid = 0;
@@ -148,7 +161,8 @@ TEST_CASE("property: incremental state equals full replay, and as-of k equals a 
   }
   MESSAGE("valid events ", total_valid, ", refused ", total_invalid);
   std::string by_type;
-  for (const auto& [type, count] : valid_by_type) by_type += type + "=" + std::to_string(count) + " ";
+  for (const auto& [type, count] : valid_by_type)
+    by_type += type + "=" + std::to_string(count) + " ";
   MESSAGE("valid by type: ", by_type);
   // Every event type and both paths must have been exercised for the property to mean anything.
   CHECK(valid_by_type.size() == 11);

@@ -1,10 +1,11 @@
 // Hash-chain verification on a real store, including bytes changed behind the engine's back.
+#include "replay/verify.h"
+
 #include <doctest/doctest.h>
 #include <rocksdb/db.h>
 
 #include "engine/engine.h"
 #include "engine/store_format.h"
-#include "replay/verify.h"
 #include "tests/support/events.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/temp_dir.h"
@@ -33,9 +34,12 @@ void fill(const std::string& directory) {
 // Opens RocksDB directly and changes the events family behind the store's back.
 void tamper(const std::string& directory,
             const std::function<void(rocksdb::DB&, rocksdb::ColumnFamilyHandle*)>& change) {
-  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-      {rocksdb::kDefaultColumnFamilyName, {}}, {"events", {}}, {"event_ids", {}},
-      {"ledger", {}}, {"meta", {}}, {"checkpoints", {}}};
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {{rocksdb::kDefaultColumnFamilyName, {}},
+                                                           {"events", {}},
+                                                           {"event_ids", {}},
+                                                           {"ledger", {}},
+                                                           {"meta", {}},
+                                                           {"checkpoints", {}}};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* db = nullptr;
   REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), directory, families, &handles, &db).ok());

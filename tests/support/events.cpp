@@ -24,8 +24,8 @@ fb::EventT event_of(Body body, std::string_view when) {
 }
 }  // namespace
 
-fb::EventT account_created(std::string id, std::string email, std::string name,
-                           std::string org_id, std::string_view when) {
+fb::EventT account_created(std::string id, std::string email, std::string name, std::string org_id,
+                           std::string_view when) {
   fb::AccountCreatedT body;
   body.account_id = std::move(id);
   body.email = std::move(email);

@@ -14,8 +14,8 @@ namespace orgledger::testing {
 // "2026-10-03T10:00:00Z" -> µs; aborts the test binary on a malformed literal.
 Micros at(std::string_view rfc3339);
 
-fb::EventT account_created(std::string id, std::string email, std::string name,
-                           std::string org_id, std::string_view when);
+fb::EventT account_created(std::string id, std::string email, std::string name, std::string org_id,
+                           std::string_view when);
 fb::EventT organization_created(std::string org_id, std::string management_id,
                                 std::string_view when,
                                 fb::FeatureSet feature_set = fb::FeatureSet::ALL);

@@ -1,0 +1,27 @@
+// Progress on a terminal for long reads (replay, verify): a RecordSource decorator that reports
+// to stderr every so many records, only when stderr is a terminal and the range is large.
+// Single-threaded; `inner` must outlive it.
+#pragma once
+
+#include <string>
+
+#include "replay/record_source.h"
+
+namespace orgledger::cli {
+
+class ProgressSource final : public RecordSource {
+ public:
+  ProgressSource(const RecordSource& inner, std::string label);
+  ~ProgressSource() override;
+
+  Result<Head> head() const override { return inner_.head(); }
+  Status scan(uint64_t from, uint64_t to, const RecordVisitor& visit) const override;
+
+ private:
+  const RecordSource& inner_;
+  std::string label_;
+  bool enabled_ = false;
+  mutable bool printed_ = false;
+};
+
+}  // namespace orgledger::cli
