@@ -10,10 +10,11 @@
 #include <iterator>
 #include <sstream>
 
-#include "cli/json_writer.h"
+#include "cli/common.h"
 #include "cli/progress.h"
 #include "engine/engine.h"
 #include "projections/event_json.h"
+#include "projections/json_writer.h"
 #include "projections/registry.h"
 #include "projections/values.h"
 #include "replay/fold.h"
@@ -24,15 +25,6 @@ namespace {
 
 // Who the embedded CLI appends as, until authentication arrives with the server.
 constexpr std::string_view kLocalActor = "local:cli";
-
-int fail(const Status& status) {
-  std::fprintf(stderr, "error: %s\n", status.to_string().c_str());
-  return 1;
-}
-
-Status invalid(std::string message) {
-  return Status(Code::kInvalidArgument, Reason::kInvalidInput, std::move(message));
-}
 
 Result<std::string> read_input(const std::string& file) {
   if (file == "-") {
@@ -67,26 +59,6 @@ Micros wall_clock_now() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-Result<std::unique_ptr<Store>> open_read_only(const std::string& data) {
-  return Store::open(data, StoreOptions{.read_only = true, .create_if_missing = false});
-}
-
-// The registry as of `as_of` ("" = the head; digits = a position; else an RFC 3339 time).
-Result<Registry> registry_as_of(const Store& store, const std::string& as_of) {
-  if (as_of.empty()) return replay_to_position(store, std::numeric_limits<uint64_t>::max());
-  if (as_of.find_first_not_of("0123456789") == std::string::npos) {
-    auto position = parse_decimal(as_of, 0);
-    if (!position.is_ok()) return invalid("--as-of: " + position.status().message());
-    return replay_to_position(store, static_cast<uint64_t>(*position));
-  }
-  auto time = parse_time(as_of);
-  if (!time.is_ok()) {
-    return invalid("--as-of must be a log position or an RFC 3339 time: " +
-                   time.status().message());
-  }
-  return replay_until(store, *time);
 }
 
 std::string time_or_dash(Micros time) { return time == kForever ? "-" : format_time(time); }

@@ -36,10 +36,27 @@ struct VerifyArgs {
   bool json = false;
 };
 
+struct BillArgs {
+  std::string payer;
+  std::string month;
+  std::string data;
+  std::string as_of;
+  bool json = false;
+};
+
+struct ExportArgs {
+  std::string payer;
+  std::string month;
+  std::string data;
+  std::string output;  // "" or "-": standard output
+};
+
 int run_append(const AppendArgs& args);
 int run_account(const std::string& account_id, const ReadArgs& args);
 int run_org(const std::string& org_id, const ReadArgs& args);
 int run_replay(const ReplayArgs& args);
 int run_verify(const VerifyArgs& args);
+int run_bill(const BillArgs& args);
+int run_export_focus(const ExportArgs& args);
 
 }  // namespace orgledger::cli

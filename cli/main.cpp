@@ -49,6 +49,23 @@ int main(int argc, char** argv) {
   verify->add_option("--to", verify_args.to, "last position to check");
   verify->add_flag("--json", verify_args.json, "JSON output");
 
+  BillArgs bill_args;
+  auto* bill = app.add_subcommand("bill", "the consolidated bill of a payer for a month");
+  bill->add_option("payer", bill_args.payer, "the paying (management) account id")->required();
+  bill->add_option("month", bill_args.month, "YYYY-MM")->required();
+  bill->add_option("--data", bill_args.data, "store directory (read-only)")->required();
+  bill->add_option("--as-of", bill_args.as_of, "a log position or an RFC 3339 time");
+  bill->add_flag("--json", bill_args.json, "JSON output (exact decimal strings)");
+
+  ExportArgs export_args;
+  auto* export_command = app.add_subcommand("export", "export billing data");
+  export_command->require_subcommand(1);
+  auto* focus = export_command->add_subcommand("focus", "the FOCUS cost CSV of a payer's month");
+  focus->add_option("payer", export_args.payer, "the paying (management) account id")->required();
+  focus->add_option("month", export_args.month, "YYYY-MM")->required();
+  focus->add_option("--data", export_args.data, "store directory (read-only)")->required();
+  focus->add_option("-o,--output", export_args.output, "output file (default: standard output)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& help) {
@@ -68,5 +85,7 @@ int main(int argc, char** argv) {
   if (org->parsed()) return run_org(org_id, org_args);
   if (replay->parsed()) return run_replay(replay_args);
   if (verify->parsed()) return run_verify(verify_args);
+  if (bill->parsed()) return run_bill(bill_args);
+  if (focus->parsed()) return run_export_focus(export_args);
   return 2;
 }

@@ -48,6 +48,8 @@ AppendOutcome Engine::append(std::vector<AppendInput> inputs, std::string_view a
   std::vector<NewRecord> records;
   // Event ids first seen in this request: id -> (position, content hash).
   std::map<EventIdBytes, EventIdEntry> batch_ids;
+  // The ledger entries the new events change, written in the same batch as the events.
+  LedgerWrites ledger_writes;
 
   for (size_t index = 0; index < inputs.size(); ++index) {
     const AppendInput& input = inputs[index];
@@ -80,7 +82,7 @@ AppendOutcome Engine::append(std::vector<AppendInput> inputs, std::string_view a
         encode_record(record.position, recorded_at, input.event_id, actor, head.hash, input.event);
     record.record_hash = sha256(record.bytes);
     const fb::EventRecord* root = fb::GetEventRecord(record.bytes.data());
-    const EventContext context{record.position, recorded_at, actor};
+    const EventContext context{record.position, recorded_at, actor, &ledger_writes};
     Status valid = validate(scratch, *root->event(), context);
     if (!valid.is_ok()) return fail(index, std::move(valid));
     apply(scratch, *root->event(), context);
@@ -91,7 +93,7 @@ AppendOutcome Engine::append(std::vector<AppendInput> inputs, std::string_view a
     records.push_back(std::move(record));
   }
 
-  if (Status written = store_->append(records); !written.is_ok()) {
+  if (Status written = store_->append(records, ledger_writes); !written.is_ok()) {
     return fail(inputs.size(), std::move(written));
   }
   registry_ = std::move(scratch);

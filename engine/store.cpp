@@ -86,6 +86,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& directory,
   store->db_.reset(db);
   store->events_ = store->handles_[1];
   store->event_ids_ = store->handles_[2];
+  store->ledger_ = store->handles_[3];
   store->meta_ = store->handles_[4];
 
   std::string version;
@@ -220,7 +221,16 @@ Result<std::string> Store::read(uint64_t position) const {
   return value;
 }
 
-Status Store::append(const std::vector<NewRecord>& records) {
+Status Store::scan_ledger(
+    const std::function<void(std::string_view key, std::string_view value)>& visit) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), ledger_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    visit(it->key().ToStringView(), it->value().ToStringView());
+  }
+  return from_rocksdb(it->status(), "cannot read the ledger");
+}
+
+Status Store::append(const std::vector<NewRecord>& records, const LedgerWrites& ledger) {
   if (read_only_) {
     return Status(Code::kFailedPrecondition, Reason::kStorageError, "the store is open read-only");
   }
@@ -239,6 +249,10 @@ Status Store::append(const std::vector<NewRecord>& records) {
     entry.append(reinterpret_cast<const char*>(record.content_hash.data()), 32);
     ORGLEDGER_RETURN_IF_ERROR(
         from_rocksdb(batch.Put(event_ids_, slice(record.event_id), entry), "cannot batch an id"));
+  }
+  for (const auto& [key, value] : ledger) {
+    ORGLEDGER_RETURN_IF_ERROR(
+        from_rocksdb(batch.Put(ledger_, slice(key), slice(value)), "cannot batch the ledger"));
   }
   const NewRecord& last = records.back();
   std::string head_value = format::encode_u64(last.position);

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "projections/event_json.h"
+#include "projections/registry.h"
 #include "projections/sha256.h"
 #include "projections/status.h"
 #include "projections/values.h"
@@ -74,11 +76,15 @@ class Store final : public RecordSource {
   // The stored bytes at `position`; NotFound past the head.
   Result<std::string> read(uint64_t position) const;
 
-  // Appends `records` (positions head+1, head+2, ...) with their event ids and the new head in
-  // one WriteBatch written with sync=true: returns after the batch is durable, all or nothing.
-  // FailedPrecondition when positions are not contiguous with the head; Unavailable or
-  // ResourceExhausted when the write fails (nothing was stored).
-  Status append(const std::vector<NewRecord>& records);
+  // Appends `records` (positions head+1, head+2, ...) with their event ids, the new head and the
+  // `ledger` entries they change, in one WriteBatch written with sync=true: returns after the
+  // batch is durable, all or nothing. FailedPrecondition when positions are not contiguous with
+  // the head; Unavailable or ResourceExhausted when the write fails (nothing was stored).
+  Status append(const std::vector<NewRecord>& records, const LedgerWrites& ledger = {});
+
+  // Visits every entry of the `ledger` family in key order (for audits and tests).
+  Status scan_ledger(
+      const std::function<void(std::string_view key, std::string_view value)>& visit) const;
 
   const std::string& directory() const { return directory_; }
 
@@ -93,6 +99,7 @@ class Store final : public RecordSource {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::ColumnFamilyHandle* events_ = nullptr;
   rocksdb::ColumnFamilyHandle* event_ids_ = nullptr;
+  rocksdb::ColumnFamilyHandle* ledger_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
   mutable std::mutex head_mutex_;
   Head head_;                    // guarded by head_mutex_

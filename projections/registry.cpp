@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "projections/billing.h"
+
 namespace orgledger {
 namespace {
 
@@ -513,6 +515,12 @@ Status validate(const Registry& state, const fb::Event& event, const EventContex
     case fb::EventBody::OrganizationDeleted:
       return validate_organization_deleted(state, *event.body_as_OrganizationDeleted(),
                                            occurred_at);
+    case fb::EventBody::PriceScheduleSet:
+    case fb::EventBody::UsageRecorded:
+    case fb::EventBody::CreditGranted:
+    case fb::EventBody::CreditSharingSet:
+    case fb::EventBody::BillingPeriodClosed:
+      return validate_billing_event(state, event, context);
     case fb::EventBody::NONE:
       return invalid_input("event has no body");
     default:
@@ -520,7 +528,7 @@ Status validate(const Registry& state, const fb::Event& event, const EventContex
   }
 }
 
-void apply(Registry& state, const fb::Event& event, const EventContext& /*context*/) {
+void apply(Registry& state, const fb::Event& event, const EventContext& context) {
   const Micros at = event.occurred_at();
   switch (event.body_type()) {
     case fb::EventBody::AccountCreated: {
@@ -550,8 +558,7 @@ void apply(Registry& state, const fb::Event& event, const EventContext& /*contex
       state.root_ids.insert(organization.root_id);
       Organization& stored =
           state.organizations.emplace(organization.id, std::move(organization)).first->second;
-      join(account_of(state, stored.management_account_id), stored, at,
-           JoinedMethod::kCreated);
+      join(account_of(state, stored.management_account_id), stored, at, JoinedMethod::kCreated);
       break;
     }
     case fb::EventBody::AccountQuotaSet: {
@@ -576,8 +583,8 @@ void apply(Registry& state, const fb::Event& event, const EventContext& /*contex
       const std::string_view id = text(event.body_as_HandshakeAccepted()->handshake_id());
       close_handshake(state, id, HandshakeState::kAccepted, at);
       const Handshake& handshake = state.handshakes.find(id)->second;
-      join(account_of(state, handshake.account_id), organization_of(state, handshake.org_id),
-           at, JoinedMethod::kInvited);
+      join(account_of(state, handshake.account_id), organization_of(state, handshake.org_id), at,
+           JoinedMethod::kInvited);
       break;
     }
     case fb::EventBody::HandshakeDeclined:
@@ -612,6 +619,13 @@ void apply(Registry& state, const fb::Event& event, const EventContext& /*contex
       organization.deleted_at = at;
       break;
     }
+    case fb::EventBody::PriceScheduleSet:
+    case fb::EventBody::UsageRecorded:
+    case fb::EventBody::CreditGranted:
+    case fb::EventBody::CreditSharingSet:
+    case fb::EventBody::BillingPeriodClosed:
+      apply_billing_event(state, event, context);
+      break;
     default:
       break;  // validate refuses every other type, so none is ever stored
   }
@@ -619,7 +633,7 @@ void apply(Registry& state, const fb::Event& event, const EventContext& /*contex
 
 Hash digest(const Registry& state) {
   Sha256 hasher;
-  hasher.add_string("orgledger.registry.v1");
+  hasher.add_string("orgledger.state.v1");
   hasher.add_u64(state.accounts.size());
   for (const auto& [id, account] : state.accounts) {
     hasher.add_string(id);
@@ -653,6 +667,7 @@ Hash digest(const Registry& state) {
     for (const std::string& member : organization.member_ids) hasher.add_string(member);
     hasher.add_u64(organization.open_invitation_ids.size());
     for (const std::string& open : organization.open_invitation_ids) hasher.add_string(open);
+    hasher.add_u64(organization.credit_sharing ? 1 : 0);
   }
   hasher.add_u64(state.handshakes.size());
   for (const auto& [id, handshake] : state.handshakes) {
@@ -674,6 +689,7 @@ Hash digest(const Registry& state) {
   }
   hasher.add_u64(state.root_ids.size());
   for (const std::string& root : state.root_ids) hasher.add_string(root);
+  add_billing_to_digest(state.billing, hasher);
   return hasher.finish();
 }
 

@@ -9,11 +9,16 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
+#include <utility>
 #include <vector>
 
+#include "projections/bill.h"
+#include "projections/money.h"
 #include "projections/sha256.h"
 #include "projections/status.h"
 #include "projections/values.h"
@@ -77,6 +82,8 @@ struct Organization {
   // Invitations still in state REQUESTED (some may have expired by a given time).
   std::set<std::string, std::less<>> open_invitation_ids;
   Micros changed_at = 0;
+  // CreditSharingSet: members' credits apply to the whole consolidated bill (default on).
+  bool credit_sharing = true;
 };
 
 struct Handshake {
@@ -96,12 +103,76 @@ struct Handshake {
 template <typename T>
 using ById = std::map<std::string, T, std::less<>>;
 
+// ---- The consolidated ledger ----------------------------------------------------------------
+
+struct PriceSchedule {
+  std::string usage_type;
+  std::string service;
+  std::string unit;
+  Month effective_month = 0;
+  std::vector<Tier> tiers;
+};
+
+struct Credit {
+  std::string id;
+  std::string account_id;
+  std::string description;
+  int64_t amount = 0;                  // nano-USD granted
+  Month first_month = 0;               // the first month whose bill it may reduce
+  std::optional<Month> expires_month;  // the last such month, when it expires
+  uint64_t granted_position = 0;       // log position of the grant: "oldest grant first"
+  int64_t consumed = 0;                // applied by frozen (closed) bills
+};
+
+// Usage aggregates: exact quantities per (payer, month, usage type, account).
+struct UsageKey {
+  std::string payer_id;
+  Month month = 0;
+  std::string usage_type;
+  std::string account_id;
+  auto operator<=>(const UsageKey&) const = default;
+};
+
+// Late usage of a closed `origin` month, billed as a correction in `target` (the first month
+// that was open when it was recorded).
+struct CorrectionKey {
+  std::string payer_id;
+  Month target = 0;
+  Month origin = 0;
+  std::string usage_type;
+  std::string account_id;
+  auto operator<=>(const CorrectionKey&) const = default;
+};
+
+struct Billing {
+  // usage type -> effective month -> schedule
+  ById<std::map<Month, PriceSchedule>> prices;
+  std::map<UsageKey, int64_t> usage;      // recorded while its month was open
+  std::map<CorrectionKey, int64_t> late;  // recorded after its month closed
+  // (payer, month, usage type) -> total quantity of `usage`, for overflow checks.
+  std::map<std::tuple<std::string, Month, std::string>, int64_t> usage_totals;
+  ById<Credit> credits;
+  std::optional<Month> last_closed;
+  std::optional<Month> earliest_usage_month;
+  // Bills frozen when their month closed: (payer, month) -> bill.
+  std::map<std::pair<std::string, Month>, Bill> frozen_bills;
+
+  // The schedule in force for `usage_type` in `month`, or nullptr.
+  const PriceSchedule* schedule_for(std::string_view usage_type, Month month) const;
+  bool is_closed(Month month) const { return last_closed && month <= *last_closed; }
+  // The first month whose bills are not frozen yet.
+  std::optional<Month> first_open_month() const {
+    return last_closed ? std::optional<Month>(next_month(*last_closed)) : std::nullopt;
+  }
+};
+
 struct Registry {
   ById<Account> accounts;
   ById<Organization> organizations;
   ById<Handshake> handshakes;
   ById<std::string> account_by_email;  // lower-cased email -> account id
   std::set<std::string, std::less<>> root_ids;
+  Billing billing;
 
   const Account* find_account(std::string_view id) const;
   const Organization* find_organization(std::string_view id) const;
@@ -115,11 +186,17 @@ struct Registry {
   size_t quota_usage(const Organization& organization, Micros time) const;
 };
 
+// Puts to the `ledger` column family, in order, produced by apply (see ledger_keys.h).
+using LedgerWrites = std::vector<std::pair<std::string, std::string>>;
+
 // What the log adds to an event when it is stored.
 struct EventContext {
   uint64_t position = 0;
   Micros recorded_at = 0;
   std::string_view actor;
+  // When set, apply appends the ledger entries it changes, for the engine to write in the same
+  // batch as the event. Replay leaves it null.
+  LedgerWrites* ledger_writes = nullptr;
 };
 
 // Checks `event` against `state` as left by every event before it. Returns OK or the

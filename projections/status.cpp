@@ -88,6 +88,20 @@ std::string_view reason_name(Reason reason) {
       return "AccountSuspended";
     case Reason::kOrganizationNotEmpty:
       return "OrganizationNotEmpty";
+    case Reason::kAmountOverflow:
+      return "AmountOverflow";
+    case Reason::kUsageTypeNotPriced:
+      return "UsageTypeNotPriced";
+    case Reason::kInvalidPriceSchedule:
+      return "InvalidPriceSchedule";
+    case Reason::kPeriodClosed:
+      return "PeriodClosed";
+    case Reason::kPeriodNotEnded:
+      return "PeriodNotEnded";
+    case Reason::kPeriodCloseOutOfOrder:
+      return "PeriodCloseOutOfOrder";
+    case Reason::kDuplicateCredit:
+      return "DuplicateCredit";
   }
   return "Unknown";
 }

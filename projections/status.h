@@ -60,6 +60,14 @@ enum class Reason : uint16_t {
   kAccountAlreadyClosed,
   kAccountSuspended,
   kOrganizationNotEmpty,
+  // Prices, usage and the consolidated bill (DOMAIN.md).
+  kAmountOverflow,
+  kUsageTypeNotPriced,
+  kInvalidPriceSchedule,
+  kPeriodClosed,
+  kPeriodNotEnded,
+  kPeriodCloseOutOfOrder,
+  kDuplicateCredit,
 };
 
 std::string_view code_name(Code code);

@@ -1,5 +1,5 @@
-// A minimal streaming JSON writer for the CLI's --json output: objects, arrays, strings
-// (escaped per RFC 8259), integers and booleans. Numbers that are money or quantities are
+// A minimal streaming JSON writer (the CLI's --json output, canonical bills): objects, arrays,
+// strings (escaped per RFC 8259), integers and booleans. Numbers that are money or quantities are
 // written as exact decimal strings by the caller, never as JSON floats.
 #pragma once
 
@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-namespace orgledger::cli {
+namespace orgledger {
 
 class JsonWriter {
  public:
@@ -121,4 +121,4 @@ class JsonWriter {
   bool after_key_ = false;
 };
 
-}  // namespace orgledger::cli
+}  // namespace orgledger

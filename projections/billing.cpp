@@ -1,0 +1,796 @@
+#include "projections/billing.h"
+
+#include <algorithm>
+#include <limits>
+#include <map>
+#include <set>
+
+#include "projections/ledger_keys.h"
+
+namespace orgledger {
+namespace {
+
+constexpr Int128 kInt64Max = std::numeric_limits<int64_t>::max();
+constexpr size_t kMaxTiers = 64;
+
+std::string_view text(const flatbuffers::String* value) {
+  return value == nullptr ? std::string_view() : value->string_view();
+}
+
+std::string quoted(std::string_view value) { return "\"" + std::string(value) + "\""; }
+
+Status invalid_input(std::string message) {
+  return Status(Code::kInvalidArgument, Reason::kInvalidInput, std::move(message));
+}
+
+Status invalid_schedule(std::string message) {
+  return Status(Code::kInvalidArgument, Reason::kInvalidPriceSchedule, std::move(message));
+}
+
+bool is_token(std::string_view value, size_t max_length, bool lower_only) {
+  if (value.empty() || value.size() > max_length) return false;
+  for (char c : value) {
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        (!lower_only && ((c >= 'A' && c <= 'Z') || c == '_' || c == '.' || c == ':' || c == '/'));
+    if (!ok) return false;
+  }
+  return true;
+}
+
+Micros month_end(Month month) { return month_start(next_month(month)) - 1; }
+
+std::vector<Tier> tiers_of(const fb::PriceScheduleSet& event) {
+  std::vector<Tier> tiers;
+  if (event.tiers() == nullptr) return tiers;
+  for (const fb::PriceTier* tier : *event.tiers()) {
+    Tier value;
+    if (tier->up_to()) value.up_to = *tier->up_to();
+    value.unit_price = tier->unit_price();
+    tiers.push_back(value);
+  }
+  return tiers;
+}
+
+// ---- validation -----------------------------------------------------------------------------
+
+Status validate_price_schedule(const Registry& state, const fb::PriceScheduleSet& event) {
+  if (!is_token(text(event.usage_type()), 128, false)) {
+    return invalid_input("usage_type must be 1 to 128 letters, digits or -_.:/");
+  }
+  if (!is_token(text(event.service()), 64, true)) {
+    return invalid_input("service must be 1 to 64 lower-case letters, digits or -");
+  }
+  if (!is_valid_name(text(event.unit()), 32))
+    return invalid_input("unit must be 1 to 32 characters");
+  if (!is_valid_month(event.effective_month()))
+    return invalid_input("effective_month is not a month");
+  if (state.billing.is_closed(event.effective_month())) {
+    return Status(Code::kFailedPrecondition, Reason::kPeriodClosed,
+                  "effective_month " + format_month(event.effective_month()) +
+                      " is closed; prices may change only for open months");
+  }
+  const std::vector<Tier> tiers = tiers_of(event);
+  if (tiers.empty() || tiers.size() > kMaxTiers) {
+    return invalid_schedule("a schedule has 1 to " + std::to_string(kMaxTiers) + " tiers");
+  }
+  int64_t previous = 0;
+  for (size_t i = 0; i < tiers.size(); ++i) {
+    const bool last = i + 1 == tiers.size();
+    if (tiers[i].unit_price < 0) return invalid_schedule("unit prices cannot be negative");
+    if (last && tiers[i].up_to) {
+      return invalid_schedule("the last tier must be unbounded (no up_to)");
+    }
+    if (!last) {
+      if (!tiers[i].up_to) return invalid_schedule("only the last tier may omit up_to");
+      if (*tiers[i].up_to <= previous) {
+        return invalid_schedule("tier limits (up_to) must be positive and strictly increasing");
+      }
+      previous = *tiers[i].up_to;
+    }
+  }
+  return Status::ok();
+}
+
+// The payer's total quantity of `usage_type` in `origin` (on time plus every late record).
+Int128 all_usage_of(const Billing& billing, const std::string& payer, Month origin,
+                    std::string_view usage_type) {
+  Int128 total = 0;
+  if (auto it = billing.usage_totals.find({payer, origin, std::string(usage_type)});
+      it != billing.usage_totals.end()) {
+    total = it->second;
+  }
+  for (auto it = billing.late.lower_bound(CorrectionKey{payer, 0, 0, "", ""});
+       it != billing.late.end() && it->first.payer_id == payer; ++it) {
+    if (it->first.origin == origin && it->first.usage_type == usage_type) total += it->second;
+  }
+  return total;
+}
+
+Status validate_usage(const Registry& state, const fb::UsageRecorded& event, Micros occurred_at) {
+  const std::string_view account_id = text(event.account_id());
+  if (!is_account_id(account_id)) {
+    return invalid_input("account id " + quoted(account_id) + " must be exactly 12 digits");
+  }
+  const std::string_view usage_type = text(event.usage_type());
+  if (!is_token(usage_type, 128, false)) {
+    return invalid_input("usage_type must be 1 to 128 letters, digits or -_.:/");
+  }
+  if (event.quantity() <= 0) return invalid_input("quantity must be greater than zero");
+  if (event.resource_id() != nullptr && event.resource_id()->size() > 0 &&
+      !is_valid_name(text(event.resource_id()), 256)) {
+    return invalid_input("resource_id must be at most 256 characters of text");
+  }
+  const Account* account = state.find_account(account_id);
+  if (account == nullptr) {
+    return Status(Code::kNotFound, Reason::kAccountNotFound,
+                  "account " + quoted(account_id) + " does not exist");
+  }
+  if (occurred_at < account->created_at) {
+    return Status(
+        Code::kNotFound, Reason::kAccountNotFound,
+        "account " + quoted(account_id) + " did not exist yet at " + format_time(occurred_at));
+  }
+  if (occurred_at >= account->closed_at) {
+    return Status(Code::kFailedPrecondition, Reason::kAccountSuspended,
+                  "account " + quoted(account_id) + " was closed on " +
+                      format_time(account->closed_at) + ", before this usage occurred");
+  }
+  const Month month = month_of(occurred_at);
+  const PriceSchedule* schedule = state.billing.schedule_for(usage_type, month);
+  if (schedule == nullptr) {
+    return Status(
+        Code::kFailedPrecondition, Reason::kUsageTypeNotPriced,
+        "usage type " + quoted(usage_type) + " has no price schedule for " + format_month(month));
+  }
+  // The aggregates this usage joins must stay representable, and so must their cost.
+  const std::string payer = state.payer_at(account_id, occurred_at);
+  const Int128 total = all_usage_of(state.billing, payer, month, usage_type) + event.quantity();
+  if (total > kInt64Max)
+    return amount_overflow("the month's total quantity of " + quoted(usage_type));
+  auto cost = tiered_cost(schedule->tiers, static_cast<int64_t>(total));
+  if (!cost.is_ok()) return cost.status();
+  if (!state.billing.is_closed(month)) {
+    // The month's consolidated usage across usage types must fit as well.
+    Int128 month_total = *cost;
+    const auto first = state.billing.usage_totals.lower_bound({payer, month, ""});
+    for (auto it = first; it != state.billing.usage_totals.end() &&
+                          std::get<0>(it->first) == payer && std::get<1>(it->first) == month;
+         ++it) {
+      if (std::get<2>(it->first) == usage_type) continue;
+      auto other =
+          tiered_cost(state.billing.schedule_for(std::get<2>(it->first), month)->tiers, it->second);
+      if (!other.is_ok()) return other.status();
+      month_total += *other;
+    }
+    if (month_total > kInt64Max) return amount_overflow("the payer's usage for the month");
+  }
+  return Status::ok();
+}
+
+Status validate_credit(const Registry& state, const fb::CreditGranted& event, Micros occurred_at) {
+  const std::string_view credit_id = text(event.credit_id());
+  if (!is_token(credit_id, 64, false)) {
+    return invalid_input("credit_id must be 1 to 64 letters, digits or -_.:/");
+  }
+  if (state.billing.credits.contains(credit_id)) {
+    return Status(Code::kAlreadyExists, Reason::kDuplicateCredit,
+                  "credit " + quoted(credit_id) + " was already granted");
+  }
+  const std::string_view account_id = text(event.account_id());
+  if (!is_account_id(account_id)) {
+    return invalid_input("account id " + quoted(account_id) + " must be exactly 12 digits");
+  }
+  if (state.find_account(account_id) == nullptr) {
+    return Status(Code::kNotFound, Reason::kAccountNotFound,
+                  "account " + quoted(account_id) + " does not exist");
+  }
+  if (event.amount() <= 0) return invalid_input("a credit's amount must be greater than zero");
+  if (event.description() != nullptr && event.description()->size() > 0 &&
+      !is_valid_name(text(event.description()), 256)) {
+    return invalid_input("description must be at most 256 characters of text");
+  }
+  if (event.expires_month()) {
+    if (!is_valid_month(*event.expires_month()))
+      return invalid_input("expires_month is not a month");
+    Month first = month_of(occurred_at);
+    if (state.billing.is_closed(first)) first = *state.billing.first_open_month();
+    if (*event.expires_month() < first) {
+      return invalid_input("the credit would expire (" + format_month(*event.expires_month()) +
+                           ") before the first month it could apply to (" + format_month(first) +
+                           ")");
+    }
+  }
+  return Status::ok();
+}
+
+Status validate_sharing(const Registry& state, const fb::CreditSharingSet& event) {
+  const Organization* organization = state.find_organization(text(event.org_id()));
+  if (organization == nullptr || organization->deleted) {
+    return Status(
+        Code::kFailedPrecondition, Reason::kAWSOrganizationsNotInUse,
+        "organization " + quoted(text(event.org_id())) + " does not exist or has been deleted");
+  }
+  return Status::ok();
+}
+
+// Payers with anything to bill in `month`: usage in it, or corrections billed in it.
+std::set<std::string> payers_of(const Billing& billing, Month month) {
+  std::set<std::string> payers;
+  for (const auto& [key, quantity] : billing.usage) {
+    if (key.month == month) payers.insert(key.payer_id);
+  }
+  for (const auto& [key, quantity] : billing.late) {
+    if (key.target == month) payers.insert(key.payer_id);
+  }
+  return payers;
+}
+
+Status validate_close(const Registry& state, const fb::BillingPeriodClosed& event,
+                      Micros occurred_at) {
+  const Month month = event.month();
+  if (!is_valid_month(month)) return invalid_input("month is not a month");
+  const Billing& billing = state.billing;
+  if (billing.is_closed(month)) {
+    return Status(Code::kFailedPrecondition, Reason::kPeriodClosed,
+                  format_month(month) + " is already closed");
+  }
+  if (billing.last_closed && month != next_month(*billing.last_closed)) {
+    return Status(Code::kFailedPrecondition, Reason::kPeriodCloseOutOfOrder,
+                  "months close in order: close " + format_month(next_month(*billing.last_closed)) +
+                      " before " + format_month(month));
+  }
+  if (!billing.last_closed && billing.earliest_usage_month &&
+      *billing.earliest_usage_month < month) {
+    return Status(Code::kFailedPrecondition, Reason::kPeriodCloseOutOfOrder,
+                  "months close in order: " + format_month(*billing.earliest_usage_month) +
+                      " has usage and must close before " + format_month(month));
+  }
+  if (occurred_at < month_start(next_month(month))) {
+    return Status(Code::kFailedPrecondition, Reason::kPeriodNotEnded,
+                  format_month(month) + " has not ended: it can close from " +
+                      format_time(month_start(next_month(month))) + " on");
+  }
+  for (const std::string& payer : payers_of(billing, month)) {
+    auto bill = compute_bill(state, payer, month);
+    if (!bill.is_ok()) return bill.status().with_context("the bill of " + payer);
+  }
+  return Status::ok();
+}
+
+// ---- the bill ---------------------------------------------------------------------------------
+
+// Credit balances as the frozen bills leave them.
+std::map<std::string, int64_t> closed_balances(const Billing& billing) {
+  std::map<std::string, int64_t> balances;
+  for (const auto& [id, credit] : billing.credits) balances[id] = credit.amount - credit.consumed;
+  return balances;
+}
+
+bool credit_applies(const Credit& credit, Month month) {
+  return credit.first_month <= month && (!credit.expires_month || month <= *credit.expires_month);
+}
+
+// Whether `payer` shares credits across its organization in `month`.
+bool sharing_of(const Registry& state, const std::string& payer, Month month) {
+  const Account* account = state.find_account(payer);
+  if (account == nullptr) return true;
+  const Membership* membership = account->membership_at(month_end(month));
+  if (membership == nullptr || membership->payer_id != payer) return true;
+  const Organization* organization = state.find_organization(membership->org_id);
+  return organization == nullptr || organization->credit_sharing;
+}
+
+Result<int64_t> to_int64(Int128 value, std::string_view what) {
+  if (value > kInt64Max || value < -kInt64Max) return amount_overflow(std::string(what));
+  return static_cast<int64_t>(value);
+}
+
+// Computes the bill of an open month, consuming credit `balances`.
+Result<Bill> compute_open_bill(const Registry& state, const std::string& payer, Month month,
+                               std::map<std::string, int64_t>& balances) {
+  const Billing& billing = state.billing;
+  Bill bill;
+  bill.payer_id = payer;
+  if (const Account* account = state.find_account(payer)) bill.payer_name = account->name;
+  bill.month = month;
+
+  std::map<std::string, Int128> charges;  // per account: usage + corrections
+  std::map<std::string, Int128> usage_of, corrections_of, credits_of;
+  Int128 usage_total = 0, standalone_total = 0, corrections_total = 0;
+
+  // 1. Usage: per usage type, tiers applied to the organization's total, shared pro rata.
+  auto it = billing.usage.lower_bound(UsageKey{payer, month, "", ""});
+  while (it != billing.usage.end() && it->first.payer_id == payer && it->first.month == month) {
+    const std::string& usage_type = it->first.usage_type;
+    std::vector<std::pair<std::string, int64_t>> accounts;
+    Int128 quantity = 0;
+    for (; it != billing.usage.end() && it->first.payer_id == payer && it->first.month == month &&
+           it->first.usage_type == usage_type;
+         ++it) {
+      accounts.emplace_back(it->first.account_id, it->second);
+      quantity += it->second;
+    }
+    const PriceSchedule* schedule = billing.schedule_for(usage_type, month);
+    if (schedule == nullptr) {
+      return Status(Code::kInternal, Reason::kUsageTypeNotPriced,
+                    "usage type " + quoted(usage_type) + " lost its price schedule");
+    }
+    auto total_quantity = to_int64(quantity, "the total quantity of " + usage_type);
+    if (!total_quantity.is_ok()) return total_quantity.status();
+    auto consolidated = tiered_cost(schedule->tiers, *total_quantity);
+    if (!consolidated.is_ok()) return consolidated.status();
+    std::vector<int64_t> weights;
+    for (const auto& [account, q] : accounts) weights.push_back(q);
+    const std::vector<int64_t> shares = split_largest_remainder(*consolidated, weights);
+    UsageTypeSummary summary{usage_type,      schedule->service, schedule->unit,
+                             *total_quantity, *consolidated,     0};
+    Int128 standalone_sum = 0;
+    for (size_t i = 0; i < accounts.size(); ++i) {
+      auto standalone = tiered_cost(schedule->tiers, accounts[i].second);
+      if (!standalone.is_ok()) return standalone.status();
+      standalone_sum += *standalone;
+      bill.lines.push_back(
+          BillLine{accounts[i].first, usage_type, accounts[i].second, *standalone, shares[i]});
+      charges[accounts[i].first] += shares[i];
+      usage_of[accounts[i].first] += shares[i];
+    }
+    auto standalone = to_int64(standalone_sum, "the standalone cost of " + usage_type);
+    if (!standalone.is_ok()) return standalone.status();
+    summary.standalone_cost = *standalone;
+    usage_total += *consolidated;
+    standalone_total += standalone_sum;
+    bill.usage_types.push_back(std::move(summary));
+  }
+  std::sort(bill.lines.begin(), bill.lines.end(), [](const BillLine& a, const BillLine& b) {
+    return std::tie(a.account_id, a.usage_type) < std::tie(b.account_id, b.usage_type);
+  });
+
+  // 2. Corrections: late usage of closed months, priced as that month would have been.
+  std::map<std::pair<Month, std::string>, std::vector<std::pair<std::string, int64_t>>> late_groups;
+  for (auto late = billing.late.lower_bound(CorrectionKey{payer, month, 0, "", ""});
+       late != billing.late.end() && late->first.payer_id == payer && late->first.target == month;
+       ++late) {
+    late_groups[{late->first.origin, late->first.usage_type}].emplace_back(late->first.account_id,
+                                                                           late->second);
+  }
+  for (const auto& [group, accounts] : late_groups) {
+    const auto& [origin, usage_type] = group;
+    Int128 base = 0;  // billed before: on time plus late records corrected in earlier months
+    if (auto total = billing.usage_totals.find({payer, origin, usage_type});
+        total != billing.usage_totals.end()) {
+      base = total->second;
+    }
+    for (auto earlier = billing.late.lower_bound(CorrectionKey{payer, 0, 0, "", ""});
+         earlier != billing.late.end() && earlier->first.payer_id == payer &&
+         earlier->first.target < month;
+         ++earlier) {
+      if (earlier->first.origin == origin && earlier->first.usage_type == usage_type) {
+        base += earlier->second;
+      }
+    }
+    Int128 late_quantity = 0;
+    std::vector<int64_t> weights;
+    for (const auto& [account, q] : accounts) {
+      late_quantity += q;
+      weights.push_back(q);
+    }
+    const PriceSchedule* schedule = billing.schedule_for(usage_type, origin);
+    if (schedule == nullptr) {
+      return Status(Code::kInternal, Reason::kUsageTypeNotPriced,
+                    "usage type " + quoted(usage_type) + " lost its price schedule");
+    }
+    auto before_quantity = to_int64(base, "a corrected quantity");
+    auto after_quantity = to_int64(base + late_quantity, "a corrected quantity");
+    if (!before_quantity.is_ok()) return before_quantity.status();
+    if (!after_quantity.is_ok()) return after_quantity.status();
+    auto before = tiered_cost(schedule->tiers, *before_quantity);
+    auto after = tiered_cost(schedule->tiers, *after_quantity);
+    if (!before.is_ok()) return before.status();
+    if (!after.is_ok()) return after.status();
+    const std::vector<int64_t> shares = split_largest_remainder(*after - *before, weights);
+    for (size_t i = 0; i < accounts.size(); ++i) {
+      bill.corrections.push_back(
+          CorrectionLine{accounts[i].first, usage_type, origin, accounts[i].second, shares[i]});
+      charges[accounts[i].first] += shares[i];
+      corrections_of[accounts[i].first] += shares[i];
+    }
+    corrections_total += *after - *before;
+  }
+
+  // 3. Credits: soonest-expiring first, then oldest grant; own account first, then (sharing on)
+  //    the others by descending remaining charge, ties to the lower account id.
+  std::vector<const Credit*> credits;
+  for (const auto& [id, credit] : billing.credits) {
+    if (balances[id] > 0 && credit_applies(credit, month) &&
+        state.payer_at(credit.account_id, month_end(month)) == payer) {
+      credits.push_back(&credit);
+    }
+  }
+  std::sort(credits.begin(), credits.end(), [](const Credit* a, const Credit* b) {
+    const Month a_expiry = a->expires_month.value_or(std::numeric_limits<Month>::max());
+    const Month b_expiry = b->expires_month.value_or(std::numeric_limits<Month>::max());
+    return std::tie(a_expiry, a->granted_position, a->id) <
+           std::tie(b_expiry, b->granted_position, b->id);
+  });
+  const bool sharing = sharing_of(state, payer, month);
+  Int128 credits_total = 0;
+  for (const Credit* credit : credits) {
+    int64_t& balance = balances[credit->id];
+    auto apply_to = [&](const std::string& account) {
+      auto charge = charges.find(account);
+      if (charge == charges.end() || charge->second <= 0 || balance <= 0) return;
+      const int64_t amount = static_cast<int64_t>(std::min<Int128>(charge->second, balance));
+      charge->second -= amount;
+      balance -= amount;
+      credits_of[account] += amount;
+      credits_total += amount;
+      bill.credits.push_back(
+          CreditApplication{credit->id, credit->account_id, account, credit->description, amount});
+    };
+    apply_to(credit->account_id);
+    if (!sharing) continue;
+    std::vector<std::pair<Int128, std::string>> others;
+    for (const auto& [account, charge] : charges) {
+      if (account != credit->account_id && charge > 0) others.emplace_back(charge, account);
+    }
+    std::sort(others.begin(), others.end(), [](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first > b.first : a.second < b.second;
+    });
+    for (const auto& [charge, account] : others) apply_to(account);
+  }
+
+  // 4. Members and totals; the invoice in cents, split so the members add up to it exactly.
+  std::set<std::string> member_ids;
+  for (const auto& [account, charge] : usage_of) member_ids.insert(account);
+  for (const auto& [account, charge] : corrections_of) member_ids.insert(account);
+  Int128 total = 0;
+  for (const std::string& account_id : member_ids) {
+    MemberSummary member;
+    member.account_id = account_id;
+    if (const Account* account = state.find_account(account_id)) member.name = account->name;
+    member.usage = static_cast<int64_t>(usage_of[account_id]);
+    member.corrections = static_cast<int64_t>(corrections_of[account_id]);
+    member.credits = static_cast<int64_t>(credits_of[account_id]);
+    member.total = static_cast<int64_t>(charges[account_id]);
+    total += charges[account_id];
+    bill.members.push_back(std::move(member));
+  }
+  auto checked_total = to_int64(total, "the bill total");
+  auto checked_usage = to_int64(usage_total, "the bill's usage");
+  auto checked_standalone = to_int64(standalone_total, "the bill's standalone cost");
+  auto checked_corrections = to_int64(corrections_total, "the bill's corrections");
+  for (const auto* checked :
+       {&checked_total, &checked_usage, &checked_standalone, &checked_corrections}) {
+    if (!checked->is_ok()) return checked->status();
+  }
+  bill.usage_total = *checked_usage;
+  bill.standalone_total = *checked_standalone;
+  bill.savings = *checked_standalone - *checked_usage;
+  bill.corrections_total = *checked_corrections;
+  bill.credits_total = static_cast<int64_t>(credits_total);
+  bill.total = *checked_total;
+  bill.invoice_cents = nano_to_cents(bill.total);
+  std::vector<int64_t> weights;
+  for (const MemberSummary& member : bill.members) weights.push_back(member.total);
+  const std::vector<int64_t> cents = split_largest_remainder(bill.invoice_cents, weights);
+  for (size_t i = 0; i < bill.members.size(); ++i) bill.members[i].invoice_cents = cents[i];
+  return bill;
+}
+
+// Credit balances at the start of `month`: the frozen ones, less what the bills of the open
+// months before `month` consume.
+Result<std::map<std::string, int64_t>> balances_before(const Registry& state, Month month) {
+  const Billing& billing = state.billing;
+  std::map<std::string, int64_t> balances = closed_balances(billing);
+  // The first open month; with nothing closed yet, the first month any credit applies to.
+  std::optional<Month> start = billing.first_open_month();
+  if (!start) {
+    for (const auto& [id, credit] : billing.credits) {
+      start = std::min(start.value_or(credit.first_month), credit.first_month);
+    }
+  }
+  if (!start) return balances;
+  for (Month open = *start; open < month; open = next_month(open)) {
+    // Each credit reduces the bill of its account's payer at the end of the month; credits of
+    // different payers are disjoint, so the order of the payers does not matter.
+    std::set<std::string> payers;
+    for (const auto& [id, credit] : billing.credits) {
+      if (balances[id] > 0 && credit_applies(credit, open)) {
+        payers.insert(state.payer_at(credit.account_id, month_end(open)));
+      }
+    }
+    for (const std::string& payer : payers) {
+      auto bill = compute_open_bill(state, payer, open, balances);
+      if (!bill.is_ok()) return bill.status();
+    }
+  }
+  return balances;
+}
+
+void write_amount(JsonWriter& out, std::string_view key, int64_t nano) {
+  out.field(key, format_decimal(nano, kAmountScale));
+}
+
+void write_cents(JsonWriter& out, std::string_view key, int64_t cents) {
+  std::string text = format_decimal(cents, 2);
+  if (text.find('.') == std::string::npos) text += ".00";
+  if (text.size() - text.find('.') == 2) text += '0';
+  out.field(key, text);
+}
+
+}  // namespace
+
+const PriceSchedule* Billing::schedule_for(std::string_view usage_type, Month month) const {
+  auto schedules = prices.find(usage_type);
+  if (schedules == prices.end()) return nullptr;
+  auto it = schedules->second.upper_bound(month);
+  if (it == schedules->second.begin()) return nullptr;
+  return &std::prev(it)->second;
+}
+
+Status validate_billing_event(const Registry& state, const fb::Event& event,
+                              const EventContext& /*context*/) {
+  switch (event.body_type()) {
+    case fb::EventBody::PriceScheduleSet:
+      return validate_price_schedule(state, *event.body_as_PriceScheduleSet());
+    case fb::EventBody::UsageRecorded:
+      return validate_usage(state, *event.body_as_UsageRecorded(), event.occurred_at());
+    case fb::EventBody::CreditGranted:
+      return validate_credit(state, *event.body_as_CreditGranted(), event.occurred_at());
+    case fb::EventBody::CreditSharingSet:
+      return validate_sharing(state, *event.body_as_CreditSharingSet());
+    case fb::EventBody::BillingPeriodClosed:
+      return validate_close(state, *event.body_as_BillingPeriodClosed(), event.occurred_at());
+    default:
+      return Status(Code::kInternal, Reason::kNone, "not a billing event");
+  }
+}
+
+void apply_billing_event(Registry& state, const fb::Event& event, const EventContext& context) {
+  Billing& billing = state.billing;
+  const Micros at = event.occurred_at();
+  switch (event.body_type()) {
+    case fb::EventBody::PriceScheduleSet: {
+      const auto& body = *event.body_as_PriceScheduleSet();
+      PriceSchedule schedule{std::string(text(body.usage_type())),
+                             std::string(text(body.service())), std::string(text(body.unit())),
+                             body.effective_month(), tiers_of(body)};
+      billing.prices[schedule.usage_type][schedule.effective_month] = std::move(schedule);
+      break;
+    }
+    case fb::EventBody::UsageRecorded: {
+      const auto& body = *event.body_as_UsageRecorded();
+      const std::string account_id(text(body.account_id()));
+      const std::string usage_type(text(body.usage_type()));
+      const std::string payer = state.payer_at(account_id, at);
+      const Month month = month_of(at);
+      if (billing.is_closed(month)) {
+        CorrectionKey key{payer, *billing.first_open_month(), month, usage_type, account_id};
+        const int64_t quantity = billing.late[key] += body.quantity();
+        if (context.ledger_writes) {
+          context.ledger_writes->emplace_back(ledger_keys::correction_key(key),
+                                              ledger_keys::encode_quantity(quantity));
+        }
+      } else {
+        UsageKey key{payer, month, usage_type, account_id};
+        const int64_t quantity = billing.usage[key] += body.quantity();
+        billing.usage_totals[{payer, month, usage_type}] += body.quantity();
+        billing.earliest_usage_month =
+            std::min(billing.earliest_usage_month.value_or(month), month);
+        if (context.ledger_writes) {
+          context.ledger_writes->emplace_back(ledger_keys::usage_key(key),
+                                              ledger_keys::encode_quantity(quantity));
+        }
+      }
+      break;
+    }
+    case fb::EventBody::CreditGranted: {
+      const auto& body = *event.body_as_CreditGranted();
+      Credit credit;
+      credit.id = std::string(text(body.credit_id()));
+      credit.account_id = std::string(text(body.account_id()));
+      credit.description = std::string(text(body.description()));
+      credit.amount = body.amount();
+      credit.first_month = month_of(at);
+      if (billing.is_closed(credit.first_month)) credit.first_month = *billing.first_open_month();
+      if (body.expires_month()) credit.expires_month = *body.expires_month();
+      credit.granted_position = context.position;
+      billing.credits.emplace(credit.id, std::move(credit));
+      break;
+    }
+    case fb::EventBody::CreditSharingSet: {
+      const auto& body = *event.body_as_CreditSharingSet();
+      state.organizations.find(text(body.org_id()))->second.credit_sharing = body.enabled();
+      break;
+    }
+    case fb::EventBody::BillingPeriodClosed: {
+      const Month month = event.body_as_BillingPeriodClosed()->month();
+      auto balances = balances_before(state, month);
+      for (const std::string& payer : payers_of(billing, month)) {
+        // validate computed these same bills, so they cannot fail here.
+        auto bill = compute_open_bill(state, payer, month, *balances);
+        bill->closed = true;
+        for (const CreditApplication& applied : bill->credits) {
+          billing.credits.find(applied.credit_id)->second.consumed += applied.amount;
+        }
+        if (context.ledger_writes) {
+          context.ledger_writes->emplace_back(ledger_keys::frozen_bill_key(payer, month),
+                                              bill_to_json(*bill));
+        }
+        billing.frozen_bills.emplace(std::make_pair(payer, month), std::move(*bill));
+      }
+      billing.last_closed = month;
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+Result<Bill> compute_bill(const Registry& state, std::string_view payer_id, Month month) {
+  const Billing& billing = state.billing;
+  if (billing.is_closed(month)) {
+    auto frozen = billing.frozen_bills.find({std::string(payer_id), month});
+    if (frozen != billing.frozen_bills.end()) return frozen->second;
+    Bill empty;
+    empty.payer_id = std::string(payer_id);
+    if (const Account* account = state.find_account(payer_id)) empty.payer_name = account->name;
+    empty.month = month;
+    empty.closed = true;
+    return empty;
+  }
+  auto balances = balances_before(state, month);
+  if (!balances.is_ok()) return balances.status();
+  return compute_open_bill(state, std::string(payer_id), month, *balances);
+}
+
+std::string bill_to_json(const Bill& bill) {
+  JsonWriter out;
+  out.begin_object()
+      .field("payer_id", bill.payer_id)
+      .field("payer_name", bill.payer_name)
+      .field("month", format_month(bill.month))
+      .field("closed", bill.closed)
+      .field("currency", "USD");
+  out.key("usage_types").begin_array();
+  for (const UsageTypeSummary& type : bill.usage_types) {
+    out.begin_object()
+        .field("usage_type", type.usage_type)
+        .field("service", type.service)
+        .field("unit", type.unit)
+        .field("quantity", format_decimal(type.quantity, kQuantityScale));
+    write_amount(out, "consolidated_cost", type.consolidated_cost);
+    write_amount(out, "standalone_cost", type.standalone_cost);
+    out.end_object();
+  }
+  out.end_array().key("lines").begin_array();
+  for (const BillLine& line : bill.lines) {
+    out.begin_object()
+        .field("account_id", line.account_id)
+        .field("usage_type", line.usage_type)
+        .field("quantity", format_decimal(line.quantity, kQuantityScale));
+    write_amount(out, "standalone_cost", line.standalone_cost);
+    write_amount(out, "billed_cost", line.billed_cost);
+    out.end_object();
+  }
+  out.end_array().key("corrections").begin_array();
+  for (const CorrectionLine& line : bill.corrections) {
+    out.begin_object()
+        .field("account_id", line.account_id)
+        .field("usage_type", line.usage_type)
+        .field("origin_month", format_month(line.origin_month))
+        .field("quantity", format_decimal(line.quantity, kQuantityScale));
+    write_amount(out, "amount", line.amount);
+    out.end_object();
+  }
+  out.end_array().key("credits").begin_array();
+  for (const CreditApplication& credit : bill.credits) {
+    out.begin_object()
+        .field("credit_id", credit.credit_id)
+        .field("owner_account_id", credit.owner_account_id)
+        .field("applied_account_id", credit.applied_account_id)
+        .field("description", credit.description);
+    write_amount(out, "amount", credit.amount);
+    out.end_object();
+  }
+  out.end_array().key("members").begin_array();
+  for (const MemberSummary& member : bill.members) {
+    out.begin_object().field("account_id", member.account_id).field("name", member.name);
+    write_amount(out, "usage", member.usage);
+    write_amount(out, "corrections", member.corrections);
+    write_amount(out, "credits", member.credits);
+    write_amount(out, "total", member.total);
+    write_cents(out, "invoice_amount", member.invoice_cents);
+    out.end_object();
+  }
+  out.end_array();
+  write_amount(out, "usage_total", bill.usage_total);
+  write_amount(out, "standalone_total", bill.standalone_total);
+  write_amount(out, "savings", bill.savings);
+  write_amount(out, "corrections_total", bill.corrections_total);
+  write_amount(out, "credits_total", bill.credits_total);
+  write_amount(out, "total", bill.total);
+  write_cents(out, "invoice_amount", bill.invoice_cents);
+  out.end_object();
+  return out.str();
+}
+
+LedgerWrites ledger_entries(const Registry& state) {
+  LedgerWrites entries;
+  const Billing& billing = state.billing;
+  for (const auto& [key, quantity] : billing.usage) {
+    entries.emplace_back(ledger_keys::usage_key(key), ledger_keys::encode_quantity(quantity));
+  }
+  for (const auto& [key, quantity] : billing.late) {
+    entries.emplace_back(ledger_keys::correction_key(key), ledger_keys::encode_quantity(quantity));
+  }
+  for (const auto& [key, bill] : billing.frozen_bills) {
+    entries.emplace_back(ledger_keys::frozen_bill_key(key.first, key.second), bill_to_json(bill));
+  }
+  std::sort(entries.begin(), entries.end());
+  return entries;
+}
+
+void add_billing_to_digest(const Billing& billing, Sha256& hasher) {
+  hasher.add_u64(billing.prices.size());
+  for (const auto& [usage_type, schedules] : billing.prices) {
+    hasher.add_string(usage_type);
+    hasher.add_u64(schedules.size());
+    for (const auto& [month, schedule] : schedules) {
+      hasher.add_i64(month);
+      hasher.add_string(schedule.service);
+      hasher.add_string(schedule.unit);
+      hasher.add_u64(schedule.tiers.size());
+      for (const Tier& tier : schedule.tiers) {
+        hasher.add_u64(tier.up_to ? 1 : 0);
+        hasher.add_i64(tier.up_to.value_or(0));
+        hasher.add_i64(tier.unit_price);
+      }
+    }
+  }
+  hasher.add_u64(billing.usage.size());
+  for (const auto& [key, quantity] : billing.usage) {
+    hasher.add_string(ledger_keys::usage_key(key));
+    hasher.add_i64(quantity);
+  }
+  hasher.add_u64(billing.late.size());
+  for (const auto& [key, quantity] : billing.late) {
+    hasher.add_string(ledger_keys::correction_key(key));
+    hasher.add_i64(quantity);
+  }
+  hasher.add_u64(billing.usage_totals.size());
+  for (const auto& [key, quantity] : billing.usage_totals) {
+    hasher.add_string(std::get<0>(key));
+    hasher.add_i64(std::get<1>(key));
+    hasher.add_string(std::get<2>(key));
+    hasher.add_i64(quantity);
+  }
+  hasher.add_u64(billing.credits.size());
+  for (const auto& [id, credit] : billing.credits) {
+    hasher.add_string(id);
+    hasher.add_string(credit.account_id);
+    hasher.add_string(credit.description);
+    hasher.add_i64(credit.amount);
+    hasher.add_i64(credit.first_month);
+    hasher.add_i64(credit.expires_month.value_or(0));
+    hasher.add_u64(credit.granted_position);
+    hasher.add_i64(credit.consumed);
+  }
+  hasher.add_i64(billing.last_closed.value_or(0));
+  hasher.add_i64(billing.earliest_usage_month.value_or(0));
+  hasher.add_u64(billing.frozen_bills.size());
+  for (const auto& [key, bill] : billing.frozen_bills) hasher.add_string(bill_to_json(bill));
+}
+
+std::string format_cents(int64_t cents) {
+  const bool negative = cents < 0;
+  const uint64_t magnitude = negative ? 0 - static_cast<uint64_t>(cents) : cents;
+  std::string whole = std::to_string(magnitude / 100);
+  for (int i = static_cast<int>(whole.size()) - 3; i > 0; i -= 3) whole.insert(i, ",");
+  const uint64_t fraction = magnitude % 100;
+  return (negative ? "-" : "") + whole + "." + (fraction < 10 ? "0" : "") +
+         std::to_string(fraction);
+}
+
+}  // namespace orgledger
