@@ -16,7 +16,9 @@ struct BillLine {
   std::string account_id;
   std::string usage_type;
   int64_t quantity = 0;
-  int64_t standalone_cost = 0;  // S_a: the tiers applied to this account alone
+  // S_a: the tiers applied to this account alone; exact values rounded once per usage type and
+  // split by largest remainder, so the lines add up (each within a nano-dollar of its own).
+  int64_t standalone_cost = 0;
   int64_t billed_cost = 0;      // B_a: its largest-remainder share of the consolidated cost
 };
 

@@ -325,13 +325,20 @@ Result<Bill> compute_open_bill(const Registry& state, const std::string& payer, 
     const std::vector<int64_t> shares = split_largest_remainder(*consolidated, weights);
     UsageTypeSummary summary{usage_type,      schedule->service, schedule->unit,
                              *total_quantity, *consolidated,     0};
+    // Standalone costs: exact per account, rounded once for the usage type, and split back over
+    // the accounts so that the lines add up (and never undercut C when prices do not rise).
+    std::vector<Int128> exact_standalone;
+    for (const auto& [account, q] : accounts) {
+      exact_standalone.push_back(tiered_cost_exact(schedule->tiers, q));
+    }
+    auto standalone_parts = round_parts(exact_standalone);
+    if (!standalone_parts.is_ok()) return standalone_parts.status();
     Int128 standalone_sum = 0;
     for (size_t i = 0; i < accounts.size(); ++i) {
-      auto standalone = tiered_cost(schedule->tiers, accounts[i].second);
-      if (!standalone.is_ok()) return standalone.status();
-      standalone_sum += *standalone;
+      const int64_t standalone = (*standalone_parts)[i];
+      standalone_sum += standalone;
       bill.lines.push_back(
-          BillLine{accounts[i].first, usage_type, accounts[i].second, *standalone, shares[i]});
+          BillLine{accounts[i].first, usage_type, accounts[i].second, standalone, shares[i]});
       charges[accounts[i].first] += shares[i];
       usage_of[accounts[i].first] += shares[i];
     }
@@ -410,8 +417,8 @@ Result<Bill> compute_open_bill(const Registry& state, const std::string& payer, 
   std::sort(credits.begin(), credits.end(), [](const Credit* a, const Credit* b) {
     const Month a_expiry = a->expires_month.value_or(std::numeric_limits<Month>::max());
     const Month b_expiry = b->expires_month.value_or(std::numeric_limits<Month>::max());
-    return std::tie(a_expiry, a->granted_position, a->id) <
-           std::tie(b_expiry, b->granted_position, b->id);
+    return std::tie(a_expiry, a->granted_at, a->granted_position, a->id) <
+           std::tie(b_expiry, b->granted_at, b->granted_position, b->id);
   });
   const bool sharing = sharing_of(state, payer, month);
   Int128 credits_total = 0;
@@ -595,6 +602,7 @@ void apply_billing_event(Registry& state, const fb::Event& event, const EventCon
       credit.first_month = month_of(at);
       if (billing.is_closed(credit.first_month)) credit.first_month = *billing.first_open_month();
       if (body.expires_month()) credit.expires_month = *body.expires_month();
+      credit.granted_at = at;
       credit.granted_position = context.position;
       billing.credits.emplace(credit.id, std::move(credit));
       break;
@@ -774,6 +782,7 @@ void add_billing_to_digest(const Billing& billing, Sha256& hasher) {
     hasher.add_i64(credit.amount);
     hasher.add_i64(credit.first_month);
     hasher.add_i64(credit.expires_month.value_or(0));
+    hasher.add_i64(credit.granted_at);
     hasher.add_u64(credit.granted_position);
     hasher.add_i64(credit.consumed);
   }

@@ -30,7 +30,36 @@ Int128 divide_half_even(Int128 numerator, Int128 denominator) {
 }
 
 Result<int64_t> tiered_cost(const std::vector<Tier>& tiers, int64_t quantity) {
-  Int128 atto = 0;  // 1e-18 USD; at most quantity * max price < 2^126, so no overflow
+  const Int128 nano = divide_half_even(tiered_cost_exact(tiers, quantity), kAttoPerNano);
+  if (nano > kInt64Max) return amount_overflow("a tiered cost");
+  return static_cast<int64_t>(nano);
+}
+
+Result<std::vector<int64_t>> round_parts(const std::vector<Int128>& atto_parts) {
+  Int128 sum = 0;
+  for (Int128 part : atto_parts) sum += part;  // each < 2^126 and few parts: no overflow in practice
+  const Int128 total = divide_half_even(sum, kAttoPerNano);
+  if (total > kInt64Max) return amount_overflow("a sum of costs");
+  std::vector<int64_t> parts(atto_parts.size());
+  std::vector<Int128> remainders(atto_parts.size());
+  Int128 assigned = 0;
+  for (size_t i = 0; i < atto_parts.size(); ++i) {
+    parts[i] = static_cast<int64_t>(atto_parts[i] / kAttoPerNano);
+    remainders[i] = atto_parts[i] % kAttoPerNano;
+    assigned += parts[i];
+  }
+  std::vector<size_t> order(atto_parts.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return remainders[a] > remainders[b]; });
+  for (Int128 left = total - assigned, next = 0; left > 0; --left, ++next) {
+    ++parts[order[static_cast<size_t>(next)]];
+  }
+  return parts;
+}
+
+Int128 tiered_cost_exact(const std::vector<Tier>& tiers, int64_t quantity) {
+  Int128 atto = 0;  // at most quantity * max price < 2^126, so no overflow
   int64_t floor = 0;
   for (const Tier& tier : tiers) {
     if (quantity <= floor) break;
@@ -40,9 +69,7 @@ Result<int64_t> tiered_cost(const std::vector<Tier>& tiers, int64_t quantity) {
       floor = ceiling;
     }
   }
-  const Int128 nano = divide_half_even(atto, kAttoPerNano);
-  if (nano > kInt64Max) return amount_overflow("a tiered cost");
-  return static_cast<int64_t>(nano);
+  return atto;
 }
 
 std::vector<int64_t> split_largest_remainder(int64_t total, const std::vector<int64_t>& weights) {

@@ -28,6 +28,16 @@ Int128 divide_half_even(Int128 numerator, Int128 denominator);
 // InvalidArgument/AmountOverflow when the cost does not fit in int64.
 Result<int64_t> tiered_cost(const std::vector<Tier>& tiers, int64_t quantity);
 
+// The exact cost of `quantity` under `tiers` in attodollars (1e-18 USD): micro-units times
+// picodollars, summed over the tier segments, not rounded.
+Int128 tiered_cost_exact(const std::vector<Tier>& tiers, int64_t quantity);
+
+// Rounds exact non-negative attodollar parts to nano-USD so that the parts add up to their
+// exact sum rounded half to even once: each part is its floor, and the nano-dollars left go one
+// each to the largest fractional remainders, ties to the lower index. Every part is within one
+// nano-dollar of its exact value. AmountOverflow when the sum does not fit in int64.
+Result<std::vector<int64_t>> round_parts(const std::vector<Int128>& atto_parts);
+
 // Splits `total` in proportion to `weights` by largest remainder: every share is the floor of
 // total * weight / sum, and the units left go one each to the largest remainders, ties to the
 // lower index. The shares add up to `total` exactly. Requires total >= 0, weights >= 0; when all

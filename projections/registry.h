@@ -120,7 +120,8 @@ struct Credit {
   int64_t amount = 0;                  // nano-USD granted
   Month first_month = 0;               // the first month whose bill it may reduce
   std::optional<Month> expires_month;  // the last such month, when it expires
-  uint64_t granted_position = 0;       // log position of the grant: "oldest grant first"
+  Micros granted_at = 0;          // occurred_at of the grant: "oldest grant first"
+  uint64_t granted_position = 0;  // log position of the grant: the tie-break after granted_at
   int64_t consumed = 0;                // applied by frozen (closed) bills
 };
 

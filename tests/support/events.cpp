@@ -103,6 +103,76 @@ fb::EventT organization_deleted(std::string org_id, std::string_view when) {
   return event_of(std::move(body), when);
 }
 
+namespace {
+int64_t decimal(std::string_view text, int scale) {
+  auto value = parse_decimal(text, scale);
+  if (!value.is_ok()) {
+    std::fprintf(stderr, "bad decimal literal in a test: %s\n", std::string(text).c_str());
+    std::abort();
+  }
+  return *value;
+}
+
+Month month(std::string_view text) {
+  auto value = parse_month(text);
+  if (!value.is_ok()) {
+    std::fprintf(stderr, "bad month literal in a test: %s\n", std::string(text).c_str());
+    std::abort();
+  }
+  return *value;
+}
+}  // namespace
+
+fb::EventT price_schedule_set(std::string usage_type, std::string service, std::string unit,
+                              std::string_view effective_month, std::vector<TierText> tiers,
+                              std::string_view when) {
+  fb::PriceScheduleSetT body;
+  body.usage_type = std::move(usage_type);
+  body.service = std::move(service);
+  body.unit = std::move(unit);
+  body.effective_month = month(effective_month);
+  for (const TierText& text : tiers) {
+    auto tier = std::make_unique<fb::PriceTierT>();
+    if (text.up_to) tier->up_to = decimal(*text.up_to, kQuantityScale);
+    tier->unit_price = decimal(text.unit_price, kUnitPriceScale);
+    body.tiers.push_back(std::move(tier));
+  }
+  return event_of(std::move(body), when);
+}
+
+fb::EventT usage_recorded(std::string account_id, std::string usage_type, std::string_view quantity,
+                          std::string_view when) {
+  fb::UsageRecordedT body;
+  body.account_id = std::move(account_id);
+  body.usage_type = std::move(usage_type);
+  body.quantity = decimal(quantity, kQuantityScale);
+  return event_of(std::move(body), when);
+}
+
+fb::EventT credit_granted(std::string credit_id, std::string account_id, std::string_view amount,
+                          std::optional<std::string_view> expires_month, std::string_view when) {
+  fb::CreditGrantedT body;
+  body.credit_id = std::move(credit_id);
+  body.account_id = std::move(account_id);
+  body.amount = decimal(amount, kAmountScale);
+  if (expires_month) body.expires_month = month(*expires_month);
+  body.description = "credit " + body.credit_id;
+  return event_of(std::move(body), when);
+}
+
+fb::EventT credit_sharing_set(std::string org_id, bool enabled, std::string_view when) {
+  fb::CreditSharingSetT body;
+  body.org_id = std::move(org_id);
+  body.enabled = enabled;
+  return event_of(std::move(body), when);
+}
+
+fb::EventT billing_period_closed(std::string_view month_text, std::string_view when) {
+  fb::BillingPeriodClosedT body;
+  body.month = month(month_text);
+  return event_of(std::move(body), when);
+}
+
 std::string pack_event(const fb::EventT& event) {
   flatbuffers::FlatBufferBuilder builder;
   builder.Finish(fb::Event::Pack(builder, &event));

@@ -2,8 +2,10 @@
 // them the way the engine does (pack, validate against the state, apply), without a store.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "projections/registry.h"
 #include "projections/values.h"
@@ -29,6 +31,21 @@ fb::EventT account_removed(std::string org_id, std::string account_id, std::stri
 fb::EventT account_left(std::string account_id, std::string_view when);
 fb::EventT account_closed(std::string account_id, std::string_view when);
 fb::EventT organization_deleted(std::string org_id, std::string_view when);
+
+// Decimal text is parsed at the unit's scale (aborts on a malformed literal).
+struct TierText {
+  std::optional<std::string> up_to;  // quantity, e.g. "10240"
+  std::string unit_price;            // USD per unit, e.g. "0.17"
+};
+fb::EventT price_schedule_set(std::string usage_type, std::string service, std::string unit,
+                              std::string_view effective_month, std::vector<TierText> tiers,
+                              std::string_view when);
+fb::EventT usage_recorded(std::string account_id, std::string usage_type, std::string_view quantity,
+                          std::string_view when);
+fb::EventT credit_granted(std::string credit_id, std::string account_id, std::string_view amount,
+                          std::optional<std::string_view> expires_month, std::string_view when);
+fb::EventT credit_sharing_set(std::string org_id, bool enabled, std::string_view when);
+fb::EventT billing_period_closed(std::string_view month, std::string_view when);
 
 // Packs `event` as the engine stores it (within an EventRecord) and returns the bytes.
 std::string pack_event(const fb::EventT& event);

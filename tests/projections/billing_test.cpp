@@ -1,0 +1,436 @@
+// DOMAIN.md "Prices, usage and the consolidated bill": the worked example, payer resolution,
+// period close, corrections, credits and exact arithmetic.
+#include "projections/billing.h"
+
+#include <doctest/doctest.h>
+
+#include "tests/support/events.h"
+#include "tests/support/status_matchers.h"
+
+using namespace orgledger;
+using namespace orgledger::testing;
+
+namespace {
+
+constexpr const char* kOrg = "o-exampleorg1";
+constexpr const char* kPayer = "111111111111";
+constexpr const char* kMember = "222222222222";
+constexpr const char* kOutsider = "333333333333";
+constexpr const char* kTransfer = "DataTransfer-Out-GB";
+
+int64_t usd(std::string_view text) { return parse_decimal(text, kAmountScale).value(); }
+int64_t qty(std::string_view text) { return parse_decimal(text, kQuantityScale).value(); }
+
+// DOMAIN.md's worked example: tiers 10,240 GB at $0.17, then $0.13; a payer and one member.
+Harness worked_example_organization() {
+  Harness log;
+  REQUIRE_OK(log.append(
+      account_created(kPayer, "billing@example.com", "Example Corp", "", "2026-09-01T00:00:00Z")));
+  REQUIRE_OK(log.append(organization_created(kOrg, kPayer, "2026-09-01T00:01:00Z")));
+  REQUIRE_OK(log.append(
+      account_created(kMember, "member@example.com", "Member", kOrg, "2026-09-01T00:02:00Z")));
+  REQUIRE_OK(log.append(
+      account_created(kOutsider, "ops@outside.io", "Outside", "", "2026-09-01T00:03:00Z")));
+  REQUIRE_OK(log.append(price_schedule_set(kTransfer, "ec2", "GB", "2026-09",
+                                           {{"10240", "0.17"}, {std::nullopt, "0.13"}},
+                                           "2026-08-20T00:00:00Z")));
+  return log;
+}
+
+Bill bill_of(const Harness& log, const std::string& payer, std::string_view month) {
+  auto bill = compute_bill(log.state(), payer, parse_month(month).value());
+  REQUIRE(bill.is_ok());
+  return *bill;
+}
+
+const BillLine* line_of(const Bill& bill, std::string_view account) {
+  for (const BillLine& line : bill.lines) {
+    if (line.account_id == account) return &line;
+  }
+  return nullptr;
+}
+
+const MemberSummary* member_of(const Bill& bill, std::string_view account) {
+  for (const MemberSummary& member : bill.members) {
+    if (member.account_id == account) return &member;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+// ---- The worked example -----------------------------------------------------------------------
+
+TEST_CASE("bill: DOMAIN.md's worked example to the cent") {
+  Harness log = worked_example_organization();
+  REQUIRE_OK(log.append(usage_recorded(kPayer, kTransfer, "8192", "2026-10-03T10:00:00Z")));
+  REQUIRE_OK(log.append(usage_recorded(kMember, kTransfer, "4096", "2026-10-05T10:00:00Z")));
+  const Bill bill = bill_of(log, kPayer, "2026-10");
+  REQUIRE(bill.usage_types.size() == 1);
+  CHECK(bill.usage_types[0].quantity == qty("12288"));
+  CHECK(bill.usage_types[0].consolidated_cost == usd("2007.04"));
+  CHECK(bill.usage_total == usd("2007.04"));
+  CHECK(bill.standalone_total == usd("2088.96"));
+  CHECK(bill.savings == usd("81.92"));
+  CHECK(line_of(bill, kPayer)->standalone_cost == usd("1392.64"));
+  CHECK(line_of(bill, kPayer)->billed_cost == usd("1338.026666667"));
+  CHECK(line_of(bill, kMember)->billed_cost == usd("669.013333333"));
+  CHECK(bill.total == usd("2007.04"));
+  CHECK(bill.invoice_cents == 200704);
+  CHECK(member_of(bill, kPayer)->invoice_cents == 133803);
+  CHECK(member_of(bill, kMember)->invoice_cents == 66901);
+  CHECK(format_cents(bill.invoice_cents) == "2,007.04");
+}
+
+TEST_CASE("bill: a payer with no usage in the month has an empty bill") {
+  Harness log = worked_example_organization();
+  const Bill bill = bill_of(log, kPayer, "2026-10");
+  CHECK(bill.lines.empty());
+  CHECK(bill.total == 0);
+  CHECK(bill.invoice_cents == 0);
+}
+
+// ---- Payer resolution from membership history --------------------------------------------------
+
+TEST_CASE(
+    "payer: an account that joins on the 10th pays its own usage before and the payer's "
+    "after") {
+  Harness log = worked_example_organization();
+  REQUIRE_OK(log.append(account_invited("h-invite00001", kOrg, kOutsider, "2026-10-09T00:00:00Z")));
+  REQUIRE_OK(log.append(usage_recorded(kOutsider, kTransfer, "100", "2026-10-05T00:00:00Z")));
+  REQUIRE_OK(log.append(handshake_accepted("h-invite00001", "2026-10-10T00:00:00Z")));
+  REQUIRE_OK(log.append(usage_recorded(kOutsider, kTransfer, "300", "2026-10-15T00:00:00Z")));
+  CHECK(line_of(bill_of(log, kOutsider, "2026-10"), kOutsider)->quantity == qty("100"));
+  CHECK(line_of(bill_of(log, kPayer, "2026-10"), kOutsider)->quantity == qty("300"));
+}
+
+TEST_CASE("payer: a member that leaves mid-month pays its own usage from the leave on") {
+  Harness log = worked_example_organization();
+  REQUIRE_OK(log.append(usage_recorded(kMember, kTransfer, "10", "2026-10-18T00:00:00Z")));
+  REQUIRE_OK(log.append(account_left(kMember, "2026-10-20T00:00:00Z")));
+  REQUIRE_OK(log.append(usage_recorded(kMember, kTransfer, "20", "2026-10-22T00:00:00Z")));
+  CHECK(line_of(bill_of(log, kPayer, "2026-10"), kMember)->quantity == qty("10"));
+  CHECK(line_of(bill_of(log, kMember, "2026-10"), kMember)->quantity == qty("20"));
+}
+
+TEST_CASE("payer: usage recorded after the account left goes to the payer of when it occurred") {
+  Harness log = worked_example_organization();
+  REQUIRE_OK(log.append(account_left(kMember, "2026-10-20T00:00:00Z")));
+  REQUIRE_OK(log.append(usage_recorded(kMember, kTransfer, "7", "2026-10-18T00:00:00Z")));
+  CHECK(line_of(bill_of(log, kPayer, "2026-10"), kMember)->quantity == qty("7"));
+  CHECK(bill_of(log, kMember, "2026-10").lines.empty());
+}
+
+// ---- Usage rules ------------------------------------------------------------------------------
+
+TEST_CASE("usage: a usage type without a schedule for the month fails with UsageTypeNotPriced") {
+  Harness log = worked_example_organization();
+  CHECK_FAILS_WITH(
+      log.append(usage_recorded(kPayer, "Lambda-GB-Second", "1", "2026-10-03T00:00:00Z")),
+      Code::kFailedPrecondition, Reason::kUsageTypeNotPriced);
+  // A schedule applies from its effective month on, not before.
+  REQUIRE_OK(
+      log.append(price_schedule_set("Lambda-GB-Second", "lambda", "GB-Second", "2026-11",
+                                    {{std::nullopt, "0.0000166667"}}, "2026-10-01T00:00:00Z")));
+  CHECK_FAILS_WITH(
+      log.append(usage_recorded(kPayer, "Lambda-GB-Second", "1", "2026-10-31T23:59:59Z")),
+      Code::kFailedPrecondition, Reason::kUsageTypeNotPriced);
+  CHECK_OK(log.append(usage_recorded(kPayer, "Lambda-GB-Second", "1", "2026-11-01T00:00:00Z")));
+}
+
+TEST_CASE("usage: an unknown account fails with AccountNotFound") {
+  Harness log = worked_example_organization();
+  CHECK_FAILS_WITH(
+      log.append(usage_recorded("999999999999", kTransfer, "1", "2026-10-03T00:00:00Z")),
+      Code::kNotFound, Reason::kAccountNotFound);
+}
+
+TEST_CASE("usage: zero or negative quantities are refused") {
+  Harness log = worked_example_organization();
+  fb::EventT event = usage_recorded(kPayer, kTransfer, "1", "2026-10-03T00:00:00Z");
+  event.body.AsUsageRecorded()->quantity = 0;
+  CHECK_FAILS_WITH(log.append(event), Code::kInvalidArgument, Reason::kInvalidInput);
+  event.body.AsUsageRecorded()->quantity = -5;
+  CHECK_FAILS_WITH(log.append(event), Code::kInvalidArgument, Reason::kInvalidInput);
+}
+
+TEST_CASE(
+    "usage: a closed account's usage before the close is billed, after it refused "
+    "(AccountSuspended)") {
+  Harness log = worked_example_organization();
+  REQUIRE_OK(log.append(account_closed(kMember, "2026-10-10T00:00:00Z")));
+  CHECK_OK(log.append(usage_recorded(kMember, kTransfer, "5", "2026-10-09T23:00:00Z")));
+  CHECK_FAILS_WITH(log.append(usage_recorded(kMember, kTransfer, "5", "2026-10-10T00:00:00Z")),
+                   Code::kFailedPrecondition, Reason::kAccountSuspended);
+  CHECK(line_of(bill_of(log, kPayer, "2026-10"), kMember)->quantity == qty("5"));
+}
+
+// ---- Price schedules --------------------------------------------------------------------------
+
+TEST_CASE("prices: a later schedule replaces the earlier one from its effective month") {
+  Harness log = worked_example_organization();
+  REQUIRE_OK(log.append(price_schedule_set(kTransfer, "ec2", "GB", "2026-11",
+                                           {{std::nullopt, "0.05"}}, "2026-10-20T00:00:00Z")));
+  REQUIRE_OK(log.append(usage_recorded(kPayer, kTransfer, "100", "2026-10-21T00:00:00Z")));
+  REQUIRE_OK(log.append(usage_recorded(kPayer, kTransfer, "100", "2026-11-02T00:00:00Z")));
+  CHECK(bill_of(log, kPayer, "2026-10").total == usd("17"));
+  CHECK(bill_of(log, kPayer, "2026-11").total == usd("5"));
+}
+
+TEST_CASE("prices: tiers must rise strictly and end unbounded (InvalidPriceSchedule)") {
+  Harness log = worked_example_organization();
+  CHECK_FAILS_WITH(
+      log.append(price_schedule_set("X", "ec2", "GB", "2026-11",
+                                    {{"100", "1"}, {"100", "0.5"}, {std::nullopt, "0.1"}},
+                                    "2026-10-20T00:00:00Z")),
+      Code::kInvalidArgument, Reason::kInvalidPriceSchedule);
+  CHECK_FAILS_WITH(log.append(price_schedule_set("X", "ec2", "GB", "2026-11", {{"100", "1"}},
+                                                 "2026-10-20T00:00:00Z")),
+                   Code::kInvalidArgument, Reason::kInvalidPriceSchedule);
+  CHECK_FAILS_WITH(log.append(price_schedule_set("X", "ec2", "GB", "2026-11",
+                                                 {{std::nullopt, "1"}, {std::nullopt, "2"}},
+                                                 "2026-10-20T00:00:00Z")),
+                   Code::kInvalidArgument, Reason::kInvalidPriceSchedule);
+  CHECK_FAILS_WITH(
+      log.append(price_schedule_set("X", "ec2", "GB", "2026-11", {}, "2026-10-20T00:00:00Z")),
+      Code::kInvalidArgument, Reason::kInvalidPriceSchedule);
+}
+
+TEST_CASE("prices: a schedule for a closed month fails with PeriodClosed") {
+  Harness log = worked_example_organization();
+  REQUIRE_OK(log.append(billing_period_closed("2026-10", "2026-11-01T00:00:00Z")));
+  CHECK_FAILS_WITH(log.append(price_schedule_set(kTransfer, "ec2", "GB", "2026-10",
+                                                 {{std::nullopt, "0.01"}}, "2026-11-02T00:00:00Z")),
+                   Code::kFailedPrecondition, Reason::kPeriodClosed);
+}
+
+// ---- Period close, frozen bills and corrections -----------------------------------------------
+
+TEST_CASE("close: a month closes only once it has ended (PeriodNotEnded)") {
+  Harness log = worked_example_organization();
+  REQUIRE_OK(log.append(usage_recorded(kPayer, kTransfer, "1", "2026-10-03T00:00:00Z")));
+  CHECK_FAILS_WITH(log.append(billing_period_closed("2026-10", "2026-10-31T23:59:59Z")),
+                   Code::kFailedPrecondition, Reason::kPeriodNotEnded);
+  CHECK_OK(log.append(billing_period_closed("2026-10", "2026-11-01T00:00:00Z")));
+}
+
+TEST_CASE("close: months close in order (PeriodCloseOutOfOrder), once (PeriodClosed)") {
+  Harness log = worked_example_organization();
+  REQUIRE_OK(log.append(usage_recorded(kPayer, kTransfer, "1", "2026-09-03T00:00:00Z")));
+  CHECK_FAILS_WITH(log.append(billing_period_closed("2026-10", "2026-11-01T00:00:00Z")),
+                   Code::kFailedPrecondition, Reason::kPeriodCloseOutOfOrder);
+  REQUIRE_OK(log.append(billing_period_closed("2026-09", "2026-11-01T00:00:00Z")));
+  CHECK_FAILS_WITH(log.append(billing_period_closed("2026-11", "2026-12-01T00:00:00Z")),
+                   Code::kFailedPrecondition, Reason::kPeriodCloseOutOfOrder);
+  CHECK_FAILS_WITH(log.append(billing_period_closed("2026-09", "2026-12-01T00:00:00Z")),
+                   Code::kFailedPrecondition, Reason::kPeriodClosed);
+  CHECK_OK(log.append(billing_period_closed("2026-10", "2026-12-01T00:00:00Z")));
+}
+
+TEST_CASE(
+    "close: late usage becomes a correction in the next open month, the closed bill stays "
+    "byte-identical") {
+  Harness log = worked_example_organization();
+  REQUIRE_OK(log.append(usage_recorded(kPayer, kTransfer, "10000", "2026-10-03T00:00:00Z")));
+  REQUIRE_OK(log.append(billing_period_closed("2026-10", "2026-11-01T00:00:00Z")));
+  const std::string frozen = bill_to_json(bill_of(log, kPayer, "2026-10"));
+  CHECK(bill_of(log, kPayer, "2026-10").closed);
+
+  // 500 GB of October arrive in November: C(10,500) - C(10,000) = 1,774.60 - 1,700.00.
+  REQUIRE_OK(log.append(usage_recorded(kMember, kTransfer, "500", "2026-10-20T00:00:00Z")));
+  CHECK(bill_to_json(bill_of(log, kPayer, "2026-10")) == frozen);
+  const Bill november = bill_of(log, kPayer, "2026-11");
+  REQUIRE(november.corrections.size() == 1);
+  CHECK(november.corrections[0].account_id == kMember);
+  CHECK(november.corrections[0].origin_month == 202610);
+  CHECK(november.corrections[0].amount == usd("74.6"));
+  CHECK(november.corrections_total == usd("74.6"));
+  CHECK(november.total == usd("74.6"));
+  CHECK(member_of(november, kMember)->invoice_cents == 7460);
+
+  // A second late batch after November closed lands in December, priced on top of the first.
+  REQUIRE_OK(log.append(billing_period_closed("2026-11", "2026-12-01T00:00:00Z")));
+  REQUIRE_OK(log.append(usage_recorded(kPayer, kTransfer, "100", "2026-10-21T00:00:00Z")));
+  CHECK(bill_of(log, kPayer, "2026-12").corrections_total == usd("13"));
+  CHECK(bill_to_json(bill_of(log, kPayer, "2026-10")) == frozen);
+}
+
+TEST_CASE("close: a correction is split between the late accounts by largest remainder") {
+  Harness log = worked_example_organization();
+  REQUIRE_OK(log.append(billing_period_closed("2026-09", "2026-10-01T00:00:00Z")));
+  REQUIRE_OK(log.append(usage_recorded(kPayer, kTransfer, "0.000001", "2026-09-20T00:00:00Z")));
+  REQUIRE_OK(log.append(usage_recorded(kMember, kTransfer, "0.000002", "2026-09-21T00:00:00Z")));
+  const Bill october = bill_of(log, kPayer, "2026-10");
+  REQUIRE(october.corrections.size() == 2);
+  int64_t sum = 0;
+  for (const CorrectionLine& line : october.corrections) sum += line.amount;
+  CHECK(sum == october.corrections_total);
+}
+
+// ---- Credits ----------------------------------------------------------------------------------
+
+TEST_CASE(
+    "credits: a member's credit goes to its own charges first, then to the others by "
+    "descending charge") {
+  Harness log = worked_example_organization();
+  REQUIRE_OK(log.append(usage_recorded(kPayer, kTransfer, "8192", "2026-10-03T10:00:00Z")));
+  REQUIRE_OK(log.append(usage_recorded(kMember, kTransfer, "4096", "2026-10-05T10:00:00Z")));
+  REQUIRE_OK(
+      log.append(credit_granted("promo-1", kMember, "1000", std::nullopt, "2026-10-06T00:00:00Z")));
+  const Bill bill = bill_of(log, kPayer, "2026-10");
+  REQUIRE(bill.credits.size() == 2);
+  CHECK(bill.credits[0].applied_account_id == kMember);
+  CHECK(bill.credits[0].amount == usd("669.013333333"));
+  CHECK(bill.credits[1].applied_account_id == kPayer);
+  CHECK(bill.credits[1].amount == usd("330.986666667"));
+  CHECK(bill.total == usd("1007.04"));
+  CHECK(member_of(bill, kMember)->total == 0);
+}
+
+TEST_CASE(
+    "credits: with sharing off a credit reaches only its own account, the rest carries "
+    "over") {
+  Harness log = worked_example_organization();
+  REQUIRE_OK(log.append(credit_sharing_set(kOrg, false, "2026-10-01T00:00:00Z")));
+  REQUIRE_OK(log.append(usage_recorded(kPayer, kTransfer, "8192", "2026-10-03T10:00:00Z")));
+  REQUIRE_OK(log.append(usage_recorded(kMember, kTransfer, "4096", "2026-10-05T10:00:00Z")));
+  REQUIRE_OK(
+      log.append(credit_granted("promo-1", kMember, "1000", std::nullopt, "2026-10-06T00:00:00Z")));
+  const Bill october = bill_of(log, kPayer, "2026-10");
+  REQUIRE(october.credits.size() == 1);
+  CHECK(october.credits[0].amount == usd("669.013333333"));
+  CHECK(member_of(october, kPayer)->credits == 0);
+  // November sees the balance left, whether October is closed or still open.
+  REQUIRE_OK(log.append(usage_recorded(kMember, kTransfer, "4096", "2026-11-05T10:00:00Z")));
+  CHECK(bill_of(log, kPayer, "2026-11").credits_total == usd("330.986666667"));
+  REQUIRE_OK(log.append(billing_period_closed("2026-10", "2026-11-06T00:00:00Z")));
+  CHECK(bill_of(log, kPayer, "2026-11").credits_total == usd("330.986666667"));
+  CHECK(log.state().billing.credits.at("promo-1").consumed == usd("669.013333333"));
+}
+
+TEST_CASE("credits: soonest-expiring first, then oldest grant") {
+  Harness log = worked_example_organization();
+  REQUIRE_OK(log.append(usage_recorded(kPayer, kTransfer, "1000", "2026-10-03T10:00:00Z")));
+  REQUIRE_OK(log.append(
+      credit_granted("old-forever", kPayer, "10", std::nullopt, "2026-10-04T00:00:00Z")));
+  REQUIRE_OK(
+      log.append(credit_granted("expires-dec", kPayer, "10", "2026-12", "2026-10-05T00:00:00Z")));
+  REQUIRE_OK(
+      log.append(credit_granted("older-dec", kPayer, "10", "2026-12", "2026-10-04T12:00:00Z")));
+  const Bill bill = bill_of(log, kPayer, "2026-10");
+  REQUIRE(bill.credits.size() == 3);
+  CHECK(bill.credits[0].credit_id == "older-dec");
+  CHECK(bill.credits[1].credit_id == "expires-dec");
+  CHECK(bill.credits[2].credit_id == "old-forever");
+}
+
+TEST_CASE("credits: an expired credit no longer applies") {
+  Harness log = worked_example_organization();
+  REQUIRE_OK(log.append(
+      credit_granted("october-only", kPayer, "1000", "2026-10", "2026-10-01T00:00:00Z")));
+  REQUIRE_OK(log.append(usage_recorded(kPayer, kTransfer, "100", "2026-10-03T10:00:00Z")));
+  REQUIRE_OK(log.append(usage_recorded(kPayer, kTransfer, "100", "2026-11-03T10:00:00Z")));
+  CHECK(bill_of(log, kPayer, "2026-10").credits_total == usd("17"));
+  CHECK(bill_of(log, kPayer, "2026-11").credits_total == 0);
+  CHECK(bill_of(log, kPayer, "2026-11").total == usd("17"));
+}
+
+TEST_CASE("credits: a credit never takes a charge below zero") {
+  Harness log = worked_example_organization();
+  REQUIRE_OK(log.append(usage_recorded(kPayer, kTransfer, "100", "2026-10-03T10:00:00Z")));
+  REQUIRE_OK(
+      log.append(credit_granted("huge", kPayer, "1000000", std::nullopt, "2026-10-04T00:00:00Z")));
+  const Bill bill = bill_of(log, kPayer, "2026-10");
+  CHECK(bill.credits_total == usd("17"));
+  CHECK(bill.total == 0);
+  CHECK(bill.invoice_cents == 0);
+}
+
+TEST_CASE("credits: a credit id is granted once (DuplicateCredit)") {
+  Harness log = worked_example_organization();
+  REQUIRE_OK(
+      log.append(credit_granted("promo-1", kPayer, "10", std::nullopt, "2026-10-04T00:00:00Z")));
+  CHECK_FAILS_WITH(
+      log.append(credit_granted("promo-1", kMember, "10", std::nullopt, "2026-10-05T00:00:00Z")),
+      Code::kAlreadyExists, Reason::kDuplicateCredit);
+}
+
+TEST_CASE("credits: unknown account, zero amount and expiry before the first month are refused") {
+  Harness log = worked_example_organization();
+  CHECK_FAILS_WITH(
+      log.append(credit_granted("c-1", "999999999999", "10", std::nullopt, "2026-10-04T00:00:00Z")),
+      Code::kNotFound, Reason::kAccountNotFound);
+  CHECK_FAILS_WITH(
+      log.append(credit_granted("c-2", kPayer, "0", std::nullopt, "2026-10-04T00:00:00Z")),
+      Code::kInvalidArgument, Reason::kInvalidInput);
+  CHECK_FAILS_WITH(
+      log.append(credit_granted("c-3", kPayer, "10", "2026-09", "2026-10-04T00:00:00Z")),
+      Code::kInvalidArgument, Reason::kInvalidInput);
+}
+
+TEST_CASE("credits: sharing on an unknown organization fails with AWSOrganizationsNotInUse") {
+  Harness log = worked_example_organization();
+  CHECK_FAILS_WITH(log.append(credit_sharing_set("o-doesnotexist", false, "2026-10-04T00:00:00Z")),
+                   Code::kFailedPrecondition, Reason::kAWSOrganizationsNotInUse);
+}
+
+// ---- Exactness and overflow -------------------------------------------------------------------
+
+TEST_CASE("exact: 0.1 + 0.2 units at $1 cost exactly $0.30") {
+  Harness log = worked_example_organization();
+  REQUIRE_OK(log.append(price_schedule_set("Unit", "ec2", "unit", "2026-10", {{std::nullopt, "1"}},
+                                           "2026-09-20T00:00:00Z")));
+  REQUIRE_OK(log.append(usage_recorded(kPayer, "Unit", "0.1", "2026-10-03T00:00:00Z")));
+  REQUIRE_OK(log.append(usage_recorded(kPayer, "Unit", "0.2", "2026-10-04T00:00:00Z")));
+  CHECK(bill_of(log, kPayer, "2026-10").total == usd("0.3"));
+}
+
+TEST_CASE("exact: the maximum decimals of quantity and price, rounded half to even once") {
+  // 1.000001 x 0.123456789012 = 0.123456912468789012 USD -> 0.123456912 (nano, half to even).
+  CHECK(tiered_cost({{std::nullopt, 123'456'789'012}}, 1'000'001).value() == 123'456'912);
+  // 1 unit at 0.5 nano rounds to 0 (even); at 1.5 nano to 2; at 2.5 nano to 2.
+  CHECK(tiered_cost({{std::nullopt, 500}}, 1'000'000).value() == 0);
+  CHECK(tiered_cost({{std::nullopt, 1'500}}, 1'000'000).value() == 2);
+  CHECK(tiered_cost({{std::nullopt, 2'500}}, 1'000'000).value() == 2);
+  // One micro-unit at one picodollar is 1e-18 USD: exactly zero nano.
+  CHECK(tiered_cost({{std::nullopt, 1}}, 1).value() == 0);
+}
+
+TEST_CASE("exact: largest remainder shares add up and break ties to the lower index") {
+  CHECK(split_largest_remainder(10, {1, 1, 1}) == std::vector<int64_t>{4, 3, 3});
+  CHECK(split_largest_remainder(2, {1, 1, 1}) == std::vector<int64_t>{1, 1, 0});
+  CHECK(split_largest_remainder(0, {0, 0}) == std::vector<int64_t>{0, 0});
+  CHECK(split_largest_remainder(INT64_MAX, {INT64_MAX, 1}) ==
+        std::vector<int64_t>{INT64_MAX - 1, 1});
+}
+
+TEST_CASE("overflow: a cost beyond int64 nano-USD is refused with AmountOverflow") {
+  Harness log = worked_example_organization();
+  REQUIRE_OK(log.append(price_schedule_set("Expensive", "ec2", "unit", "2026-10",
+                                           {{std::nullopt, "1000000"}}, "2026-09-20T00:00:00Z")));
+  CHECK_OK(log.append(usage_recorded(kPayer, "Expensive", "9000", "2026-10-03T00:00:00Z")));
+  CHECK_FAILS_WITH(log.append(usage_recorded(kPayer, "Expensive", "1000", "2026-10-04T00:00:00Z")),
+                   Code::kInvalidArgument, Reason::kAmountOverflow);
+  CHECK(bill_of(log, kPayer, "2026-10").total == usd("9000000000"));
+}
+
+TEST_CASE("overflow: a total quantity beyond int64 is refused with AmountOverflow") {
+  Harness log = worked_example_organization();
+  REQUIRE_OK(log.append(price_schedule_set("Free", "ec2", "unit", "2026-10", {{std::nullopt, "0"}},
+                                           "2026-09-20T00:00:00Z")));
+  CHECK_OK(log.append(usage_recorded(kPayer, "Free", "9000000000000", "2026-10-03T00:00:00Z")));
+  CHECK_FAILS_WITH(
+      log.append(usage_recorded(kMember, "Free", "9000000000000", "2026-10-04T00:00:00Z")),
+      Code::kInvalidArgument, Reason::kAmountOverflow);
+}
+
+TEST_CASE("overflow: the month's usage across usage types must fit as well") {
+  Harness log = worked_example_organization();
+  REQUIRE_OK(log.append(price_schedule_set("A", "ec2", "unit", "2026-10",
+                                           {{std::nullopt, "1000000"}}, "2026-09-20T00:00:00Z")));
+  REQUIRE_OK(log.append(price_schedule_set("B", "ec2", "unit", "2026-10",
+                                           {{std::nullopt, "1000000"}}, "2026-09-20T00:00:00Z")));
+  CHECK_OK(log.append(usage_recorded(kPayer, "A", "5000", "2026-10-03T00:00:00Z")));
+  CHECK_FAILS_WITH(log.append(usage_recorded(kPayer, "B", "5000", "2026-10-03T00:00:00Z")),
+                   Code::kInvalidArgument, Reason::kAmountOverflow);
+}
