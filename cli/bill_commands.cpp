@@ -89,27 +89,27 @@ int run_bill(const BillArgs& args) {
     fmt::print("\n  no usage billed to this payer in {}\n", format_month(bill.month));
   }
   if (!bill.usage_types.empty()) {
-    fmt::print("\n  {:<30} {:<12} {:>20} {:>16} {:>16}\n", "USAGE TYPE", "SERVICE", "QUANTITY",
+    fmt::print("\n  {:<32} {:<12} {:>20} {:>16} {:>16}\n", "USAGE TYPE", "SERVICE", "QUANTITY",
                "CONSOLIDATED", "STANDALONE");
     for (const UsageTypeSummary& type : bill.usage_types) {
-      fmt::print("  {:<30} {:<12} {:>20} {:>16} {:>16}\n", type.usage_type, type.service,
+      fmt::print("  {:<32} {:<12} {:>20} {:>16} {:>16}\n", type.usage_type, type.service,
                  format_decimal(type.quantity, kQuantityScale) + " " + type.unit,
                  dollars(type.consolidated_cost), dollars(type.standalone_cost));
     }
-    fmt::print("\n  {:<14} {:<30} {:>20} {:>16} {:>16}\n", "ACCOUNT", "USAGE TYPE", "QUANTITY",
+    fmt::print("\n  {:<14} {:<32} {:>20} {:>16} {:>16}\n", "ACCOUNT", "USAGE TYPE", "QUANTITY",
                "STANDALONE", "BILLED");
     for (const BillLine& line : bill.lines) {
-      fmt::print("  {:<14} {:<30} {:>20} {:>16} {:>16}\n", line.account_id, line.usage_type,
+      fmt::print("  {:<14} {:<32} {:>20} {:>16} {:>16}\n", line.account_id, line.usage_type,
                  format_decimal(line.quantity, kQuantityScale) + " " + units[line.usage_type],
                  dollars(line.standalone_cost), dollars(line.billed_cost));
     }
   }
   if (!bill.corrections.empty()) {
     fmt::print("\n  CORRECTIONS (late usage of closed months)\n");
-    fmt::print("  {:<14} {:<30} {:<8} {:>20} {:>16}\n", "ACCOUNT", "USAGE TYPE", "MONTH",
+    fmt::print("  {:<14} {:<32} {:<8} {:>20} {:>16}\n", "ACCOUNT", "USAGE TYPE", "MONTH",
                "LATE QUANTITY", "AMOUNT");
     for (const CorrectionLine& line : bill.corrections) {
-      fmt::print("  {:<14} {:<30} {:<8} {:>20} {:>16}\n", line.account_id, line.usage_type,
+      fmt::print("  {:<14} {:<32} {:<8} {:>20} {:>16}\n", line.account_id, line.usage_type,
                  format_month(line.origin_month), format_decimal(line.quantity, kQuantityScale),
                  dollars(line.amount));
     }

@@ -134,6 +134,7 @@ int run_append(const AppendArgs& args) {
                 static_cast<unsigned long long>(outcome.head.position),
                 to_hex(outcome.head.hash).c_str());
   }
+  if (args.digest) fmt::print("digest {}\n", to_hex(digest((*engine)->registry())));
   return 0;
 }
 
@@ -320,7 +321,10 @@ int run_replay(const ReplayArgs& args) {
         .field("last_position", summary->last_position)
         .field("accounts", static_cast<uint64_t>(registry.accounts.size()))
         .field("organizations", static_cast<uint64_t>(registry.organizations.size()))
-        .field("handshakes", static_cast<uint64_t>(registry.handshakes.size()));
+        .field("handshakes", static_cast<uint64_t>(registry.handshakes.size()))
+        .field("usage_aggregates",
+               static_cast<uint64_t>(registry.billing.usage.size() + registry.billing.late.size()))
+        .field("frozen_bills", static_cast<uint64_t>(registry.billing.frozen_bills.size()));
     if (args.digest) out.field("digest", digest_hex);
     out.end_object();
     std::puts(out.str().c_str());
@@ -328,9 +332,11 @@ int run_replay(const ReplayArgs& args) {
   }
   fmt::print(
       "replayed {} record(s), positions 1..{}: {} account(s), {} organization(s), "
-      "{} handshake(s)\n",
+      "{} handshake(s), {} usage aggregate(s), {} frozen bill(s)\n",
       summary->records, summary->last_position, registry.accounts.size(),
-      registry.organizations.size(), registry.handshakes.size());
+      registry.organizations.size(), registry.handshakes.size(),
+      registry.billing.usage.size() + registry.billing.late.size(),
+      registry.billing.frozen_bills.size());
   if (args.digest) fmt::print("digest {}\n", digest_hex);
   return 0;
 }

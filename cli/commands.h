@@ -12,6 +12,7 @@ struct AppendArgs {
   std::string data;
   std::string file = "-";  // "-" is standard input
   bool json = false;
+  bool digest = false;  // print the digest of the state the engine holds after the append
 };
 
 // "--as-of POS|TIME": a log position or an RFC 3339 time.

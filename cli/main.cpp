@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   append->add_option("--data", append_args.data, "store directory (embedded)")->required();
   append->add_option("file", append_args.file, "JSON Lines file, or - for standard input");
   append->add_flag("--json", append_args.json, "one JSON result per input line");
+  append->add_flag("--digest", append_args.digest,
+                   "print the digest of the state after the append");
 
   std::string account_id;
   ReadArgs account_args;

@@ -6,6 +6,8 @@
 
 #include "engine/engine.h"
 #include "engine/store_format.h"
+#include "projections/billing.h"
+#include "replay/fold.h"
 #include "replay/record.h"
 #include "tests/support/events.h"
 #include "tests/support/status_matchers.h"
@@ -295,4 +297,64 @@ TEST_CASE("store: a read-only reader sees what a writer holding the store has ap
   auto reader = Store::open(dir.str(), StoreOptions{.read_only = true});
   REQUIRE(reader.is_ok());
   CHECK((*reader)->head()->position == 3);
+}
+
+TEST_CASE("ledger: the ledger family is written with the events and equals a replay of the log") {
+  TempDir dir;
+  ManualClock clock;
+  clock.now = at("2026-11-26T00:00:00Z");
+  auto request = [](uint8_t first_id, std::vector<fb::EventT> events) {
+    std::vector<AppendInput> inputs;
+    for (auto& event : events) inputs.push_back(input(first_id++, std::move(event)));
+    return inputs;
+  };
+  {
+    auto engine = Engine::open(dir.str(), options_with(clock));
+    REQUIRE(engine.is_ok());
+    std::vector<fb::EventT> setup;
+    setup.push_back(
+        account_created("111111111111", "b@example.com", "Payer", "", "2026-09-01T00:00:00Z"));
+    setup.push_back(organization_created("o-exampleorg1", "111111111111", "2026-09-01T00:01:00Z"));
+    setup.push_back(account_created("222222222222", "m@example.com", "Member", "o-exampleorg1",
+                                    "2026-09-01T00:02:00Z"));
+    setup.push_back(price_schedule_set("DataTransfer-Out-GB", "ec2", "GB", "2026-10",
+                                       {{"10240", "0.17"}, {std::nullopt, "0.13"}},
+                                       "2026-09-20T00:00:00Z"));
+    setup.push_back(
+        usage_recorded("111111111111", "DataTransfer-Out-GB", "8192", "2026-10-03T10:00:00Z"));
+    setup.push_back(
+        usage_recorded("222222222222", "DataTransfer-Out-GB", "4096", "2026-10-05T10:00:00Z"));
+    REQUIRE_OK((*engine)->append(request(1, std::move(setup)), "test").status);
+    std::vector<fb::EventT> close;
+    close.push_back(billing_period_closed("2026-10", "2026-11-01T00:00:00Z"));
+    close.push_back(
+        usage_recorded("222222222222", "DataTransfer-Out-GB", "100", "2026-10-20T00:00:00Z"));
+    REQUIRE_OK((*engine)->append(request(20, std::move(close)), "test").status);
+    // A refused request leaves the ledger family untouched.
+    std::vector<fb::EventT> refused;
+    refused.push_back(
+        usage_recorded("222222222222", "DataTransfer-Out-GB", "5", "2026-11-02T00:00:00Z"));
+    refused.push_back(account_closed("111111111111", "2026-11-03T00:00:00Z"));
+    REQUIRE_FALSE((*engine)->append(request(30, std::move(refused)), "test").status.is_ok());
+
+    LedgerWrites on_disk;
+    REQUIRE_OK((*engine)->store().scan_ledger([&](std::string_view key, std::string_view value) {
+      on_disk.emplace_back(std::string(key), std::string(value));
+    }));
+    CHECK(on_disk == ledger_entries((*engine)->registry()));
+    CHECK(on_disk.size() == 4);  // two usage aggregates, one correction, one frozen bill
+  }
+  auto store = Store::open(dir.str(), StoreOptions{.read_only = true});
+  REQUIRE(store.is_ok());
+  auto replayed = replay_to_position(**store, std::numeric_limits<uint64_t>::max());
+  REQUIRE(replayed.is_ok());
+  LedgerWrites on_disk;
+  REQUIRE_OK((*store)->scan_ledger([&](std::string_view key, std::string_view value) {
+    on_disk.emplace_back(std::string(key), std::string(value));
+  }));
+  CHECK(on_disk == ledger_entries(*replayed));
+  auto frozen = compute_bill(*replayed, "111111111111", 202610);
+  REQUIRE(frozen.is_ok());
+  CHECK(frozen->closed);
+  CHECK(frozen->total == 2'007'040'000'000);
 }
