@@ -19,7 +19,7 @@ struct BillLine {
   // S_a: the tiers applied to this account alone; exact values rounded once per usage type and
   // split by largest remainder, so the lines add up (each within a nano-dollar of its own).
   int64_t standalone_cost = 0;
-  int64_t billed_cost = 0;      // B_a: its largest-remainder share of the consolidated cost
+  int64_t billed_cost = 0;  // B_a: its largest-remainder share of the consolidated cost
 };
 
 // One usage type across the payer's accounts.

@@ -572,6 +572,8 @@ void apply_billing_event(Registry& state, const fb::Event& event, const EventCon
       const std::string usage_type(text(body.usage_type()));
       const std::string payer = state.payer_at(account_id, at);
       const Month month = month_of(at);
+      Account& account = state.accounts.find(account_id)->second;
+      account.last_usage_at = std::max(account.last_usage_at, at);
       if (billing.is_closed(month)) {
         CorrectionKey key{payer, *billing.first_open_month(), month, usage_type, account_id};
         const int64_t quantity = billing.late[key] += body.quantity();

@@ -37,7 +37,8 @@ Result<int64_t> tiered_cost(const std::vector<Tier>& tiers, int64_t quantity) {
 
 Result<std::vector<int64_t>> round_parts(const std::vector<Int128>& atto_parts) {
   Int128 sum = 0;
-  for (Int128 part : atto_parts) sum += part;  // each < 2^126 and few parts: no overflow in practice
+  for (Int128 part : atto_parts)
+    sum += part;  // each < 2^126 and few parts: no overflow in practice
   const Int128 total = divide_half_even(sum, kAttoPerNano);
   if (total > kInt64Max) return amount_overflow("a sum of costs");
   std::vector<int64_t> parts(atto_parts.size());

@@ -49,6 +49,17 @@ Status not_before(Micros occurred_at, Micros latest, std::string_view what) {
                     std::string(what) + " at " + format_time(latest));
 }
 
+// A change to who pays for an account (or whether it may use anything) may not precede usage
+// already recorded for it.
+Status not_before_usage(Micros occurred_at, const Account& account) {
+  // Strictly after: usage at the very instant of the change already falls on its far side.
+  if (occurred_at > account.last_usage_at) return Status::ok();
+  return Status(Code::kFailedPrecondition, Reason::kTimestampOutOfOrder,
+                "occurred_at " + format_time(occurred_at) + " precedes usage of account \"" +
+                    account.id + "\" already recorded at " + format_time(account.last_usage_at) +
+                    "; its payer cannot change behind recorded usage");
+}
+
 Status check_account_id(std::string_view id) {
   if (is_account_id(id)) return Status::ok();
   return invalid_input("account id " + quoted(id) + " must be exactly 12 digits");
@@ -272,6 +283,7 @@ Status validate_handshake_accepted(const Registry& state, const fb::HandshakeAcc
     return Status(Code::kFailedPrecondition, Reason::kAccountSuspended,
                   "account " + quoted(account.id) + " is closed and cannot join an organization");
   }
+  ORGLEDGER_RETURN_IF_ERROR(not_before_usage(occurred_at, account));
   return not_before(occurred_at, account.changed_at, "account " + quoted(account.id));
 }
 
@@ -321,6 +333,7 @@ Status validate_departure(const Registry& state, std::string_view account_id,
                       format_time((*account)->created_at) + " and may leave only 4 days after that",
                   "WAIT_PERIOD_ACTIVE");
   }
+  ORGLEDGER_RETURN_IF_ERROR(not_before_usage(occurred_at, **account));
   return not_before(occurred_at, (*account)->changed_at, "account " + quoted(account_id));
 }
 
@@ -348,6 +361,7 @@ Status validate_account_closed(const Registry& state, const fb::AccountClosed& e
                   "account " + quoted(account_id) + " was already closed on " +
                       format_time((*account)->closed_at));
   }
+  ORGLEDGER_RETURN_IF_ERROR(not_before_usage(occurred_at, **account));
   return not_before(occurred_at, (*account)->changed_at, "account " + quoted(account_id));
 }
 
@@ -643,6 +657,7 @@ Hash digest(const Registry& state) {
     hasher.add_i64(account.created_at);
     hasher.add_i64(account.closed_at);
     hasher.add_i64(account.changed_at);
+    hasher.add_i64(account.last_usage_at);
     hasher.add_u64(account.memberships.size());
     for (const Membership& membership : account.memberships) {
       hasher.add_string(membership.org_id);

@@ -61,6 +61,9 @@ struct Account {
   std::vector<Membership> memberships;
   // Latest occurred_at of an event that changed this account; later changes may not precede it.
   Micros changed_at = 0;
+  // Latest occurred_at of its usage. A change of payer or status may not precede it: the payer
+  // of recorded usage is fixed when it is recorded, so history may not be rewritten under it.
+  Micros last_usage_at = -1;  // -1: no usage yet
 
   // The open membership, or nullptr when the account is standalone.
   const Membership* current_membership() const;
@@ -120,8 +123,8 @@ struct Credit {
   int64_t amount = 0;                  // nano-USD granted
   Month first_month = 0;               // the first month whose bill it may reduce
   std::optional<Month> expires_month;  // the last such month, when it expires
-  Micros granted_at = 0;          // occurred_at of the grant: "oldest grant first"
-  uint64_t granted_position = 0;  // log position of the grant: the tie-break after granted_at
+  Micros granted_at = 0;               // occurred_at of the grant: "oldest grant first"
+  uint64_t granted_position = 0;       // log position of the grant: the tie-break after granted_at
   int64_t consumed = 0;                // applied by frozen (closed) bills
 };
 

@@ -434,3 +434,21 @@ TEST_CASE("overflow: the month's usage across usage types must fit as well") {
   CHECK_FAILS_WITH(log.append(usage_recorded(kPayer, "B", "5000", "2026-10-03T00:00:00Z")),
                    Code::kInvalidArgument, Reason::kAmountOverflow);
 }
+
+TEST_CASE(
+    "payer: a membership change may not be backdated behind recorded usage "
+    "(TimestampOutOfOrder)") {
+  Harness log = worked_example_organization();
+  REQUIRE_OK(log.append(account_invited("h-invite00001", kOrg, kOutsider, "2026-10-01T00:00:00Z")));
+  REQUIRE_OK(log.append(usage_recorded(kOutsider, kTransfer, "1", "2026-10-15T00:00:00Z")));
+  CHECK_FAILS_WITH(log.append(handshake_accepted("h-invite00001", "2026-10-12T00:00:00Z")),
+                   Code::kFailedPrecondition, Reason::kTimestampOutOfOrder);
+  CHECK_FAILS_WITH(log.append(account_closed(kOutsider, "2026-10-15T00:00:00Z")),
+                   Code::kFailedPrecondition, Reason::kTimestampOutOfOrder);
+  CHECK_OK(log.append(handshake_accepted("h-invite00001", "2026-10-15T00:00:01Z")));
+  // Its recorded usage stays with the payer of when it occurred.
+  CHECK(line_of(bill_of(log, kOutsider, "2026-10"), kOutsider)->quantity == qty("1"));
+  REQUIRE_OK(log.append(usage_recorded(kOutsider, kTransfer, "2", "2026-10-20T00:00:00Z")));
+  CHECK_FAILS_WITH(log.append(account_left(kOutsider, "2026-10-19T00:00:00Z")),
+                   Code::kFailedPrecondition, Reason::kTimestampOutOfOrder);
+}
