@@ -6,22 +6,15 @@
 #include <set>
 
 #include "projections/ledger_keys.h"
+#include "projections/rule_helpers.h"
 
 namespace orgledger {
 namespace {
 
+using namespace rules;
+
 constexpr Int128 kInt64Max = std::numeric_limits<int64_t>::max();
 constexpr size_t kMaxTiers = 64;
-
-std::string_view text(const flatbuffers::String* value) {
-  return value == nullptr ? std::string_view() : value->string_view();
-}
-
-std::string quoted(std::string_view value) { return "\"" + std::string(value) + "\""; }
-
-Status invalid_input(std::string message) {
-  return Status(Code::kInvalidArgument, Reason::kInvalidInput, std::move(message));
-}
 
 Status invalid_schedule(std::string message) {
   return Status(Code::kInvalidArgument, Reason::kInvalidPriceSchedule, std::move(message));
@@ -109,9 +102,7 @@ Int128 all_usage_of(const Billing& billing, const std::string& payer, Month orig
 
 Status validate_usage(const Registry& state, const fb::UsageRecorded& event, Micros occurred_at) {
   const std::string_view account_id = text(event.account_id());
-  if (!is_account_id(account_id)) {
-    return invalid_input("account id " + quoted(account_id) + " must be exactly 12 digits");
-  }
+  ORGLEDGER_RETURN_IF_ERROR(check_account_id(account_id));
   const std::string_view usage_type = text(event.usage_type());
   if (!is_token(usage_type, 128, false)) {
     return invalid_input("usage_type must be 1 to 128 letters, digits or -_.:/");
@@ -122,10 +113,7 @@ Status validate_usage(const Registry& state, const fb::UsageRecorded& event, Mic
     return invalid_input("resource_id must be at most 256 characters of text");
   }
   const Account* account = state.find_account(account_id);
-  if (account == nullptr) {
-    return Status(Code::kNotFound, Reason::kAccountNotFound,
-                  "account " + quoted(account_id) + " does not exist");
-  }
+  if (account == nullptr) return account_not_found(account_id);
   if (occurred_at < account->created_at) {
     return Status(
         Code::kNotFound, Reason::kAccountNotFound,
@@ -178,13 +166,8 @@ Status validate_credit(const Registry& state, const fb::CreditGranted& event, Mi
                   "credit " + quoted(credit_id) + " was already granted");
   }
   const std::string_view account_id = text(event.account_id());
-  if (!is_account_id(account_id)) {
-    return invalid_input("account id " + quoted(account_id) + " must be exactly 12 digits");
-  }
-  if (state.find_account(account_id) == nullptr) {
-    return Status(Code::kNotFound, Reason::kAccountNotFound,
-                  "account " + quoted(account_id) + " does not exist");
-  }
+  ORGLEDGER_RETURN_IF_ERROR(check_account_id(account_id));
+  if (state.find_account(account_id) == nullptr) return account_not_found(account_id);
   if (event.amount() <= 0) return invalid_input("a credit's amount must be greater than zero");
   if (event.description() != nullptr && event.description()->size() > 0 &&
       !is_valid_name(text(event.description()), 256)) {
@@ -207,9 +190,7 @@ Status validate_credit(const Registry& state, const fb::CreditGranted& event, Mi
 Status validate_sharing(const Registry& state, const fb::CreditSharingSet& event) {
   const Organization* organization = state.find_organization(text(event.org_id()));
   if (organization == nullptr || organization->deleted) {
-    return Status(
-        Code::kFailedPrecondition, Reason::kAWSOrganizationsNotInUse,
-        "organization " + quoted(text(event.org_id())) + " does not exist or has been deleted");
+    return organization_not_in_use(text(event.org_id()));
   }
   return Status::ok();
 }

@@ -3,13 +3,12 @@
 #include <algorithm>
 
 #include "projections/billing.h"
+#include "projections/rule_helpers.h"
 
 namespace orgledger {
 namespace {
 
-std::string_view text(const flatbuffers::String* value) {
-  return value == nullptr ? std::string_view() : value->string_view();
-}
+using namespace rules;
 
 // ASCII only (emails are validated as printable ASCII), independent of the process locale.
 std::string lower_case(std::string_view value) {
@@ -18,22 +17,6 @@ std::string lower_case(std::string_view value) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
   return lowered;
-}
-
-std::string quoted(std::string_view value) { return "\"" + std::string(value) + "\""; }
-
-Status invalid_input(std::string message) {
-  return Status(Code::kInvalidArgument, Reason::kInvalidInput, std::move(message));
-}
-
-Status account_not_found(std::string_view account_id) {
-  return Status(Code::kNotFound, Reason::kAccountNotFound,
-                "account " + quoted(account_id) + " does not exist");
-}
-
-Status organization_not_in_use(std::string_view org_id) {
-  return Status(Code::kFailedPrecondition, Reason::kAWSOrganizationsNotInUse,
-                "organization " + quoted(org_id) + " does not exist or has been deleted");
 }
 
 Status handshake_not_found(std::string_view handshake_id) {
@@ -58,11 +41,6 @@ Status not_before_usage(Micros occurred_at, const Account& account) {
                 "occurred_at " + format_time(occurred_at) + " precedes usage of account \"" +
                     account.id + "\" already recorded at " + format_time(account.last_usage_at) +
                     "; its payer cannot change behind recorded usage");
-}
-
-Status check_account_id(std::string_view id) {
-  if (is_account_id(id)) return Status::ok();
-  return invalid_input("account id " + quoted(id) + " must be exactly 12 digits");
 }
 
 Status check_org_id(std::string_view id) {

@@ -6,22 +6,8 @@ set -uo pipefail
 orgledger=$1
 examples=$2
 python=/usr/bin/python3  # Debian's Python: another python3 may come first on PATH
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+source "$(dirname "$0")/lib.sh"
 data=$work/data
-passed=0
-failed=0
-
-check() {  # check DESCRIPTION COMMAND...
-  local description=$1
-  shift
-  if "$@"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAILED: $description" >&2
-  fi
-}
 
 "$orgledger" append --data "$data" --digest "$examples/worked_example.jsonl" >"$work/append" 2>&1
 check "the worked example appends" test $? -eq 0
@@ -127,5 +113,4 @@ echo '{"type":"BillingPeriodClosed","month":"2026-12","occurred_at":"2026-11-20T
 "$orgledger" append --data "$data" "$work/early.jsonl" 2>"$work/err"
 check "closing out of order is refused with its line" grep -q "^error: FailedPrecondition PeriodCloseOutOfOrder: line 1" "$work/err"
 
-echo "$passed passed, $failed failed"
-test "$failed" -eq 0
+finish

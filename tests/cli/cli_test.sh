@@ -6,22 +6,8 @@ set -uo pipefail
 orgledger=$1
 tamper=$2
 examples=$3
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+source "$(dirname "$0")/lib.sh"
 data=$work/data
-passed=0
-failed=0
-
-check() {  # check DESCRIPTION CONDITION...
-  local description=$1
-  shift
-  if "$@"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAILED: $description" >&2
-  fi
-}
 
 head_line() { "$orgledger" verify --data "$data" | grep '^head position'; }
 
@@ -114,5 +100,4 @@ check "verify names the changed position" grep -qE "^error: DataLoss [A-Za-z]+: 
 "$orgledger" verify --data "$data" --json >"$work/out"
 check "verify --json names the first bad position" grep -q '"first_bad_position":7' "$work/out"
 
-echo "$passed passed, $failed failed"
-test "$failed" -eq 0
+finish

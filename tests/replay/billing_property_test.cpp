@@ -11,6 +11,7 @@
 #include "replay/fold.h"
 #include "tests/support/events.h"
 #include "tests/support/memory_log.h"
+#include "tests/support/seed.h"
 
 using namespace orgledger;
 using namespace orgledger::testing;
@@ -18,11 +19,6 @@ using namespace orgledger::testing;
 namespace {
 
 constexpr int kCases = 1000;
-
-uint64_t base_seed() {
-  if (const char* fixed = std::getenv("ORGLEDGER_SEED")) return std::strtoull(fixed, nullptr, 10);
-  return std::random_device{}();
-}
 
 std::string account_id(int n) { return "1000000000" + std::to_string(10 + n); }
 
@@ -66,7 +62,7 @@ void check_bill(const Bill& bill, bool prices_do_not_rise) {
 TEST_CASE(
     "property: bills add up exactly and replayed ledgers equal served ones, over 1000 "
     "random organizations") {
-  const uint64_t seed = base_seed();
+  const uint64_t seed = property_seed();
   MESSAGE("billing property seed ", seed, " (rerun with ORGLEDGER_SEED=", seed, ")");
   uint64_t bills_checked = 0, corrections_seen = 0, credits_seen = 0;
   for (int test_case = 0; test_case < kCases; ++test_case) {

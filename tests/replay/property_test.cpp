@@ -11,6 +11,7 @@
 #include "replay/fold.h"
 #include "tests/support/events.h"
 #include "tests/support/memory_log.h"
+#include "tests/support/seed.h"
 #include "tests/support/temp_dir.h"
 
 using namespace orgledger;
@@ -20,11 +21,6 @@ namespace {
 
 constexpr int kCases = 1000;
 constexpr int kEventsPerCase = 40;
-
-uint64_t base_seed() {
-  if (const char* fixed = std::getenv("ORGLEDGER_SEED")) return std::strtoull(fixed, nullptr, 10);
-  return std::random_device{}();
-}
 
 // Draws events over a small universe so that ids collide often and every rule gets exercised.
 class HistoryGenerator {
@@ -122,7 +118,7 @@ class HistoryGenerator {
 TEST_CASE(
     "property: incremental state equals full replay, and as-of k equals a fold of k "
     "records, over 1000 random histories") {
-  const uint64_t seed = base_seed();
+  const uint64_t seed = property_seed();
   MESSAGE("property seed ", seed, " (rerun with ORGLEDGER_SEED=", seed, ")");
   uint64_t total_valid = 0;
   uint64_t total_invalid = 0;
@@ -171,7 +167,7 @@ TEST_CASE(
 }
 
 TEST_CASE("property: the engine's served state equals a replay of its RocksDB log after reopen") {
-  const uint64_t seed = base_seed();
+  const uint64_t seed = property_seed();
   MESSAGE("engine property seed ", seed, " (rerun with ORGLEDGER_SEED=", seed, ")");
   for (int test_case = 0; test_case < 20; ++test_case) {
     const uint64_t case_seed = seed + static_cast<uint64_t>(test_case);
