@@ -6,6 +6,8 @@
 #include <memory>
 #include <string>
 
+#include "projections/json_writer.h"
+#include "projections/sha256.h"
 #include "projections/values.h"
 
 namespace orgledger {
@@ -414,6 +416,175 @@ Result<ParsedEvent> JsonEventParser::parse(std::string_view line) {
   ORGLEDGER_RETURN_IF_ERROR(parse_body(type, *fields, parsed.event));
   ORGLEDGER_RETURN_IF_ERROR(fields->finish());
   return parsed;
+}
+
+namespace {
+
+std::string_view str(const flatbuffers::String* value) {
+  return value == nullptr ? std::string_view() : value->string_view();
+}
+
+// Writes the body fields of `event` in their JSON Lines form.
+void write_body(JsonWriter& out, const fb::Event& event) {
+  switch (event.body_type()) {
+    case fb::EventBody::AccountCreated: {
+      const auto& e = *event.body_as_AccountCreated();
+      out.field("account_id", str(e.account_id())).field("email", str(e.email()));
+      out.field("name", str(e.name()));
+      if (!str(e.org_id()).empty()) out.field("org_id", str(e.org_id()));
+      break;
+    }
+    case fb::EventBody::OrganizationCreated: {
+      const auto& e = *event.body_as_OrganizationCreated();
+      out.field("org_id", str(e.org_id())).field("root_id", str(e.root_id()));
+      out.field("management_account_id", str(e.management_account_id()));
+      out.field("feature_set", fb::EnumNameFeatureSet(e.feature_set()));
+      break;
+    }
+    case fb::EventBody::AccountQuotaSet: {
+      const auto& e = *event.body_as_AccountQuotaSet();
+      out.field("org_id", str(e.org_id())).field("max_accounts", e.max_accounts());
+      break;
+    }
+    case fb::EventBody::AccountInvited: {
+      const auto& e = *event.body_as_AccountInvited();
+      out.field("handshake_id", str(e.handshake_id())).field("org_id", str(e.org_id()));
+      out.field("account_id", str(e.account_id()));
+      break;
+    }
+    case fb::EventBody::HandshakeAccepted:
+      out.field("handshake_id", str(event.body_as_HandshakeAccepted()->handshake_id()));
+      break;
+    case fb::EventBody::HandshakeDeclined:
+      out.field("handshake_id", str(event.body_as_HandshakeDeclined()->handshake_id()));
+      break;
+    case fb::EventBody::HandshakeCanceled:
+      out.field("handshake_id", str(event.body_as_HandshakeCanceled()->handshake_id()));
+      break;
+    case fb::EventBody::AccountRemoved: {
+      const auto& e = *event.body_as_AccountRemoved();
+      out.field("org_id", str(e.org_id())).field("account_id", str(e.account_id()));
+      break;
+    }
+    case fb::EventBody::AccountLeft:
+      out.field("account_id", str(event.body_as_AccountLeft()->account_id()));
+      break;
+    case fb::EventBody::AccountClosed:
+      out.field("account_id", str(event.body_as_AccountClosed()->account_id()));
+      break;
+    case fb::EventBody::OrganizationDeleted:
+      out.field("org_id", str(event.body_as_OrganizationDeleted()->org_id()));
+      break;
+    case fb::EventBody::AllFeaturesEnableRequested: {
+      const auto& e = *event.body_as_AllFeaturesEnableRequested();
+      out.field("org_id", str(e.org_id()));
+      out.key("handshakes").begin_array();
+      if (e.handshakes() != nullptr) {
+        for (const fb::FeatureHandshake* handshake : *e.handshakes()) {
+          out.begin_object()
+              .field("handshake_id", str(handshake->handshake_id()))
+              .field("account_id", str(handshake->account_id()))
+              .end_object();
+        }
+      }
+      out.end_array();
+      break;
+    }
+    case fb::EventBody::AllFeaturesEnabled:
+      out.field("org_id", str(event.body_as_AllFeaturesEnabled()->org_id()));
+      break;
+    case fb::EventBody::OrganizationalUnitCreated: {
+      const auto& e = *event.body_as_OrganizationalUnitCreated();
+      out.field("ou_id", str(e.ou_id())).field("parent_id", str(e.parent_id()));
+      out.field("name", str(e.name()));
+      break;
+    }
+    case fb::EventBody::AccountMoved: {
+      const auto& e = *event.body_as_AccountMoved();
+      out.field("account_id", str(e.account_id())).field("parent_id", str(e.parent_id()));
+      break;
+    }
+    case fb::EventBody::PolicyCreated: {
+      const auto& e = *event.body_as_PolicyCreated();
+      out.field("policy_id", str(e.policy_id())).field("org_id", str(e.org_id()));
+      out.field("name", str(e.name())).field("document", str(e.document()));
+      break;
+    }
+    case fb::EventBody::PolicyAttached: {
+      const auto& e = *event.body_as_PolicyAttached();
+      out.field("policy_id", str(e.policy_id())).field("target_id", str(e.target_id()));
+      break;
+    }
+    case fb::EventBody::PolicyDetached: {
+      const auto& e = *event.body_as_PolicyDetached();
+      out.field("policy_id", str(e.policy_id())).field("target_id", str(e.target_id()));
+      break;
+    }
+    case fb::EventBody::PolicyDeleted:
+      out.field("policy_id", str(event.body_as_PolicyDeleted()->policy_id()));
+      break;
+    case fb::EventBody::PriceScheduleSet: {
+      const auto& e = *event.body_as_PriceScheduleSet();
+      out.field("usage_type", str(e.usage_type())).field("service", str(e.service()));
+      out.field("unit", str(e.unit())).field("effective_month", format_month(e.effective_month()));
+      out.key("tiers").begin_array();
+      if (e.tiers() != nullptr) {
+        for (const fb::PriceTier* tier : *e.tiers()) {
+          out.begin_object();
+          if (tier->up_to()) out.field("up_to", format_decimal(*tier->up_to(), kQuantityScale));
+          out.field("unit_price", format_decimal(tier->unit_price(), kUnitPriceScale));
+          out.end_object();
+        }
+      }
+      out.end_array();
+      break;
+    }
+    case fb::EventBody::UsageRecorded: {
+      const auto& e = *event.body_as_UsageRecorded();
+      out.field("account_id", str(e.account_id())).field("usage_type", str(e.usage_type()));
+      out.field("quantity", format_decimal(e.quantity(), kQuantityScale));
+      if (!str(e.resource_id()).empty()) out.field("resource_id", str(e.resource_id()));
+      break;
+    }
+    case fb::EventBody::CreditGranted: {
+      const auto& e = *event.body_as_CreditGranted();
+      out.field("credit_id", str(e.credit_id())).field("account_id", str(e.account_id()));
+      out.field("amount", format_decimal(e.amount(), kAmountScale));
+      if (e.expires_month()) out.field("expires_month", format_month(*e.expires_month()));
+      if (!str(e.description()).empty()) out.field("description", str(e.description()));
+      break;
+    }
+    case fb::EventBody::CreditSharingSet: {
+      const auto& e = *event.body_as_CreditSharingSet();
+      out.field("org_id", str(e.org_id())).field("enabled", e.enabled());
+      break;
+    }
+    case fb::EventBody::BillingPeriodClosed:
+      out.field("month", format_month(event.body_as_BillingPeriodClosed()->month()));
+      break;
+    case fb::EventBody::PasswordChanged:
+      out.field("account_id", str(event.body_as_PasswordChanged()->account_id()));
+      break;
+    case fb::EventBody::MfaEnabled: {
+      const auto& e = *event.body_as_MfaEnabled();
+      out.field("account_id", str(e.account_id())).field("device_id", str(e.device_id()));
+      break;
+    }
+    case fb::EventBody::NONE:
+      break;
+  }
+}
+
+}  // namespace
+
+std::string event_to_json(const fb::Event& event, const EventIdBytes& event_id) {
+  JsonWriter out;
+  out.begin_object()
+      .field("type", fb::EnumNameEventBody(event.body_type()))
+      .field("event_id", to_hex(event_id.data(), event_id.size()));
+  write_body(out, event);
+  out.field("occurred_at", format_time(event.occurred_at())).end_object();
+  return out.str();
 }
 
 Result<EventIdBytes> parse_event_id(std::string_view hex) {

@@ -37,6 +37,10 @@ class JsonEventParser {
   std::unique_ptr<Impl> impl_;
 };
 
+// The JSON Lines form of a stored event (the form JsonEventParser reads), with its event_id:
+// parse(render(e)) gives e back. Thread-safe.
+std::string event_to_json(const fb::Event& event, const EventIdBytes& event_id);
+
 // Parses 32 hex digits into an event id.
 Result<EventIdBytes> parse_event_id(std::string_view hex);
 

@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <fstream>
+
 #include "projections/values.h"
 
 using namespace orgledger;
@@ -131,4 +133,31 @@ TEST_CASE("json: missing fields, wrong types, bad times and non-objects are refu
       parse_error(
           R"({"type":"AccountLeft","event_id":"xyz","account_id":"111111111111","occurred_at":"2026-10-01T00:00:00Z"})")
           .is_ok());
+}
+
+TEST_CASE("json: every line of the examples survives render then parse unchanged") {
+  JsonEventParser parser;
+  size_t lines = 0;
+  for (const char* file : {"org_history.jsonl", "worked_example.jsonl", "price_catalogue.jsonl",
+                           "october_usage.jsonl"}) {
+    std::ifstream in(std::string(ORGLEDGER_EXAMPLES_DIR) + "/" + file);
+    REQUIRE(in.good());
+    std::string line;
+    while (std::getline(in, line)) {
+      auto parsed = parser.parse(line);
+      REQUIRE(parsed.is_ok());
+      flatbuffers::FlatBufferBuilder builder;
+      builder.Finish(fb::Event::Pack(builder, &parsed->event));
+      const EventIdBytes id{1, 2, 3};
+      const std::string rendered =
+          event_to_json(*flatbuffers::GetRoot<fb::Event>(builder.GetBufferPointer()), id);
+      auto again = parser.parse(rendered);
+      INFO("line: ", line, "\nrendered: ", rendered);
+      REQUIRE(again.is_ok());
+      CHECK(again->event == parsed->event);
+      CHECK(again->event_id == id);
+      ++lines;
+    }
+  }
+  CHECK(lines == 14 + 6 + 22 + 407);  // every line of the four files
 }
