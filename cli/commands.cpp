@@ -18,6 +18,7 @@
 #include "projections/registry.h"
 #include "projections/values.h"
 #include "replay/fold.h"
+#include "replay/reports.h"
 #include "replay/verify.h"
 
 namespace orgledger::cli {
@@ -60,8 +61,6 @@ Micros wall_clock_now() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
-std::string time_or_dash(Micros time) { return time == kForever ? "-" : format_time(time); }
 
 }  // namespace
 
@@ -144,65 +143,9 @@ int run_account(const std::string& account_id, const ReadArgs& args) {
   }
   auto store = open_read_only(args.data);
   if (!store.is_ok()) return fail(store.status());
-  auto registry = registry_as_of(**store, args.as_of);
+  auto registry = replay_as_of(**store, args.as_of);
   if (!registry.is_ok()) return fail(registry.status());
-  const Account* account = registry->find_account(account_id);
-  if (account == nullptr) {
-    return fail(Status(Code::kNotFound, Reason::kAccountNotFound,
-                       "account \"" + account_id + "\" does not exist"));
-  }
-  const Membership* current = account->current_membership();
-  if (args.json) {
-    JsonWriter out;
-    out.begin_object()
-        .field("account_id", account->id)
-        .field("name", account->name)
-        .field("email", account->email)
-        .field("status", account_status_name(account->status))
-        .field("created_at", format_time(account->created_at));
-    out.key("closed_at");
-    account->closed_at == kForever ? out.null() : out.value(format_time(account->closed_at));
-    out.key("org_id");
-    current ? out.value(current->org_id) : out.null();
-    out.field("payer_id", current ? current->payer_id : account->id);
-    out.key("memberships").begin_array();
-    for (const Membership& membership : account->memberships) {
-      out.begin_object()
-          .field("org_id", membership.org_id)
-          .field("payer_id", membership.payer_id)
-          .field("joined_method", joined_method_name(membership.method))
-          .field("joined_at", format_time(membership.joined_at));
-      out.key("left_at");
-      membership.left_at == kForever ? out.null() : out.value(format_time(membership.left_at));
-      out.end_object();
-    }
-    out.end_array().end_object();
-    std::puts(out.str().c_str());
-    return 0;
-  }
-  fmt::print("account {}  {} <{}>\n", account->id, account->name, account->email);
-  fmt::print("  status        {}{}\n", account_status_name(account->status),
-             account->closed_at == kForever ? "" : " since " + format_time(account->closed_at));
-  fmt::print("  created       {}\n", format_time(account->created_at));
-  if (current) {
-    fmt::print("  organization  {} ({}, {} since {})\n", current->org_id,
-               current->payer_id == account->id ? "management account"
-                                                : "member; payer " + current->payer_id,
-               joined_method_name(current->method), format_time(current->joined_at));
-  } else {
-    fmt::print("  organization  none (standalone: pays for its own usage)\n");
-  }
-  if (!account->memberships.empty()) {
-    fmt::print("  membership history\n");
-    fmt::print("    {:<34} {:<14} {:<8} {:<21} {}\n", "ORGANIZATION", "PAYER", "METHOD", "JOINED",
-               "LEFT");
-    for (const Membership& membership : account->memberships) {
-      fmt::print("    {:<34} {:<14} {:<8} {:<21} {}\n", membership.org_id, membership.payer_id,
-                 joined_method_name(membership.method), format_time(membership.joined_at),
-                 time_or_dash(membership.left_at));
-    }
-  }
-  return 0;
+  return print(render_account(*registry, account_id, args.json));
 }
 
 int run_org(const std::string& org_id, const ReadArgs& args) {
@@ -212,92 +155,12 @@ int run_org(const std::string& org_id, const ReadArgs& args) {
   }
   auto store = open_read_only(args.data);
   if (!store.is_ok()) return fail(store.status());
-  auto registry = registry_as_of(**store, args.as_of);
+  auto registry = replay_as_of(**store, args.as_of);
   if (!registry.is_ok()) return fail(registry.status());
-  const Organization* organization = registry->find_organization(org_id);
-  if (organization == nullptr) {
-    return fail(Status(Code::kNotFound, Reason::kAWSOrganizationsNotInUse,
-                       "organization \"" + org_id + "\" does not exist"));
-  }
   // Pending versus expired is shown as of now (or the --as-of time when one was given).
   Micros now = wall_clock_now();
   if (auto time = parse_time(args.as_of); time.is_ok()) now = *time;
-  std::vector<const Handshake*> handshakes;
-  for (const auto& [id, handshake] : registry->handshakes) {
-    if (handshake.org_id == org_id) handshakes.push_back(&handshake);
-  }
-  const Account& management = registry->accounts.at(organization->management_account_id);
-
-  if (args.json) {
-    JsonWriter out;
-    out.begin_object()
-        .field("org_id", organization->id)
-        .field("root_id", organization->root_id)
-        .field("management_account_id", organization->management_account_id)
-        .field("feature_set", fb::EnumNameFeatureSet(organization->feature_set))
-        .field("max_accounts", organization->max_accounts)
-        .field("created_at", format_time(organization->created_at))
-        .field("deleted", organization->deleted);
-    out.key("accounts").begin_array();
-    for (const std::string& member_id : organization->member_ids) {
-      const Account& member = registry->accounts.at(member_id);
-      const Membership& membership = *member.current_membership();
-      out.begin_object()
-          .field("account_id", member.id)
-          .field("name", member.name)
-          .field("email", member.email)
-          .field("status", account_status_name(member.status))
-          .field("joined_method", joined_method_name(membership.method))
-          .field("joined_at", format_time(membership.joined_at))
-          .field("management", member.id == organization->management_account_id)
-          .end_object();
-    }
-    out.end_array();
-    out.key("handshakes").begin_array();
-    for (const Handshake* handshake : handshakes) {
-      out.begin_object()
-          .field("handshake_id", handshake->id)
-          .field("account_id", handshake->account_id)
-          .field("action", fb::EnumNameHandshakeAction(handshake->action))
-          .field("state", handshake_state_name(handshake->state_at(now)))
-          .field("requested_at", format_time(handshake->requested_at))
-          .field("expires_at", format_time(handshake->expires_at))
-          .end_object();
-    }
-    out.end_array().end_object();
-    std::puts(out.str().c_str());
-    return 0;
-  }
-
-  fmt::print(
-      "organization {}{}\n", organization->id,
-      organization->deleted ? "  (deleted " + format_time(organization->deleted_at) + ")" : "");
-  fmt::print("  root                {}\n", organization->root_id);
-  fmt::print("  feature set         {}\n", fb::EnumNameFeatureSet(organization->feature_set));
-  fmt::print("  management account  {} ({})\n", management.id, management.name);
-  fmt::print("  created             {}\n", format_time(organization->created_at));
-  fmt::print("  accounts            {} of {} in use (members plus pending invitations)\n",
-             registry->quota_usage(*organization, now), organization->max_accounts);
-  fmt::print("\n  {:<14} {:<24} {:<32} {:<10} {:<8} {}\n", "ACCOUNT", "NAME", "EMAIL", "STATUS",
-             "METHOD", "JOINED");
-  for (const std::string& member_id : organization->member_ids) {
-    const Account& member = registry->accounts.at(member_id);
-    const Membership& membership = *member.current_membership();
-    fmt::print("  {:<14} {:<24} {:<32} {:<10} {:<8} {}{}\n", member.id, member.name, member.email,
-               account_status_name(member.status), joined_method_name(membership.method),
-               format_time(membership.joined_at),
-               member.id == organization->management_account_id ? "  (management)" : "");
-  }
-  if (!handshakes.empty()) {
-    fmt::print("\n  {:<20} {:<14} {:<10} {:<21} {}\n", "HANDSHAKE", "ACCOUNT", "STATE", "REQUESTED",
-               "EXPIRES");
-    for (const Handshake* handshake : handshakes) {
-      fmt::print("  {:<20} {:<14} {:<10} {:<21} {}\n", handshake->id, handshake->account_id,
-                 handshake_state_name(handshake->state_at(now)),
-                 format_time(handshake->requested_at), format_time(handshake->expires_at));
-    }
-  }
-  return 0;
+  return print(render_organization(*registry, org_id, args.json, now));
 }
 
 int run_replay(const ReplayArgs& args) {

@@ -17,24 +17,14 @@ Status invalid(std::string message) {
   return Status(Code::kInvalidArgument, Reason::kInvalidInput, std::move(message));
 }
 
-Result<std::unique_ptr<Store>> open_read_only(const std::string& data) {
-  return Store::open(data, StoreOptions{.read_only = true, .create_if_missing = false});
+int print(const Result<std::string>& text) {
+  if (!text.is_ok()) return fail(text.status());
+  std::fwrite(text->data(), 1, text->size(), stdout);
+  return 0;
 }
 
-// The registry as of `as_of` ("" = the head; digits = a position; else an RFC 3339 time).
-Result<Registry> registry_as_of(const Store& store, const std::string& as_of) {
-  if (as_of.empty()) return replay_to_position(store, std::numeric_limits<uint64_t>::max());
-  if (as_of.find_first_not_of("0123456789") == std::string::npos) {
-    auto position = parse_decimal(as_of, 0);
-    if (!position.is_ok()) return invalid("--as-of: " + position.status().message());
-    return replay_to_position(store, static_cast<uint64_t>(*position));
-  }
-  auto time = parse_time(as_of);
-  if (!time.is_ok()) {
-    return invalid("--as-of must be a log position or an RFC 3339 time: " +
-                   time.status().message());
-  }
-  return replay_until(store, *time);
+Result<std::unique_ptr<Store>> open_read_only(const std::string& data) {
+  return Store::open(data, StoreOptions{.read_only = true, .create_if_missing = false});
 }
 
 }  // namespace orgledger::cli

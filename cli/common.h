@@ -15,11 +15,10 @@ int fail(const Status& status);
 
 Status invalid(std::string message);
 
+// Prints a rendered report on stdout and returns 0, or its error and 1.
+int print(const Result<std::string>& text);
+
 // Opens the store read-only (no lock, nothing created).
 Result<std::unique_ptr<Store>> open_read_only(const std::string& data);
-
-// The state as of `as_of`: "" = the head; digits = a log position; else an RFC 3339 time
-// (recorded_at: what the log knew then).
-Result<Registry> registry_as_of(const Store& store, const std::string& as_of);
 
 }  // namespace orgledger::cli

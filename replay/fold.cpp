@@ -51,4 +51,21 @@ Result<Registry> replay_until(const RecordSource& source, Micros until) {
   return state;
 }
 
+Result<Registry> replay_as_of(const RecordSource& store, std::string_view as_of) {
+  if (as_of.empty()) return replay_to_position(store, std::numeric_limits<uint64_t>::max());
+  if (as_of.find_first_not_of("0123456789") == std::string_view::npos) {
+    auto position = parse_decimal(as_of, 0);
+    if (!position.is_ok())
+      return Status(Code::kInvalidArgument, Reason::kInvalidInput,
+                    "--as-of: " + position.status().message());
+    return replay_to_position(store, static_cast<uint64_t>(*position));
+  }
+  auto time = parse_time(as_of);
+  if (!time.is_ok()) {
+    return Status(Code::kInvalidArgument, Reason::kInvalidInput,
+                  "--as-of must be a log position or an RFC 3339 time: " + time.status().message());
+  }
+  return replay_until(store, *time);
+}
+
 }  // namespace orgledger

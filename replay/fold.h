@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <string_view>
 
 #include "projections/registry.h"
 #include "projections/status.h"
@@ -33,5 +34,10 @@ Result<FoldSummary> fold(const RecordSource& source, const FoldRange& range, Reg
 // The registry as of position `to` (0 = the empty state), or as of time `until`.
 Result<Registry> replay_to_position(const RecordSource& source, uint64_t to);
 Result<Registry> replay_until(const RecordSource& source, Micros until);
+
+// The registry as of `as_of`, the text of an --as-of option: "" = the head; digits = a log
+// position; otherwise an RFC 3339 time (recorded_at: what the log knew then).
+// InvalidArgument/InvalidInput for other text.
+Result<Registry> replay_as_of(const RecordSource& source, std::string_view as_of);
 
 }  // namespace orgledger
