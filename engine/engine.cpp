@@ -30,76 +30,138 @@ Result<std::unique_ptr<Engine>> Engine::open(const std::string& directory, Engin
 }
 
 AppendOutcome Engine::append(std::vector<AppendInput> inputs, std::string_view actor) {
-  AppendOutcome outcome;
-  outcome.positions.resize(inputs.size());
-  auto fail = [&](size_t index, Status status) {
-    outcome.status = std::move(status);
-    outcome.failed_index = index;
-    outcome.positions.clear();
-    outcome.head = store_->head().value();
-    return outcome;
-  };
+  std::vector<AppendRequest> group(1);
+  group[0].inputs = std::move(inputs);
+  group[0].actor = std::string(actor);
+  return std::move(append_group(std::move(group)).front());
+}
 
+std::vector<AppendOutcome> Engine::append_group(std::vector<AppendRequest> requests) {
+  std::vector<AppendOutcome> outcomes(requests.size());
   Head head = store_->head().value();
   const Micros recorded_at = std::max(options_.clock(), store_->head_recorded_at());
-  // Validation sees the state as left by the earlier events of this same request, so it runs
-  // on a copy that replaces the live state only once the batch is durable.
-  Registry scratch = registry_;
   std::vector<NewRecord> records;
-  // Event ids first seen in this request: id -> (position, content hash).
-  std::map<EventIdBytes, EventIdEntry> batch_ids;
-  // The ledger entries the new events change, written in the same batch as the events.
-  LedgerWrites ledger_writes;
+  LedgerWrites ledger_writes;  // written in the same batch as the events they come from
+  // Event ids stored by earlier requests of this group: id -> (position, content hash).
+  std::map<EventIdBytes, EventIdEntry> group_ids;
+  bool live_state_changed = false;
 
-  for (size_t index = 0; index < inputs.size(); ++index) {
-    const AppendInput& input = inputs[index];
-    const Hash content = event_content_hash(input.event);
-    std::optional<EventIdEntry> known;
-    if (auto it = batch_ids.find(input.event_id); it != batch_ids.end()) {
-      known = it->second;
-    } else {
-      auto stored = store_->find_event_id(input.event_id);
-      if (!stored.is_ok()) return fail(index, stored.status());
-      known = *stored;
-    }
-    if (known) {
-      if (known->content_hash != content) {
-        return fail(index, Status(Code::kAlreadyExists, Reason::kDuplicateEventId,
-                                  "event id " + to_hex(input.event_id.data(), 16) +
-                                      " was already used, at position " +
-                                      std::to_string(known->position) + ", for other content"));
-      }
-      outcome.positions[index] = known->position;  // an identical retry: already stored
+  for (size_t request_index = 0; request_index < requests.size(); ++request_index) {
+    const AppendRequest& request = requests[request_index];
+    AppendOutcome& outcome = outcomes[request_index];
+    outcome.positions.resize(request.inputs.size());
+    auto fail = [&](size_t index, Status status) {
+      outcome.status = std::move(status);
+      outcome.failed_index = index;
+      outcome.positions.clear();
+    };
+    if (request.expected_head && *request.expected_head != head.position) {
+      fail(0, Status(Code::kAborted, Reason::kWrongExpectedHead,
+                     "expected the head at position " + std::to_string(*request.expected_head) +
+                         " but it is at " + std::to_string(head.position) + "; re-read and retry"));
+      outcome.failed_index = AppendOutcome::kWholeRequest;
       continue;
     }
+    // Only this request's events are in here until it is accepted.
+    std::map<EventIdBytes, EventIdEntry> request_ids;
+    const size_t records_before = records.size();
+    const size_t writes_before = ledger_writes.size();
+    Head request_head = head;
+    // A request of several events must be all or nothing, so they run on a copy of the state;
+    // a single event is validated before it touches the live state, so it needs no copy.
+    size_t new_events = 0;
+    for (const AppendInput& input : request.inputs) {
+      if (!group_ids.contains(input.event_id)) ++new_events;
+    }
+    std::optional<Registry> scratch;
+    if (new_events > 1) scratch = registry_;
+    Registry& state = scratch ? *scratch : registry_;
 
-    NewRecord record;
-    record.position = head.position + 1;
-    record.recorded_at = recorded_at;
-    record.event_id = input.event_id;
-    record.content_hash = content;
-    record.bytes =
-        encode_record(record.position, recorded_at, input.event_id, actor, head.hash, input.event);
-    record.record_hash = sha256(record.bytes);
-    const fb::EventRecord* root = fb::GetEventRecord(record.bytes.data());
-    const EventContext context{record.position, recorded_at, actor, &ledger_writes};
-    Status valid = validate(scratch, *root->event(), context);
-    if (!valid.is_ok()) return fail(index, std::move(valid));
-    apply(scratch, *root->event(), context);
+    for (size_t index = 0; index < request.inputs.size() && outcome.status.is_ok(); ++index) {
+      const AppendInput& input = request.inputs[index];
+      const Hash content = event_content_hash(input.event);
+      std::optional<EventIdEntry> known;
+      if (auto it = request_ids.find(input.event_id); it != request_ids.end()) {
+        known = it->second;
+      } else if (auto earlier = group_ids.find(input.event_id); earlier != group_ids.end()) {
+        known = earlier->second;
+      } else {
+        auto stored = store_->find_event_id(input.event_id);
+        if (!stored.is_ok()) {
+          fail(index, stored.status());
+          break;
+        }
+        known = *stored;
+      }
+      if (known) {
+        if (known->content_hash != content) {
+          fail(index, Status(Code::kAlreadyExists, Reason::kDuplicateEventId,
+                             "event id " + to_hex(input.event_id.data(), 16) +
+                                 " was already used, at position " +
+                                 std::to_string(known->position) + ", for other content"));
+          break;
+        }
+        outcome.positions[index] = known->position;  // an identical retry: already stored
+        continue;
+      }
 
-    head = Head{record.position, record.record_hash};
-    batch_ids.emplace(input.event_id, EventIdEntry{record.position, content});
-    outcome.positions[index] = record.position;
-    records.push_back(std::move(record));
+      NewRecord record;
+      record.position = request_head.position + 1;
+      record.recorded_at = recorded_at;
+      record.event_id = input.event_id;
+      record.content_hash = content;
+      record.bytes = encode_record(record.position, recorded_at, input.event_id, request.actor,
+                                   request_head.hash, input.event);
+      record.record_hash = sha256(record.bytes);
+      const fb::EventRecord* root = fb::GetEventRecord(record.bytes.data());
+      const EventContext context{record.position, recorded_at, request.actor, &ledger_writes};
+      if (Status valid = validate(state, *root->event(), context); !valid.is_ok()) {
+        fail(index, std::move(valid));
+        break;
+      }
+      apply(state, *root->event(), context);
+      if (!scratch) live_state_changed = true;
+      request_head = Head{record.position, record.record_hash};
+      request_ids.emplace(input.event_id, EventIdEntry{record.position, content});
+      outcome.positions[index] = record.position;
+      records.push_back(std::move(record));
+    }
+    if (!outcome.status.is_ok()) {
+      // Nothing of a refused request survives: its records and ledger writes are dropped (a
+      // single refused event never reached the live state).
+      records.resize(records_before);
+      ledger_writes.resize(writes_before);
+      continue;
+    }
+    if (scratch) {
+      registry_ = std::move(*scratch);
+      live_state_changed = true;
+    }
+    group_ids.merge(request_ids);
+    outcome.stored = records.size() - records_before;
+    head = request_head;
   }
 
   if (Status written = store_->append(records, ledger_writes); !written.is_ok()) {
-    return fail(inputs.size(), std::move(written));
+    // Nothing of the group is stored, but the live state may hold its events: rebuild it from
+    // the store, the one recovery path, before anything else is served.
+    for (AppendOutcome& outcome : outcomes) {
+      if (!outcome.status.is_ok()) continue;
+      outcome.status = written;
+      outcome.failed_index = AppendOutcome::kWholeRequest;
+      outcome.positions.clear();
+      outcome.stored = 0;
+    }
+    if (live_state_changed) {
+      Registry rebuilt;
+      auto summary = fold(*store_, FoldRange{}, rebuilt);
+      if (summary.is_ok()) registry_ = std::move(rebuilt);
+      // If even the store cannot be read, keep refusing: the next append fails the same way.
+    }
+    head = store_->head().value();
   }
-  registry_ = std::move(scratch);
-  outcome.stored = records.size();
-  outcome.head = head;
-  return outcome;
+  for (AppendOutcome& outcome : outcomes) outcome.head = head;
+  return outcomes;
 }
 
 }  // namespace orgledger

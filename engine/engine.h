@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,10 +30,20 @@ struct AppendInput {
   fb::EventT event;
 };
 
+// One append request: its events, who appends them, and optionally the head it expects.
+struct AppendRequest {
+  std::vector<AppendInput> inputs;
+  std::string actor;
+  std::optional<uint64_t> expected_head;
+};
+
 struct AppendOutcome {
+  // failed_index when the failure concerns the whole request, not one event.
+  static constexpr size_t kWholeRequest = static_cast<size_t>(-1);
+
   // OK, or the error of the first failing event (nothing was stored then).
   Status status;
-  size_t failed_index = 0;  // index into the inputs, when status is not OK
+  size_t failed_index = 0;  // index into the inputs when status is not OK, or kWholeRequest
   // Per input: its position (new, or the original one for an identical retry).
   std::vector<uint64_t> positions;
   size_t stored = 0;  // how many inputs were new
@@ -54,6 +65,13 @@ class Engine {
   // position is answered); the same id with other content is AlreadyExists/DuplicateEventId.
   // Returns after the batch is synced.
   AppendOutcome append(std::vector<AppendInput> inputs, std::string_view actor);
+
+  // Group commit: appends several requests in one synced WriteBatch. Each request is all or
+  // nothing and is validated against the state as left by the requests accepted before it in
+  // the group; `expected_head` is compared with the head as those requests leave it (a
+  // mismatch is Aborted/WrongExpectedHead). If the write fails, every request of the group
+  // fails with the write's error and the state is rebuilt from the store.
+  std::vector<AppendOutcome> append_group(std::vector<AppendRequest> requests);
 
   const Registry& registry() const { return registry_; }
   const Store& store() const { return *store_; }

@@ -102,6 +102,8 @@ std::string_view reason_name(Reason reason) {
       return "PeriodCloseOutOfOrder";
     case Reason::kDuplicateCredit:
       return "DuplicateCredit";
+    case Reason::kWrongExpectedHead:
+      return "WrongExpectedHead";
   }
   return "Unknown";
 }

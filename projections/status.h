@@ -68,6 +68,7 @@ enum class Reason : uint16_t {
   kPeriodNotEnded,
   kPeriodCloseOutOfOrder,
   kDuplicateCredit,
+  kWrongExpectedHead,
 };
 
 std::string_view code_name(Code code);

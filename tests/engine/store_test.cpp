@@ -358,3 +358,39 @@ TEST_CASE("ledger: the ledger family is written with the events and equals a rep
   CHECK(frozen->closed);
   CHECK(frozen->total == 2'007'040'000'000);
 }
+
+TEST_CASE("group commit: requests of one group are all-or-nothing each, in order, in one batch") {
+  TempDir dir;
+  ManualClock clock;
+  auto engine = Engine::open(dir.str(), options_with(clock));
+  REQUIRE(engine.is_ok());
+  std::vector<AppendRequest> group(4);
+  group[0].inputs = three_events();
+  group[0].actor = "a";
+  // Refused as a whole: its second event closes the management account.
+  group[1].inputs.push_back(input(10, account_created("333333333333", "x@outside.io", "X", "",
+                                                      "2026-10-03T00:00:00Z")));
+  group[1].inputs.push_back(input(11, account_closed("111111111111", "2026-10-04T00:00:00Z")));
+  group[1].actor = "b";
+  // Sees the state as left by group[0]: the member exists.
+  group[2].inputs.push_back(input(12, account_left("222222222222", "2026-10-09T00:00:00Z")));
+  group[2].actor = "c";
+  // Expects the head before group[2]: aborted.
+  group[3].inputs.push_back(input(13, account_created("444444444444", "y@outside.io", "Y", "",
+                                                      "2026-10-03T00:00:00Z")));
+  group[3].expected_head = 3;
+  const std::vector<AppendOutcome> outcomes = (*engine)->append_group(std::move(group));
+  REQUIRE(outcomes.size() == 4);
+  CHECK_OK(outcomes[0].status);
+  CHECK_FAILS_WITH_DETAIL(outcomes[1].status, Code::kFailedPrecondition,
+                          Reason::kConstraintViolation, "CANNOT_CLOSE_MANAGEMENT_ACCOUNT");
+  CHECK(outcomes[1].failed_index == 1);
+  CHECK_OK(outcomes[2].status);
+  CHECK(outcomes[2].positions == std::vector<uint64_t>{4});
+  CHECK_FAILS_WITH(outcomes[3].status, Code::kAborted, Reason::kWrongExpectedHead);
+  CHECK((*engine)->store().head()->position == 4);
+  CHECK((*engine)->registry().find_account("333333333333") == nullptr);
+  CHECK((*engine)->registry().find_account("444444444444") == nullptr);
+  auto store_digest = digest(replay_to_position((*engine)->store(), 100).value());
+  CHECK(store_digest == digest((*engine)->registry()));
+}
