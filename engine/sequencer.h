@@ -1,0 +1,69 @@
+// The single writer (DESIGN.md "The write path"): one thread, named "sequencer", owns the
+// Engine and its registry state. Connections hand it append requests and queries through a
+// queue; it drains every waiting request into one group, validates each in order, writes the
+// group as one synced WriteBatch, applies it, answers every request of the group, and only then
+// runs the queries that were waiting, so a query never sees a half-applied group.
+//
+// Thread-safety: every public method may be called from any thread. Callbacks run on the
+// sequencer thread and must not block (post their result elsewhere).
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "engine/engine.h"
+
+namespace orgledger {
+
+class Sequencer {
+ public:
+  using AppendDone = std::function<void(AppendOutcome)>;
+  using Query = std::function<void(const Engine&)>;
+  using CommitListener = std::function<void(const Head&)>;
+
+  // Takes the engine and starts the sequencer thread.
+  explicit Sequencer(std::unique_ptr<Engine> engine);
+  // Stops (as stop()) and joins the thread.
+  ~Sequencer();
+  Sequencer(const Sequencer&) = delete;
+  Sequencer& operator=(const Sequencer&) = delete;
+
+  // Queues an append; `done` receives its outcome after the group it joined is durable (or
+  // Unavailable when the sequencer has stopped).
+  void append(AppendRequest request, AppendDone done);
+  // Queues a query, run on the sequencer thread after the groups queued before it.
+  void query(Query query);
+  // Called after every durable group with the new head (on the sequencer thread).
+  void add_commit_listener(CommitListener listener);
+
+  // Finishes the group being written, answers everything still queued with Unavailable, and
+  // refuses new work the same way. Idempotent.
+  void stop();
+
+  // The store, for reads from any thread (stored records never change).
+  const Store& store() const { return engine_->store(); }
+
+ private:
+  struct PendingAppend {
+    AppendRequest request;
+    AppendDone done;
+  };
+
+  void run();
+
+  std::unique_ptr<Engine> engine_;  // touched only by the sequencer thread after construction
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<PendingAppend> appends_;      // guarded by mutex_
+  std::deque<Query> queries_;              // guarded by mutex_
+  std::vector<CommitListener> listeners_;  // guarded by mutex_
+  bool stopping_ = false;                  // guarded by mutex_
+  std::thread thread_;
+};
+
+}  // namespace orgledger

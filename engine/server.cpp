@@ -1,0 +1,666 @@
+#include "engine/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <chrono>
+#include <deque>
+#include <list>
+#include <map>
+#include <mutex>
+
+#include "engine/wire.h"
+#include "projections/json_writer.h"
+#include "replay/fold.h"
+#include "replay/reports.h"
+
+namespace orgledger {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+
+constexpr size_t kReadBatchRecords = 1000;
+constexpr size_t kReadBatchBytes = 4 * 1024 * 1024;
+
+Micros wall_clock_now() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Status invalid(std::string message) {
+  return Status(Code::kInvalidArgument, Reason::kInvalidInput, std::move(message));
+}
+
+std::string_view text(const flatbuffers::String* value) {
+  return value == nullptr ? std::string_view() : value->string_view();
+}
+
+// Copies up to a batch of stored records from `from` on.
+Result<std::vector<wire::StoredRecordCopy>> read_batch(const Store& store, uint64_t from,
+                                                       size_t max_records) {
+  std::vector<wire::StoredRecordCopy> records;
+  size_t bytes = 0;
+  Status scanned =
+      store.scan(from, std::numeric_limits<uint64_t>::max(), [&](const StoredRecord& record) {
+        records.push_back({record.position, std::string(record.bytes)});
+        bytes += record.bytes.size();
+        return records.size() >= max_records || bytes >= kReadBatchBytes ? ScanOutcome::kStop
+                                                                         : ScanOutcome::kContinue;
+      });
+  if (!scanned.is_ok()) return scanned;
+  return records;
+}
+
+std::string document_or_error(uint64_t request_id, const Result<std::string>& document) {
+  return document.is_ok() ? wire::document_frame(request_id, *document)
+                          : wire::error_frame(request_id, document.status());
+}
+
+std::string accounts_json(const Registry& registry, std::string_view org_id) {
+  JsonWriter out;
+  out.begin_array();
+  for (const auto& [id, account] : registry.accounts) {
+    const Membership* membership = account.current_membership();
+    if (!org_id.empty() && (membership == nullptr || membership->org_id != org_id)) continue;
+    out.begin_object()
+        .field("account_id", id)
+        .field("name", account.name)
+        .field("email", account.email)
+        .field("status", account_status_name(account.status));
+    out.key("org_id");
+    membership ? out.value(membership->org_id) : out.null();
+    out.end_object();
+  }
+  out.end_array();
+  return out.str() + "\n";
+}
+
+}  // namespace
+
+class Session;
+
+struct Server::Impl {
+  Impl(Sequencer& sequencer_in, ServerOptions options_in)
+      : sequencer(sequencer_in),
+        options(std::move(options_in)),
+        acceptor(io),
+        blocking(static_cast<size_t>(options.blocking_threads)) {}
+
+  void accept();
+  void forget(Session* session);
+  void on_commit(const Head& head);
+
+  Sequencer& sequencer;
+  ServerOptions options;
+  asio::io_context io;
+  tcp::acceptor acceptor;
+  asio::thread_pool blocking;
+  std::atomic<bool> stopped{false};
+  std::mutex sessions_mutex;
+  std::list<std::weak_ptr<Session>> sessions;  // guarded by sessions_mutex
+  std::atomic<size_t> connections{0};
+};
+
+// One connection. All its state is touched only on its strand.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Server::Impl& server, tcp::socket socket)
+      : server_(server),
+        socket_(std::move(socket)),
+        strand_(asio::make_strand(server.io)),
+        idle_timer_(strand_) {
+    boost::system::error_code ignored;
+    const auto endpoint = socket_.remote_endpoint(ignored);
+    peer_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+  }
+
+  const std::string& peer() const { return peer_; }
+
+  void start() {
+    spdlog::info("connection open peer={}", peer_);
+    arm_idle_timer();
+    read_header();
+  }
+
+  // Refuses the connection: one error frame, then close.
+  void refuse(const Status& status) {
+    asio::post(strand_, [self = shared_from_this(), status] {
+      self->close_after_flush_ = true;
+      self->enqueue(wire::error_frame(0, status));
+    });
+  }
+
+  void shutdown() {
+    asio::post(strand_, [self = shared_from_this()] {
+      self->close_after_flush_ = true;
+      if (!self->writing_) self->close("server shutdown");
+    });
+  }
+
+  void on_head(uint64_t head) {
+    asio::post(strand_, [self = shared_from_this(), head] {
+      self->known_head_ = std::max(self->known_head_, head);
+      self->pump_subscription();
+    });
+  }
+
+ private:
+  void arm_idle_timer() {
+    idle_timer_.expires_after(server_.options.idle_timeout);
+    idle_timer_.async_wait([self = shared_from_this()](boost::system::error_code error) {
+      if (error || self->closed_) return;
+      if (self->subscribed_ || self->in_flight_ > 0) {
+        self->arm_idle_timer();  // busy, not idle
+        return;
+      }
+      spdlog::info("connection idle peer={} timeout_ms={}", self->peer_,
+                   self->server_.options.idle_timeout.count());
+      self->close("idle timeout");
+    });
+  }
+
+  void read_header() {
+    if (closed_ || close_after_flush_) return;
+    if (in_flight_ >= server_.options.max_pipelined_requests) {
+      reading_paused_ = true;  // resumed by complete() once answers drain
+      return;
+    }
+    asio::async_read(socket_, asio::buffer(header_),
+                     asio::bind_executor(
+                         strand_, [self = shared_from_this()](boost::system::error_code error,
+                                                              size_t) { self->on_header(error); }));
+  }
+
+  void on_header(boost::system::error_code error) {
+    if (error) {
+      close(error == asio::error::eof ? "closed by peer" : error.message());
+      return;
+    }
+    const uint32_t length = wire::decode_length(header_);
+    if (length == 0 || length > server_.options.max_frame_bytes) {
+      reject_frame(invalid("frame of " + std::to_string(length) + " bytes is outside 1.." +
+                           std::to_string(server_.options.max_frame_bytes)));
+      return;
+    }
+    if (subscribed_) {
+      reject_frame(invalid("this connection carries a subscription and accepts no more requests"));
+      return;
+    }
+    // A uint64 buffer keeps the FlatBuffer 8-byte aligned.
+    body_.assign((length + 7) / 8, 0);
+    body_size_ = length;
+    asio::async_read(
+        socket_, asio::buffer(body_.data(), length),
+        asio::bind_executor(
+            strand_, [self = shared_from_this()](boost::system::error_code error, size_t) {
+              if (error) {
+                self->close(error == asio::error::eof ? "truncated frame" : error.message());
+                return;
+              }
+              self->arm_idle_timer();
+              self->on_frame();
+            }));
+  }
+
+  // A frame that cannot be served: answer once, log once, close.
+  void reject_frame(const Status& status) {
+    spdlog::warn("bad frame peer={} error=\"{}\"", peer_, status.to_string());
+    close_after_flush_ = true;
+    const uint64_t slot = next_slot_++;
+    ++in_flight_;
+    complete(slot, wire::error_frame(0, status));
+  }
+
+  void on_frame() {
+    const std::string_view bytes(reinterpret_cast<const char*>(body_.data()), body_size_);
+    auto request = wire::verify_request(bytes);
+    if (!request.is_ok()) {
+      reject_frame(request.status());
+      return;
+    }
+    const uint64_t slot = next_slot_++;
+    ++in_flight_;
+    ++requests_;
+    dispatch(slot, **request);
+    read_header();
+  }
+
+  // Answers `slot` later from any thread.
+  auto completer(uint64_t slot) {
+    return [self = shared_from_this(), slot](std::string frame) {
+      asio::post(self->strand_, [self, slot, frame = std::move(frame)]() mutable {
+        self->complete(slot, std::move(frame));
+      });
+    };
+  }
+
+  void dispatch(uint64_t slot, const wire::Request& request) {
+    const uint64_t id = request.request_id();
+    auto done = completer(slot);
+    const Store& store = server_.sequencer.store();
+    switch (request.body_type()) {
+      case wire::RequestBody::HelloRequest:
+        done(wire::hello_frame(id, store.head()->position));
+        return;
+      case wire::RequestBody::AppendRequest:
+        append(id, *request.body_as_AppendRequest(), std::move(done));
+        return;
+      case wire::RequestBody::ReadRequest: {
+        const auto& read = *request.body_as_ReadRequest();
+        const uint64_t from = std::max<uint64_t>(read.from(), 1);
+        const size_t max = read.max() == 0 ? kReadBatchRecords
+                                           : std::min<size_t>(read.max(), 100 * kReadBatchRecords);
+        asio::post(server_.blocking, [&store, id, from, max, done] {
+          auto records = read_batch(store, from, max);
+          done(records.is_ok() ? wire::records_frame(id, *records, store.head()->position)
+                               : wire::error_frame(id, records.status()));
+        });
+        return;
+      }
+      case wire::RequestBody::SubscribeRequest:
+        subscribed_ = true;
+        subscription_slot_ = slot;
+        subscription_id_ = id;
+        cursor_ = std::max<uint64_t>(request.body_as_SubscribeRequest()->from(), 1);
+        known_head_ = store.head()->position;
+        spdlog::info("subscription peer={} from={}", peer_, cursor_);
+        pump_subscription();
+        return;
+      case wire::RequestBody::GetAccountRequest: {
+        const auto& get = *request.body_as_GetAccountRequest();
+        const std::string account_id(text(get.account_id()));
+        const bool json = get.json();
+        render(id, text(get.as_of()), std::move(done),
+               [account_id, json](const Registry& registry) {
+                 return render_account(registry, account_id, json);
+               });
+        return;
+      }
+      case wire::RequestBody::GetOrganizationRequest: {
+        const auto& get = *request.body_as_GetOrganizationRequest();
+        const std::string org_id(text(get.org_id()));
+        const bool json = get.json();
+        Micros now = wall_clock_now();
+        if (auto time = parse_time(text(get.as_of())); time.is_ok()) now = *time;
+        render(id, text(get.as_of()), std::move(done),
+               [org_id, json, now](const Registry& registry) {
+                 return render_organization(registry, org_id, json, now);
+               });
+        return;
+      }
+      case wire::RequestBody::GetBillRequest: {
+        const auto& get = *request.body_as_GetBillRequest();
+        const std::string payer(text(get.payer()));
+        auto month = parse_month(text(get.month()));
+        if (!month.is_ok()) {
+          done(wire::error_frame(id, month.status()));
+          return;
+        }
+        const bool json = get.json();
+        render(id, text(get.as_of()), std::move(done),
+               [payer, month = *month, json](const Registry& registry) -> Result<std::string> {
+                 if (registry.find_account(payer) == nullptr) {
+                   return Status(Code::kNotFound, Reason::kAccountNotFound,
+                                 "account \"" + payer + "\" does not exist");
+                 }
+                 return render_bill(registry, payer, month, json);
+               });
+        return;
+      }
+      case wire::RequestBody::ExportFocusRequest: {
+        const auto& get = *request.body_as_ExportFocusRequest();
+        const std::string payer(text(get.payer()));
+        auto month = parse_month(text(get.month()));
+        if (!month.is_ok()) {
+          done(wire::error_frame(id, month.status()));
+          return;
+        }
+        render(id, "", std::move(done),
+               [payer, month = *month](const Registry& registry) -> Result<std::string> {
+                 if (registry.find_account(payer) == nullptr) {
+                   return Status(Code::kNotFound, Reason::kAccountNotFound,
+                                 "account \"" + payer + "\" does not exist");
+                 }
+                 return render_focus(registry, payer, month);
+               });
+        return;
+      }
+      case wire::RequestBody::ListAccountsRequest: {
+        const std::string org_id(text(request.body_as_ListAccountsRequest()->org_id()));
+        render(id, "", std::move(done), [org_id](const Registry& registry) -> Result<std::string> {
+          return accounts_json(registry, org_id);
+        });
+        return;
+      }
+      case wire::RequestBody::VerifyRequest: {
+        const auto& verify = *request.body_as_VerifyRequest();
+        const uint64_t from = verify.from();
+        const uint64_t to = verify.to() == 0 ? std::numeric_limits<uint64_t>::max() : verify.to();
+        asio::post(server_.blocking, [&store, id, from, to, done] {
+          done(wire::verify_frame(id, verify_chain(store, from, to)));
+        });
+        return;
+      }
+      case wire::RequestBody::StatsRequest: {
+        const size_t connections = server_.connections.load();
+        server_.sequencer.query([id, done, connections](const Engine& engine) {
+          JsonWriter out;
+          out.begin_object()
+              .field("head_position", engine.store().head()->position)
+              .field("accounts", static_cast<uint64_t>(engine.registry().accounts.size()))
+              .field("organizations", static_cast<uint64_t>(engine.registry().organizations.size()))
+              .field("connections", static_cast<uint64_t>(connections))
+              .end_object();
+          done(wire::document_frame(id, out.str() + "\n"));
+        });
+        return;
+      }
+      case wire::RequestBody::DigestRequest:
+        server_.sequencer.query([id, done](const Engine& engine) {
+          done(wire::digest_frame(id, engine.store().head()->position, digest(engine.registry())));
+        });
+        return;
+      case wire::RequestBody::NONE:
+        break;
+    }
+    done(wire::error_frame(id, invalid("unknown request type")));
+  }
+
+  // Renders from the head state (on the sequencer thread, consistent with appends) or, with
+  // `as_of`, from a replay of the store (on the blocking pool).
+  template <typename Render>
+  void render(uint64_t id, std::string_view as_of, std::function<void(std::string)> done,
+              Render render_function) {
+    if (as_of.empty()) {
+      server_.sequencer.query([id, done, render_function](const Engine& engine) {
+        done(document_or_error(id, render_function(engine.registry())));
+      });
+      return;
+    }
+    const Store& store = server_.sequencer.store();
+    asio::post(server_.blocking, [&store, id, done, render_function, as_of = std::string(as_of)] {
+      auto registry = replay_as_of(store, as_of);
+      done(registry.is_ok() ? document_or_error(id, render_function(*registry))
+                            : wire::error_frame(id, registry.status()));
+    });
+  }
+
+  void append(uint64_t id, const wire::AppendRequest& request,
+              std::function<void(std::string)> done) {
+    AppendRequest append_request;
+    append_request.actor = "peer:" + peer_;
+    if (request.expected_head()) append_request.expected_head = *request.expected_head();
+    if (request.events() == nullptr || request.events()->size() == 0) {
+      done(wire::error_frame(id, invalid("an append carries at least one event")));
+      return;
+    }
+    for (uint32_t index = 0; index < request.events()->size(); ++index) {
+      const wire::AppendEvent* event = request.events()->Get(index);
+      if (event->event_id() == nullptr || event->event() == nullptr) {
+        done(wire::error_frame(id, invalid("every event needs an event_id and an event"), index));
+        return;
+      }
+      AppendInput input;
+      std::copy(event->event_id()->bytes()->begin(), event->event_id()->bytes()->end(),
+                input.event_id.begin());
+      event->event()->UnPackTo(&input.event);
+      append_request.inputs.push_back(std::move(input));
+    }
+    server_.sequencer.append(std::move(append_request), [id, done](AppendOutcome outcome) {
+      done(wire::append_frame(id, outcome));
+    });
+  }
+
+  // Stores the answer of `slot` and sends every answer that is next in request order.
+  void complete(uint64_t slot, std::string frame) {
+    ready_.emplace(slot, std::move(frame));
+    --in_flight_;
+    while (!ready_.empty() && ready_.begin()->first == next_to_send_) {
+      enqueue(std::move(ready_.begin()->second));
+      ready_.erase(ready_.begin());
+      ++next_to_send_;
+    }
+    if (reading_paused_ && in_flight_ < server_.options.max_pipelined_requests / 2) {
+      reading_paused_ = false;
+      read_header();
+    }
+    pump_subscription();
+  }
+
+  void enqueue(std::string frame) {
+    if (closed_) return;
+    write_queue_.push_back(std::move(frame));
+    if (!writing_) write_next();
+  }
+
+  void write_next() {
+    if (write_queue_.empty()) {
+      writing_ = false;
+      if (close_after_flush_ && in_flight_ == 0) close("closed after the last answer");
+      pump_subscription();
+      return;
+    }
+    writing_ = true;
+    asio::async_write(socket_, asio::buffer(write_queue_.front()),
+                      asio::bind_executor(strand_, [self = shared_from_this()](
+                                                       boost::system::error_code error, size_t) {
+                        if (error) {
+                          self->close(error.message());
+                          return;
+                        }
+                        self->write_queue_.pop_front();
+                        self->write_next();
+                      }));
+  }
+
+  // Sends the next batch of a subscription once every earlier answer is out and the previous
+  // batch was written: a slow reader holds at most one batch in memory.
+  void pump_subscription() {
+    if (!subscribed_ || closed_ || close_after_flush_ || fetching_ || writing_) return;
+    if (next_to_send_ != subscription_slot_) return;
+    if (known_head_ > cursor_ && known_head_ - cursor_ > server_.options.max_subscriber_lag) {
+      spdlog::warn("subscriber too far behind peer={} cursor={} head={}", peer_, cursor_,
+                   known_head_);
+      close_after_flush_ = true;
+      enqueue(wire::error_frame(
+          subscription_id_,
+          Status(Code::kResourceExhausted, Reason::kNone,
+                 "subscriber fell more than " + std::to_string(server_.options.max_subscriber_lag) +
+                     " records behind the head; resubscribe from position " +
+                     std::to_string(cursor_))));
+      return;
+    }
+    if (cursor_ > known_head_) return;  // caught up: wait for the next commit
+    fetching_ = true;
+    const Store& store = server_.sequencer.store();
+    asio::post(server_.blocking, [self = shared_from_this(), &store, from = cursor_] {
+      auto records = read_batch(store, from, kReadBatchRecords);
+      const uint64_t head = store.head()->position;
+      asio::post(self->strand_, [self, records = std::move(records), head]() mutable {
+        self->fetching_ = false;
+        if (!records.is_ok()) {
+          self->close_after_flush_ = true;
+          self->enqueue(wire::error_frame(self->subscription_id_, records.status()));
+          return;
+        }
+        self->known_head_ = std::max(self->known_head_, head);
+        if (!records->empty()) {
+          self->cursor_ = records->back().position + 1;
+          self->enqueue(wire::records_frame(self->subscription_id_, *records, head));
+        } else {
+          self->pump_subscription();
+        }
+      });
+    });
+  }
+
+  void close(std::string_view why) {
+    if (closed_) return;
+    closed_ = true;
+    boost::system::error_code ignored;
+    idle_timer_.cancel();
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    spdlog::info("connection close peer={} requests={} reason=\"{}\"", peer_, requests_, why);
+    server_.forget(this);
+  }
+
+  Server::Impl& server_;
+  tcp::socket socket_;
+  asio::strand<asio::io_context::executor_type> strand_;
+  asio::steady_timer idle_timer_;
+  std::string peer_;
+  uint8_t header_[wire::kFrameHeaderBytes] = {};
+  std::vector<uint64_t> body_;
+  size_t body_size_ = 0;
+  uint64_t next_slot_ = 0;
+  uint64_t next_to_send_ = 0;
+  size_t in_flight_ = 0;
+  uint64_t requests_ = 0;
+  std::map<uint64_t, std::string> ready_;
+  std::deque<std::string> write_queue_;
+  bool writing_ = false;
+  bool reading_paused_ = false;
+  bool close_after_flush_ = false;
+  bool closed_ = false;
+  // Subscription state.
+  bool subscribed_ = false;
+  bool fetching_ = false;
+  uint64_t subscription_slot_ = 0;
+  uint64_t subscription_id_ = 0;
+  uint64_t cursor_ = 1;
+  uint64_t known_head_ = 0;
+};
+
+void Server::Impl::accept() {
+  acceptor.async_accept(
+      asio::make_strand(io), [this](boost::system::error_code error, tcp::socket socket) {
+        if (error) {
+          if (!stopped) spdlog::warn("accept failed: {}", error.message());
+          if (stopped || error == asio::error::operation_aborted) return;
+          accept();
+          return;
+        }
+        auto session = std::make_shared<Session>(*this, std::move(socket));
+        if (connections.load() >= options.max_connections) {
+          spdlog::warn("connection refused peer={} reason=\"{} connections already open\"",
+                       session->peer(), options.max_connections);
+          session->refuse(Status(Code::kResourceExhausted, Reason::kNone,
+                                 "too many connections (" +
+                                     std::to_string(options.max_connections) + "); retry later"));
+        } else {
+          ++connections;
+          {
+            std::lock_guard lock(sessions_mutex);
+            sessions.push_back(session);
+          }
+          session->start();
+        }
+        accept();
+      });
+}
+
+void Server::Impl::forget(Session* session) {
+  std::lock_guard lock(sessions_mutex);
+  for (auto it = sessions.begin(); it != sessions.end(); ++it) {
+    auto live = it->lock();
+    if (!live || live.get() == session) {
+      if (live) --connections;
+      sessions.erase(it);
+      return;
+    }
+  }
+}
+
+void Server::Impl::on_commit(const Head& head) {
+  std::lock_guard lock(sessions_mutex);
+  for (auto& weak : sessions) {
+    if (auto session = weak.lock()) session->on_head(head.position);
+  }
+}
+
+Result<std::pair<std::string, uint16_t>> parse_host_port(std::string_view text) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
+    return invalid("\"" + std::string(text) + "\" is not HOST:PORT");
+  }
+  std::string host(text.substr(0, colon));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  auto port = parse_decimal(text.substr(colon + 1), 0);
+  if (!port.is_ok() || *port > 65535) {
+    return invalid("\"" + std::string(text.substr(colon + 1)) + "\" is not a port (0-65535)");
+  }
+  return std::make_pair(host, static_cast<uint16_t>(*port));
+}
+
+Result<std::unique_ptr<Server>> Server::start(Sequencer& sequencer, ServerOptions options) {
+  auto address = parse_host_port(options.listen);
+  if (!address.is_ok()) return address.status();
+  auto impl = std::make_unique<Impl>(sequencer, std::move(options));
+  boost::system::error_code error;
+  const auto ip = asio::ip::make_address(address->first, error);
+  if (error) {
+    return invalid("\"" + address->first + "\" is not an IP address: " + error.message());
+  }
+  const tcp::endpoint endpoint(ip, address->second);
+  impl->acceptor.open(endpoint.protocol(), error);
+  if (!error) impl->acceptor.set_option(asio::socket_base::reuse_address(true), error);
+  if (!error) impl->acceptor.bind(endpoint, error);
+  if (!error) impl->acceptor.listen(asio::socket_base::max_listen_connections, error);
+  if (error) {
+    return Status(Code::kUnavailable, Reason::kNone,
+                  "cannot listen on " + impl->options.listen + ": " + error.message());
+  }
+  Impl* raw = impl.get();
+  sequencer.add_commit_listener([raw](const Head& head) {
+    if (!raw->stopped) raw->on_commit(head);
+  });
+  spdlog::info("listening on {}:{}", address->first, raw->acceptor.local_endpoint().port());
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() {
+  stop();
+  impl_->blocking.join();
+}
+
+uint16_t Server::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+void Server::run() {
+  impl_->accept();
+  std::vector<std::thread> threads;
+  for (int i = 1; i < impl_->options.io_threads; ++i) {
+    threads.emplace_back([this] { impl_->io.run(); });
+  }
+  impl_->io.run();
+  for (std::thread& thread : threads) thread.join();
+}
+
+void Server::stop() {
+  if (impl_->stopped.exchange(true)) return;
+  asio::post(impl_->io, [impl = impl_.get()] {
+    boost::system::error_code ignored;
+    impl->acceptor.close(ignored);
+  });
+  // The group being written finishes and queued appends are answered Unavailable; then every
+  // connection flushes its answers and closes.
+  impl_->sequencer.stop();
+  std::vector<std::shared_ptr<Session>> open;
+  {
+    std::lock_guard lock(impl_->sessions_mutex);
+    for (auto& weak : impl_->sessions) {
+      if (auto session = weak.lock()) open.push_back(session);
+    }
+  }
+  for (auto& session : open) session->shutdown();
+}
+
+}  // namespace orgledger

@@ -1,0 +1,60 @@
+// The wire protocol's framing and message building, shared by the server and the client
+// (docs/protocol.md; schema/protocol.fbs).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/engine.h"
+#include "projections/status.h"
+#include "replay/record_source.h"
+#include "replay/verify.h"
+#include "schema/protocol_generated.h"
+
+namespace orgledger::wire {
+
+inline constexpr uint32_t kProtocolVersion = 1;
+
+// A stored record copied out of the store, to be sent.
+struct StoredRecordCopy {
+  uint64_t position = 0;
+  std::string bytes;
+};
+inline constexpr size_t kFrameHeaderBytes = 4;
+inline constexpr size_t kDefaultMaxFrameBytes = 16 * 1024 * 1024;
+
+// Little-endian frame length.
+uint32_t decode_length(const uint8_t header[kFrameHeaderBytes]);
+// The frame of a finished FlatBuffer: 4-byte little-endian length, then the bytes.
+std::string frame(const flatbuffers::FlatBufferBuilder& builder);
+
+// Verifies an inbound buffer as a Request / Response (FlatBuffers Verifier and the "OLP1"
+// identifier). Returns the root or InvalidArgument/InvalidInput saying why it is refused.
+Result<const Request*> verify_request(std::string_view bytes);
+Result<const Response*> verify_response(std::string_view bytes);
+
+// Builders of response frames.
+std::string error_frame(uint64_t request_id, const Status& status,
+                        std::optional<uint32_t> failed_index = std::nullopt);
+std::string document_frame(uint64_t request_id, std::string_view text);
+std::string append_frame(uint64_t request_id, const AppendOutcome& outcome);
+std::string records_frame(uint64_t request_id, const std::vector<StoredRecordCopy>& records,
+                          uint64_t head_position);
+
+std::string hello_frame(uint64_t request_id, uint64_t head);
+std::string digest_frame(uint64_t request_id, uint64_t head, const Hash& state_digest);
+std::string verify_frame(uint64_t request_id, const VerifyReport& report);
+flatbuffers::Offset<Error> build_error(flatbuffers::FlatBufferBuilder& builder,
+                                       const Status& status, std::optional<uint32_t> failed_index);
+
+// The Status an Error table carries.
+Status status_of(const Error& error);
+
+// The canonical code number on the wire: gRPC's numbering (docs/protocol.md).
+uint8_t code_number(Code code);
+Code code_of_number(uint8_t number);
+
+}  // namespace orgledger::wire
