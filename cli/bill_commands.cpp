@@ -11,13 +11,17 @@
 namespace orgledger::cli {
 namespace {
 
-// The state a bill is read from, after checking the payer and month.
-Result<Registry> bill_state(const std::string& payer, const std::string& month,
-                            const std::string& data, const std::string& as_of) {
-  if (!is_account_id(payer))
+Status check_payer_and_month(const std::string& payer, const std::string& month) {
+  if (!is_account_id(payer)) {
     return invalid("payer \"" + payer + "\" must be a 12-digit account id");
+  }
   auto parsed = parse_month(month);
-  if (!parsed.is_ok()) return parsed.status();
+  return parsed.is_ok() ? Status::ok() : parsed.status();
+}
+
+// The state a bill is read from: the embedded store as of `as_of`, with the payer known.
+Result<Registry> bill_state(const std::string& payer, const std::string& data,
+                            const std::string& as_of) {
   auto store = open_read_only(data);
   if (!store.is_ok()) return store.status();
   auto registry = replay_as_of(**store, as_of);
@@ -32,15 +36,33 @@ Result<Registry> bill_state(const std::string& payer, const std::string& month,
 }  // namespace
 
 int run_bill(const BillArgs& args) {
-  auto registry = bill_state(args.payer, args.month, args.data, args.as_of);
+  if (Status checked = check_payer_and_month(args.payer, args.month); !checked.is_ok()) {
+    return fail(checked);
+  }
+  if (!args.location.connect.empty()) {
+    auto client = connect(args.location);
+    if (!client.is_ok()) return fail(client.status());
+    return print((*client)->get_bill(args.payer, args.month, args.as_of, args.json));
+  }
+  auto registry = bill_state(args.payer, args.location.data, args.as_of);
   if (!registry.is_ok()) return fail(registry.status());
   return print(render_bill(*registry, args.payer, *parse_month(args.month), args.json));
 }
 
 int run_export_focus(const ExportArgs& args) {
-  auto registry = bill_state(args.payer, args.month, args.data, "");
-  if (!registry.is_ok()) return fail(registry.status());
-  auto csv = render_focus(*registry, args.payer, *parse_month(args.month));
+  if (Status checked = check_payer_and_month(args.payer, args.month); !checked.is_ok()) {
+    return fail(checked);
+  }
+  Result<std::string> csv = std::string();
+  if (!args.location.connect.empty()) {
+    auto client = connect(args.location);
+    if (!client.is_ok()) return fail(client.status());
+    csv = (*client)->export_focus(args.payer, args.month);
+  } else {
+    auto registry = bill_state(args.payer, args.location.data, "");
+    if (!registry.is_ok()) return fail(registry.status());
+    csv = render_focus(*registry, args.payer, *parse_month(args.month));
+  }
   if (!csv.is_ok()) return fail(csv.status());
   if (args.output.empty() || args.output == "-") {
     std::fwrite(csv->data(), 1, csv->size(), stdout);

@@ -12,7 +12,9 @@
 
 #include "cli/common.h"
 #include "cli/progress.h"
+#include "engine/client.h"
 #include "engine/engine.h"
+#include "engine/wire.h"
 #include "projections/event_json.h"
 #include "projections/json_writer.h"
 #include "projections/registry.h"
@@ -106,14 +108,43 @@ int run_append(const AppendArgs& args) {
     return fail(*first_error);
   }
 
-  auto engine = Engine::open(args.data, EngineOptions{});
-  if (!engine.is_ok()) return fail(engine.status());
   const size_t count = inputs.size();
-  AppendOutcome outcome = (*engine)->append(std::move(inputs), kLocalActor);
+  AppendOutcome outcome;
+  std::optional<Hash> state_digest;
+  if (!args.location.connect.empty()) {
+    auto client = connect(args.location);
+    if (!client.is_ok()) return fail(client.status());
+    const std::string frame = Client::append_frame((*client)->next_request_id(), inputs);
+    if (frame.size() > wire::kDefaultMaxFrameBytes) {
+      return fail(invalid("the file makes a request of " + std::to_string(frame.size()) +
+                          " bytes, more than a frame may hold (16 MiB); split it (each file "
+                          "is appended all or nothing)"));
+    }
+    std::optional<uint32_t> failed_index;
+    auto reply = (*client)->append(inputs, std::nullopt, &failed_index);
+    if (!reply.is_ok()) {
+      outcome.status = reply.status();
+      outcome.failed_index = failed_index ? *failed_index : AppendOutcome::kWholeRequest;
+    } else {
+      outcome.positions = reply->positions;
+      outcome.stored = reply->stored;
+      outcome.head = reply->head;
+    }
+    if (outcome.status.is_ok() && args.digest) {
+      auto served = (*client)->digest();
+      if (!served.is_ok()) return fail(served.status());
+      state_digest = served->second;
+    }
+  } else {
+    auto engine = Engine::open(args.location.data, EngineOptions{});
+    if (!engine.is_ok()) return fail(engine.status());
+    outcome = (*engine)->append(std::move(inputs), kLocalActor);
+    state_digest = digest((*engine)->registry());
+  }
   if (!outcome.status.is_ok()) {
     std::string where = outcome.failed_index < line_numbers.size()
                             ? "line " + std::to_string(line_numbers[outcome.failed_index])
-                            : "write";
+                            : "request";
     return fail(outcome.status.with_context(where + " (nothing was stored)"));
   }
   if (args.json) {
@@ -133,7 +164,7 @@ int run_append(const AppendArgs& args) {
                 static_cast<unsigned long long>(outcome.head.position),
                 to_hex(outcome.head.hash).c_str());
   }
-  if (args.digest) fmt::print("digest {}\n", to_hex(digest((*engine)->registry())));
+  if (args.digest && state_digest) fmt::print("digest {}\n", to_hex(*state_digest));
   return 0;
 }
 
@@ -141,7 +172,12 @@ int run_account(const std::string& account_id, const ReadArgs& args) {
   if (!is_account_id(account_id)) {
     return fail(invalid("account id \"" + account_id + "\" must be exactly 12 digits"));
   }
-  auto store = open_read_only(args.data);
+  if (!args.location.connect.empty()) {
+    auto client = connect(args.location);
+    if (!client.is_ok()) return fail(client.status());
+    return print((*client)->get_account(account_id, args.as_of, args.json));
+  }
+  auto store = open_read_only(args.location.data);
   if (!store.is_ok()) return fail(store.status());
   auto registry = replay_as_of(**store, args.as_of);
   if (!registry.is_ok()) return fail(registry.status());
@@ -153,7 +189,12 @@ int run_org(const std::string& org_id, const ReadArgs& args) {
     return fail(invalid("organization id \"" + org_id +
                         "\" must be \"o-\" followed by 10 to 32 lower-case letters or digits"));
   }
-  auto store = open_read_only(args.data);
+  if (!args.location.connect.empty()) {
+    auto client = connect(args.location);
+    if (!client.is_ok()) return fail(client.status());
+    return print((*client)->get_organization(org_id, args.as_of, args.json));
+  }
+  auto store = open_read_only(args.location.data);
   if (!store.is_ok()) return fail(store.status());
   auto registry = replay_as_of(**store, args.as_of);
   if (!registry.is_ok()) return fail(registry.status());
@@ -164,8 +205,8 @@ int run_org(const std::string& org_id, const ReadArgs& args) {
 }
 
 int run_replay(const ReplayArgs& args) {
-  auto store = open_read_only(args.data);
-  if (!store.is_ok()) return fail(store.status());
+  auto source = open_source(args.location);
+  if (!source.is_ok()) return fail(source.status());
   FoldRange range;
   if (args.to) range.to = *args.to;
   if (!args.until.empty()) {
@@ -174,7 +215,7 @@ int run_replay(const ReplayArgs& args) {
     range.until = *until;
   }
   Registry registry;
-  auto summary = fold(ProgressSource(**store, "replay"), range, registry);
+  auto summary = fold(ProgressSource(source->get(), "replay"), range, registry);
   if (!summary.is_ok()) return fail(summary.status());
   const std::string digest_hex = to_hex(digest(registry));
   if (args.json) {
@@ -205,9 +246,9 @@ int run_replay(const ReplayArgs& args) {
 }
 
 int run_verify(const VerifyArgs& args) {
-  auto store = open_read_only(args.data);
-  if (!store.is_ok()) return fail(store.status());
-  const VerifyReport report = verify_chain(ProgressSource(**store, "verify"), args.from,
+  auto source = open_source(args.location);
+  if (!source.is_ok()) return fail(source.status());
+  const VerifyReport report = verify_chain(ProgressSource(source->get(), "verify"), args.from,
                                            args.to.value_or(std::numeric_limits<uint64_t>::max()));
   if (args.json) {
     JsonWriter out;
@@ -227,15 +268,16 @@ int run_verify(const VerifyArgs& args) {
     return report.status.is_ok() ? 0 : 1;
   }
   if (!report.status.is_ok()) return fail(report.status);
-  const Head head = (*store)->head().value();
+  auto head = source->get().head();
+  if (!head.is_ok()) return fail(head.status());
   if (report.records == 0) {
     fmt::print("nothing to verify: positions {}..{} hold no records (head position {})\n",
-               args.from, args.to ? std::to_string(*args.to) : "head", head.position);
+               args.from, args.to ? std::to_string(*args.to) : "head", head->position);
     return 0;
   }
   fmt::print("verified {} record(s), positions {}..{}: hash chain intact\n", report.records,
              report.from, report.to);
-  fmt::print("head position {} hash {}\n", head.position, to_hex(head.hash));
+  fmt::print("head position {} hash {}\n", head->position, to_hex(head->hash));
   return 0;
 }
 

@@ -8,22 +8,36 @@
 
 namespace orgledger::cli {
 
-struct AppendArgs {
+// Where a command works: an embedded store (--data) or a server (--connect); exactly one.
+struct Location {
   std::string data;
+  std::string connect;
+};
+
+struct ServeArgs {
+  std::string data;
+  std::string listen = "127.0.0.1:7400";
+  size_t max_connections = 1024;
+  int64_t idle_timeout_seconds = 60;
+  size_t max_frame_bytes = 16 * 1024 * 1024;
+};
+
+struct AppendArgs {
+  Location location;
   std::string file = "-";  // "-" is standard input
   bool json = false;
-  bool digest = false;  // print the digest of the state the engine holds after the append
+  bool digest = false;  // print the digest of the state after the append
 };
 
 // "--as-of POS|TIME": a log position or an RFC 3339 time.
 struct ReadArgs {
-  std::string data;
+  Location location;
   std::string as_of;
   bool json = false;
 };
 
 struct ReplayArgs {
-  std::string data;
+  Location location;
   std::optional<uint64_t> to;
   std::string until;
   bool digest = false;
@@ -31,7 +45,7 @@ struct ReplayArgs {
 };
 
 struct VerifyArgs {
-  std::string data;
+  Location location;
   uint64_t from = 1;
   std::optional<uint64_t> to;
   bool json = false;
@@ -40,7 +54,7 @@ struct VerifyArgs {
 struct BillArgs {
   std::string payer;
   std::string month;
-  std::string data;
+  Location location;
   std::string as_of;
   bool json = false;
 };
@@ -48,10 +62,16 @@ struct BillArgs {
 struct ExportArgs {
   std::string payer;
   std::string month;
-  std::string data;
+  Location location;
   std::string output;  // "" or "-": standard output
 };
 
+struct TailArgs {
+  Location location;
+  uint64_t from = 1;
+};
+
+int run_serve(const ServeArgs& args);
 int run_append(const AppendArgs& args);
 int run_account(const std::string& account_id, const ReadArgs& args);
 int run_org(const std::string& org_id, const ReadArgs& args);
@@ -59,5 +79,6 @@ int run_replay(const ReplayArgs& args);
 int run_verify(const VerifyArgs& args);
 int run_bill(const BillArgs& args);
 int run_export_focus(const ExportArgs& args);
+int run_tail(const TailArgs& args);
 
 }  // namespace orgledger::cli

@@ -27,4 +27,23 @@ Result<std::unique_ptr<Store>> open_read_only(const std::string& data) {
   return Store::open(data, StoreOptions{.read_only = true, .create_if_missing = false});
 }
 
+Result<SourceHandle> open_source(const Location& location) {
+  SourceHandle handle;
+  if (location.connect.empty()) {
+    auto store = open_read_only(location.data);
+    if (!store.is_ok()) return store.status();
+    handle.store = std::move(*store);
+    return handle;
+  }
+  auto client = Client::connect(location.connect);
+  if (!client.is_ok()) return client.status();
+  handle.client = std::move(*client);
+  handle.remote = std::make_unique<RemoteRecordSource>(*handle.client);
+  return handle;
+}
+
+Result<std::unique_ptr<Client>> connect(const Location& location) {
+  return Client::connect(location.connect);
+}
+
 }  // namespace orgledger::cli

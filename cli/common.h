@@ -4,6 +4,8 @@
 #include <memory>
 #include <string>
 
+#include "cli/commands.h"
+#include "engine/client.h"
 #include "engine/store.h"
 #include "projections/registry.h"
 #include "projections/status.h"
@@ -20,5 +22,21 @@ int print(const Result<std::string>& text);
 
 // Opens the store read-only (no lock, nothing created).
 Result<std::unique_ptr<Store>> open_read_only(const std::string& data);
+
+// The log a command reads: the embedded store (read-only) or a server's, fetched over the socket.
+class SourceHandle {
+ public:
+  const RecordSource& get() const {
+    return store ? static_cast<const RecordSource&>(*store) : *remote;
+  }
+  std::unique_ptr<Store> store;
+  std::unique_ptr<Client> client;
+  std::unique_ptr<RemoteRecordSource> remote;
+};
+
+Result<SourceHandle> open_source(const Location& location);
+
+// Connects to the server of `location`.
+Result<std::unique_ptr<Client>> connect(const Location& location);
 
 }  // namespace orgledger::cli

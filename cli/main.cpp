@@ -5,15 +5,45 @@
 
 #include "cli/commands.h"
 
+namespace {
+
+// Every command that reads or appends works either on an embedded store or over the socket.
+void add_location(CLI::App* command, orgledger::cli::Location& location, const char* data_help) {
+  auto* data = command->add_option("--data", location.data, data_help);
+  auto* connect = command->add_option("--connect", location.connect, "server HOST:PORT");
+  data->excludes(connect);
+  command->callback([command, data, connect] {
+    if (data->count() == 0 && connect->count() == 0) {
+      throw CLI::RequiredError(command->get_name() + ": --data DIR or --connect HOST:PORT");
+    }
+  });
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace orgledger::cli;
   CLI::App app{"orgledger: an event-sourced ledger for consolidated billing"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "orgledger 0.1.0");
 
+  ServeArgs serve_args;
+  auto* serve = app.add_subcommand("serve", "serve the store over the socket");
+  serve->add_option("--data", serve_args.data, "store directory")->required();
+  serve->add_option("--listen", serve_args.listen, "HOST:PORT to listen on (port 0: any)")
+      ->capture_default_str();
+  serve->add_option("--max-connections", serve_args.max_connections, "open connections at most")
+      ->capture_default_str();
+  serve
+      ->add_option("--idle-timeout", serve_args.idle_timeout_seconds,
+                   "seconds a connection may stay silent")
+      ->capture_default_str();
+  serve->add_option("--max-frame-bytes", serve_args.max_frame_bytes, "largest frame accepted")
+      ->capture_default_str();
+
   AppendArgs append_args;
   auto* append = app.add_subcommand("append", "append JSON Lines events (FILE or - for stdin)");
-  append->add_option("--data", append_args.data, "store directory (embedded)")->required();
+  add_location(append, append_args.location, "store directory (embedded; created if absent)");
   append->add_option("file", append_args.file, "JSON Lines file, or - for standard input");
   append->add_flag("--json", append_args.json, "one JSON result per input line");
   append->add_flag("--digest", append_args.digest,
@@ -23,7 +53,7 @@ int main(int argc, char** argv) {
   ReadArgs account_args;
   auto* account = app.add_subcommand("account", "show an account");
   account->add_option("id", account_id, "12-digit account id")->required();
-  account->add_option("--data", account_args.data, "store directory (read-only)")->required();
+  add_location(account, account_args.location, "store directory (read-only)");
   account->add_option("--as-of", account_args.as_of, "a log position or an RFC 3339 time");
   account->add_flag("--json", account_args.json, "JSON output");
 
@@ -31,31 +61,15 @@ int main(int argc, char** argv) {
   ReadArgs org_args;
   auto* org = app.add_subcommand("org", "show an organization with its accounts");
   org->add_option("id", org_id, "organization id (o-...)")->required();
-  org->add_option("--data", org_args.data, "store directory (read-only)")->required();
+  add_location(org, org_args.location, "store directory (read-only)");
   org->add_option("--as-of", org_args.as_of, "a log position or an RFC 3339 time");
   org->add_flag("--json", org_args.json, "JSON output");
-
-  ReplayArgs replay_args;
-  auto* replay = app.add_subcommand("replay", "rebuild the projections from the log");
-  replay->add_option("--data", replay_args.data, "store directory (read-only)")->required();
-  auto* to = replay->add_option("--to", replay_args.to, "stop after this position");
-  replay->add_option("--until", replay_args.until, "stop at this RFC 3339 time (recorded_at)")
-      ->excludes(to);
-  replay->add_flag("--digest", replay_args.digest, "print the state digest");
-  replay->add_flag("--json", replay_args.json, "JSON output");
-
-  VerifyArgs verify_args;
-  auto* verify = app.add_subcommand("verify", "check the hash chain");
-  verify->add_option("--data", verify_args.data, "store directory (read-only)")->required();
-  verify->add_option("--from", verify_args.from, "first position to check");
-  verify->add_option("--to", verify_args.to, "last position to check");
-  verify->add_flag("--json", verify_args.json, "JSON output");
 
   BillArgs bill_args;
   auto* bill = app.add_subcommand("bill", "the consolidated bill of a payer for a month");
   bill->add_option("payer", bill_args.payer, "the paying (management) account id")->required();
   bill->add_option("month", bill_args.month, "YYYY-MM")->required();
-  bill->add_option("--data", bill_args.data, "store directory (read-only)")->required();
+  add_location(bill, bill_args.location, "store directory (read-only)");
   bill->add_option("--as-of", bill_args.as_of, "a log position or an RFC 3339 time");
   bill->add_flag("--json", bill_args.json, "JSON output (exact decimal strings)");
 
@@ -65,8 +79,31 @@ int main(int argc, char** argv) {
   auto* focus = export_command->add_subcommand("focus", "the FOCUS cost CSV of a payer's month");
   focus->add_option("payer", export_args.payer, "the paying (management) account id")->required();
   focus->add_option("month", export_args.month, "YYYY-MM")->required();
-  focus->add_option("--data", export_args.data, "store directory (read-only)")->required();
+  add_location(focus, export_args.location, "store directory (read-only)");
   focus->add_option("-o,--output", export_args.output, "output file (default: standard output)");
+
+  ReplayArgs replay_args;
+  auto* replay = app.add_subcommand("replay", "rebuild the projections from the log");
+  add_location(replay, replay_args.location, "store directory (read-only)");
+  auto* to = replay->add_option("--to", replay_args.to, "stop after this position");
+  replay->add_option("--until", replay_args.until, "stop at this RFC 3339 time (recorded_at)")
+      ->excludes(to);
+  replay->add_flag("--digest", replay_args.digest, "print the state digest");
+  replay->add_flag("--json", replay_args.json, "JSON output");
+
+  VerifyArgs verify_args;
+  auto* verify = app.add_subcommand("verify", "check the hash chain");
+  add_location(verify, verify_args.location, "store directory (read-only)");
+  verify->add_option("--from", verify_args.from, "first position to check");
+  verify->add_option("--to", verify_args.to, "last position to check");
+  verify->add_flag("--json", verify_args.json, "JSON output");
+
+  TailArgs tail_args;
+  auto* tail =
+      app.add_subcommand("tail", "stored events as JSON Lines, then new ones as they come");
+  add_location(tail, tail_args.location,
+               "store directory (read-only: prints what is stored and exits)");
+  tail->add_option("--from", tail_args.from, "first position")->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -82,6 +119,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  if (serve->parsed()) return run_serve(serve_args);
   if (append->parsed()) return run_append(append_args);
   if (account->parsed()) return run_account(account_id, account_args);
   if (org->parsed()) return run_org(org_id, org_args);
@@ -89,5 +127,6 @@ int main(int argc, char** argv) {
   if (verify->parsed()) return run_verify(verify_args);
   if (bill->parsed()) return run_bill(bill_args);
   if (focus->parsed()) return run_export_focus(export_args);
+  if (tail->parsed()) return run_tail(tail_args);
   return 2;
 }

@@ -144,6 +144,15 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_head(uint64_t head) {
     asio::post(strand_, [self = shared_from_this(), head] {
       self->known_head_ = std::max(self->known_head_, head);
+      if (self->subscribed_ && self->writing_ && self->known_head_ > self->cursor_ &&
+          self->known_head_ - self->cursor_ > self->server_.options.max_subscriber_lag) {
+        // Not even the last batch was taken: the reader is stuck. Its socket is full, so no
+        // error frame can get through; the log says why.
+        spdlog::warn("subscriber too far behind peer={} cursor={} head={}", self->peer_,
+                     self->cursor_, self->known_head_);
+        self->close("subscriber too far behind");
+        return;
+      }
       self->pump_subscription();
     });
   }

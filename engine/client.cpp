@@ -1,0 +1,309 @@
+#include "engine/client.h"
+
+#include <boost/asio.hpp>
+
+#include "engine/server.h"
+#include "replay/record.h"
+
+namespace orgledger {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+
+Status unavailable(std::string message) {
+  return Status(Code::kUnavailable, Reason::kNone, std::move(message));
+}
+
+template <typename Body>
+std::string request_frame(flatbuffers::FlatBufferBuilder& builder, uint64_t request_id,
+                          wire::RequestBody type, flatbuffers::Offset<Body> body) {
+  wire::RequestBuilder request(builder);
+  request.add_request_id(request_id);
+  request.add_body_type(type);
+  request.add_body(body.Union());
+  builder.Finish(request.Finish(), wire::RequestIdentifier());
+  return wire::frame(builder);
+}
+
+std::vector<wire::StoredRecordCopy> records_of(const wire::RecordsResponse& response) {
+  std::vector<wire::StoredRecordCopy> records;
+  if (response.records() == nullptr) return records;
+  for (const wire::Record* record : *response.records()) {
+    records.push_back({record->position(),
+                       record->bytes()
+                           ? std::string(reinterpret_cast<const char*>(record->bytes()->data()),
+                                         record->bytes()->size())
+                           : std::string()});
+  }
+  return records;
+}
+
+const wire::Response* root_of(const std::string& bytes) {
+  return flatbuffers::GetRoot<wire::Response>(bytes.data());
+}
+
+}  // namespace
+
+struct Client::Impl {
+  asio::io_context io;
+  tcp::socket socket{io};
+};
+
+Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Client::~Client() = default;
+
+Result<std::unique_ptr<Client>> Client::connect(std::string_view host_port) {
+  auto address = parse_host_port(host_port);
+  if (!address.is_ok()) return address.status();
+  auto impl = std::make_unique<Impl>();
+  boost::system::error_code error;
+  tcp::resolver resolver(impl->io);
+  const auto endpoints = resolver.resolve(address->first, std::to_string(address->second), error);
+  if (!error) asio::connect(impl->socket, endpoints, error);
+  if (error) {
+    return unavailable("cannot connect to " + std::string(host_port) + ": " + error.message());
+  }
+  impl->socket.set_option(tcp::no_delay(true), error);
+  return std::unique_ptr<Client>(new Client(std::move(impl)));
+}
+
+Status Client::send(std::string_view frame) {
+  boost::system::error_code error;
+  asio::write(impl_->socket, asio::buffer(frame.data(), frame.size()), error);
+  if (error) return unavailable("cannot send to the server: " + error.message());
+  return Status::ok();
+}
+
+Result<std::string> Client::receive() {
+  uint8_t header[wire::kFrameHeaderBytes];
+  boost::system::error_code error;
+  asio::read(impl_->socket, asio::buffer(header), error);
+  if (error) return unavailable("the server closed the connection: " + error.message());
+  const uint32_t length = wire::decode_length(header);
+  if (length == 0 || length > wire::kDefaultMaxFrameBytes * 4) {
+    return unavailable("the server sent a frame of " + std::to_string(length) + " bytes");
+  }
+  std::string body(length, '\0');
+  asio::read(impl_->socket, asio::buffer(body.data(), body.size()), error);
+  if (error) return unavailable("the server closed the connection: " + error.message());
+  auto response = wire::verify_response(body);
+  if (!response.is_ok()) return response.status();
+  return body;
+}
+
+Result<std::string> Client::call(const std::string& frame) {
+  ORGLEDGER_RETURN_IF_ERROR(send(frame));
+  auto response = receive();
+  if (!response.is_ok()) return response.status();
+  const wire::Response* root = root_of(*response);
+  if (root->body_type() == wire::ResponseBody::Error) {
+    return wire::status_of(*root->body_as_Error());
+  }
+  return response;
+}
+
+Result<std::string> Client::document(const std::string& frame) {
+  auto response = call(frame);
+  if (!response.is_ok()) return response.status();
+  const wire::Response* root = root_of(*response);
+  if (root->body_type() != wire::ResponseBody::DocumentResponse) {
+    return Status(Code::kInternal, Reason::kNone, "unexpected response type");
+  }
+  const auto* text = root->body_as_DocumentResponse()->text();
+  return text ? text->str() : std::string();
+}
+
+std::string Client::append_frame(uint64_t request_id, const std::vector<AppendInput>& inputs,
+                                 std::optional<uint64_t> expected_head) {
+  flatbuffers::FlatBufferBuilder builder(256 + inputs.size() * 256);
+  std::vector<flatbuffers::Offset<wire::AppendEvent>> events;
+  events.reserve(inputs.size());
+  for (const AppendInput& input : inputs) {
+    const auto event = fb::Event::Pack(builder, &input.event);
+    const fb::EventId id(flatbuffers::span<const uint8_t, 16>(input.event_id.data(), 16));
+    wire::AppendEventBuilder append_event(builder);
+    append_event.add_event_id(&id);
+    append_event.add_event(event);
+    events.push_back(append_event.Finish());
+  }
+  const auto vector = builder.CreateVector(events);
+  wire::AppendRequestBuilder append(builder);
+  append.add_events(vector);
+  if (expected_head) append.add_expected_head(*expected_head);
+  return request_frame(builder, request_id, wire::RequestBody::AppendRequest, append.Finish());
+}
+
+Result<AppendReply> Client::append(const std::vector<AppendInput>& inputs,
+                                   std::optional<uint64_t> expected_head,
+                                   std::optional<uint32_t>* failed_index) {
+  ORGLEDGER_RETURN_IF_ERROR(send(append_frame(next_request_id(), inputs, expected_head)));
+  auto response = receive();
+  if (!response.is_ok()) return response.status();
+  const wire::Response* root = root_of(*response);
+  if (root->body_type() == wire::ResponseBody::Error) {
+    const wire::Error& error = *root->body_as_Error();
+    if (failed_index) *failed_index = error.failed_index();
+    return wire::status_of(error);
+  }
+  const auto* reply = root->body_as_AppendResponse();
+  if (reply == nullptr) return Status(Code::kInternal, Reason::kNone, "unexpected response type");
+  AppendReply result;
+  if (reply->positions())
+    result.positions.assign(reply->positions()->begin(), reply->positions()->end());
+  result.stored = reply->stored();
+  result.head.position = reply->head_position();
+  if (reply->head_hash()) result.head.hash = hash_of(*reply->head_hash());
+  return result;
+}
+
+Result<uint64_t> Client::hello() {
+  flatbuffers::FlatBufferBuilder builder(64);
+  const auto body = wire::CreateHelloRequest(builder, builder.CreateString("orgledger-client"));
+  auto response =
+      call(request_frame(builder, next_request_id(), wire::RequestBody::HelloRequest, body));
+  if (!response.is_ok()) return response.status();
+  return root_of(*response)->body_as_HelloResponse()->head_position();
+}
+
+Result<std::string> Client::get_account(std::string_view account_id, std::string_view as_of,
+                                        bool json) {
+  flatbuffers::FlatBufferBuilder builder(128);
+  const auto body = wire::CreateGetAccountRequest(
+      builder, builder.CreateString(account_id.data(), account_id.size()),
+      builder.CreateString(as_of.data(), as_of.size()), json);
+  return document(
+      request_frame(builder, next_request_id(), wire::RequestBody::GetAccountRequest, body));
+}
+
+Result<std::string> Client::get_organization(std::string_view org_id, std::string_view as_of,
+                                             bool json) {
+  flatbuffers::FlatBufferBuilder builder(128);
+  const auto body = wire::CreateGetOrganizationRequest(
+      builder, builder.CreateString(org_id.data(), org_id.size()),
+      builder.CreateString(as_of.data(), as_of.size()), json);
+  return document(
+      request_frame(builder, next_request_id(), wire::RequestBody::GetOrganizationRequest, body));
+}
+
+Result<std::string> Client::get_bill(std::string_view payer, std::string_view month,
+                                     std::string_view as_of, bool json) {
+  flatbuffers::FlatBufferBuilder builder(128);
+  const auto body =
+      wire::CreateGetBillRequest(builder, builder.CreateString(payer.data(), payer.size()),
+                                 builder.CreateString(month.data(), month.size()),
+                                 builder.CreateString(as_of.data(), as_of.size()), json);
+  return document(
+      request_frame(builder, next_request_id(), wire::RequestBody::GetBillRequest, body));
+}
+
+Result<std::string> Client::export_focus(std::string_view payer, std::string_view month) {
+  flatbuffers::FlatBufferBuilder builder(128);
+  const auto body =
+      wire::CreateExportFocusRequest(builder, builder.CreateString(payer.data(), payer.size()),
+                                     builder.CreateString(month.data(), month.size()));
+  return document(
+      request_frame(builder, next_request_id(), wire::RequestBody::ExportFocusRequest, body));
+}
+
+Result<std::string> Client::stats() {
+  flatbuffers::FlatBufferBuilder builder(64);
+  const auto body = wire::CreateStatsRequest(builder);
+  return document(request_frame(builder, next_request_id(), wire::RequestBody::StatsRequest, body));
+}
+
+Result<std::pair<uint64_t, Hash>> Client::digest() {
+  flatbuffers::FlatBufferBuilder builder(64);
+  const auto body = wire::CreateDigestRequest(builder);
+  auto response =
+      call(request_frame(builder, next_request_id(), wire::RequestBody::DigestRequest, body));
+  if (!response.is_ok()) return response.status();
+  const auto* reply = root_of(*response)->body_as_DigestResponse();
+  if (reply == nullptr || reply->digest() == nullptr) {
+    return Status(Code::kInternal, Reason::kNone, "unexpected response type");
+  }
+  return std::make_pair(reply->head_position(), hash_of(*reply->digest()));
+}
+
+Result<VerifyReport> Client::verify(uint64_t from, uint64_t to) {
+  flatbuffers::FlatBufferBuilder builder(64);
+  const auto body = wire::CreateVerifyRequest(builder, from, to);
+  auto response =
+      call(request_frame(builder, next_request_id(), wire::RequestBody::VerifyRequest, body));
+  if (!response.is_ok()) return response.status();
+  const auto* reply = root_of(*response)->body_as_VerifyResponse();
+  if (reply == nullptr) return Status(Code::kInternal, Reason::kNone, "unexpected response type");
+  VerifyReport report;
+  report.from = reply->from();
+  report.to = reply->to();
+  report.records = reply->records();
+  report.first_bad_position = reply->first_bad_position();
+  if (reply->last_hash()) report.last_hash = hash_of(*reply->last_hash());
+  if (!reply->ok() && reply->error()) report.status = wire::status_of(*reply->error());
+  return report;
+}
+
+Result<std::vector<wire::StoredRecordCopy>> Client::read(uint64_t from, uint32_t max) {
+  flatbuffers::FlatBufferBuilder builder(64);
+  const auto body = wire::CreateReadRequest(builder, from, max);
+  auto response =
+      call(request_frame(builder, next_request_id(), wire::RequestBody::ReadRequest, body));
+  if (!response.is_ok()) return response.status();
+  const auto* reply = root_of(*response)->body_as_RecordsResponse();
+  if (reply == nullptr) return Status(Code::kInternal, Reason::kNone, "unexpected response type");
+  return records_of(*reply);
+}
+
+Status Client::subscribe(uint64_t from) {
+  flatbuffers::FlatBufferBuilder builder(64);
+  const auto body = wire::CreateSubscribeRequest(builder, from);
+  subscription_id_ = next_request_id();
+  return send(request_frame(builder, subscription_id_, wire::RequestBody::SubscribeRequest, body));
+}
+
+Result<std::vector<wire::StoredRecordCopy>> Client::next_records() {
+  auto response = receive();
+  if (!response.is_ok()) return response.status();
+  const wire::Response* root = root_of(*response);
+  if (root->body_type() == wire::ResponseBody::Error)
+    return wire::status_of(*root->body_as_Error());
+  const auto* reply = root->body_as_RecordsResponse();
+  if (reply == nullptr) return Status(Code::kInternal, Reason::kNone, "unexpected response type");
+  return records_of(*reply);
+}
+
+Result<Head> RemoteRecordSource::head() const {
+  auto position = client_.hello();
+  if (!position.is_ok()) return position.status();
+  Head head{*position, {}};
+  if (head.position == 0) return head;
+  auto last = client_.read(head.position, 1);
+  if (!last.is_ok()) return last.status();
+  if (last->empty() || last->front().position != head.position) {
+    return Status(Code::kDataLoss, Reason::kCorruptRecord,
+                  "the server did not return its head record " + std::to_string(head.position));
+  }
+  head.hash = sha256(last->front().bytes);
+  return head;
+}
+
+Status RemoteRecordSource::scan(uint64_t from, uint64_t to, const RecordVisitor& visit) const {
+  uint64_t next = std::max<uint64_t>(from, 1);
+  while (next <= to) {
+    auto batch = client_.read(next, 0);
+    if (!batch.is_ok()) return batch.status();
+    if (batch->empty()) return Status::ok();
+    for (const wire::StoredRecordCopy& record : *batch) {
+      if (record.position > to) return Status::ok();
+      // Records arrive in a std::string (heap, hence aligned) as FlatBuffers require.
+      if (visit(StoredRecord{record.position, record.bytes}) == ScanOutcome::kStop) {
+        return Status::ok();
+      }
+      next = record.position + 1;
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace orgledger

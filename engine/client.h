@@ -1,0 +1,93 @@
+// A blocking client of the orgledger server (docs/protocol.md), used by the CLI, the tests and
+// the benchmarks. One Client is one connection; not thread-safe (one thread at a time).
+// `send` and `receive` can be used separately to pipeline; the helpers send one request and
+// wait for its answer.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "engine/wire.h"
+#include "projections/status.h"
+#include "replay/verify.h"
+
+namespace orgledger {
+
+// The answer to an append, as the server sent it.
+struct AppendReply {
+  std::vector<uint64_t> positions;
+  uint32_t stored = 0;
+  Head head;
+};
+
+class Client {
+ public:
+  // Connects to "HOST:PORT". Unavailable when nothing answers there.
+  static Result<std::unique_ptr<Client>> connect(std::string_view host_port);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // A fresh request id (1, 2, ...).
+  uint64_t next_request_id() { return ++last_request_id_; }
+
+  // Sends one frame as it is (its 4-byte header included).
+  Status send(std::string_view frame);
+  // Receives one response frame and returns its bytes (verified). Unavailable when the
+  // connection closed.
+  Result<std::string> receive();
+
+  // Builders of request frames.
+  static std::string append_frame(uint64_t request_id, const std::vector<AppendInput>& inputs,
+                                  std::optional<uint64_t> expected_head = std::nullopt);
+
+  // One request, one answer. Errors from the server come back as their Status (with the
+  // failed event's index in `failed_index`, when the server named one).
+  Result<AppendReply> append(const std::vector<AppendInput>& inputs,
+                             std::optional<uint64_t> expected_head = std::nullopt,
+                             std::optional<uint32_t>* failed_index = nullptr);
+  Result<uint64_t> hello();
+  Result<std::string> get_account(std::string_view account_id, std::string_view as_of, bool json);
+  Result<std::string> get_organization(std::string_view org_id, std::string_view as_of, bool json);
+  Result<std::string> get_bill(std::string_view payer, std::string_view month,
+                               std::string_view as_of, bool json);
+  Result<std::string> export_focus(std::string_view payer, std::string_view month);
+  Result<std::string> stats();
+  Result<std::pair<uint64_t, Hash>> digest();
+  Result<VerifyReport> verify(uint64_t from, uint64_t to);
+  Result<std::vector<wire::StoredRecordCopy>> read(uint64_t from, uint32_t max);
+
+  // Starts a subscription; then next_records() returns each batch as it arrives.
+  Status subscribe(uint64_t from);
+  Result<std::vector<wire::StoredRecordCopy>> next_records();
+
+ private:
+  struct Impl;
+  explicit Client(std::unique_ptr<Impl> impl);
+  // Sends `frame` and returns the verified response to it.
+  Result<std::string> call(const std::string& frame);
+  Result<std::string> document(const std::string& frame);
+
+  std::unique_ptr<Impl> impl_;
+  uint64_t last_request_id_ = 0;
+  uint64_t subscription_id_ = 0;
+};
+
+// The log of a server as a RecordSource: records are fetched with Read requests, so replay and
+// chain verification run on the client against the bytes the server stores. `client` must
+// outlive it; not thread-safe.
+class RemoteRecordSource final : public RecordSource {
+ public:
+  explicit RemoteRecordSource(Client& client) : client_(client) {}
+  Result<Head> head() const override;
+  Status scan(uint64_t from, uint64_t to, const RecordVisitor& visit) const override;
+
+ private:
+  Client& client_;
+};
+
+}  // namespace orgledger
