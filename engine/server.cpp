@@ -575,13 +575,14 @@ void Server::Impl::accept() {
 
 void Server::Impl::forget(Session* session) {
   std::lock_guard lock(sessions_mutex);
-  for (auto it = sessions.begin(); it != sessions.end(); ++it) {
+  for (auto it = sessions.begin(); it != sessions.end();) {
     auto live = it->lock();
-    if (!live || live.get() == session) {
-      if (live) --connections;
-      sessions.erase(it);
-      return;
+    if (live && live.get() != session) {
+      ++it;
+      continue;
     }
+    if (live) --connections;  // each counted session is forgotten once: close() runs once
+    it = sessions.erase(it);
   }
 }
 
