@@ -1,8 +1,10 @@
 #include "engine/engine.h"
 
 #include <chrono>
+#include <cstring>
 #include <map>
 
+#include "projections/snapshot.h"
 #include "replay/fold.h"
 #include "replay/record.h"
 
@@ -24,9 +26,39 @@ Result<std::unique_ptr<Engine>> Engine::open(const std::string& directory, Engin
   engine->store_ = std::move(*store);
   if (!options.clock) options.clock = system_clock_micros;
   engine->options_ = std::move(options);
-  auto summary = fold(*engine->store_, FoldRange{}, engine->registry_);
-  if (!summary.is_ok()) return summary.status();
+  ORGLEDGER_RETURN_IF_ERROR(engine->recover());
   return engine;
+}
+
+Status Engine::recover() {
+  registry_ = Registry();
+  loaded_checkpoint_ = 0;
+  const uint64_t head = store_->head()->position;
+  auto checkpoint = store_->latest_checkpoint();
+  if (checkpoint.is_ok() && checkpoint->has_value() && (*checkpoint)->first <= head &&
+      (*checkpoint)->second.size() > 32) {
+    // value: digest of the state (32 bytes), then its snapshot.
+    const std::string& value = (*checkpoint)->second;
+    auto state = decode_snapshot(std::string_view(value).substr(32));
+    if (state.is_ok() && std::memcmp(value.data(), digest(*state).data(), sizeof(Hash)) == 0) {
+      registry_ = std::move(*state);
+      loaded_checkpoint_ = (*checkpoint)->first;
+    }
+    // Otherwise the checkpoint is ignored: replaying the whole log is always correct.
+  }
+  last_checkpoint_ = loaded_checkpoint_;
+  auto summary = fold(*store_, FoldRange{loaded_checkpoint_ + 1}, registry_);
+  return summary.is_ok() ? Status::ok() : summary.status();
+}
+
+Status Engine::checkpoint() {
+  const uint64_t head = store_->head()->position;
+  const Hash state_digest = digest(registry_);
+  std::string value(reinterpret_cast<const char*>(state_digest.data()), state_digest.size());
+  value += encode_snapshot(registry_);
+  ORGLEDGER_RETURN_IF_ERROR(store_->put_checkpoint(head, value));
+  last_checkpoint_ = head;
+  return Status::ok();
 }
 
 AppendOutcome Engine::append(std::vector<AppendInput> inputs, std::string_view actor) {
@@ -38,6 +70,21 @@ AppendOutcome Engine::append(std::vector<AppendInput> inputs, std::string_view a
 
 std::vector<AppendOutcome> Engine::append_group(std::vector<AppendRequest> requests) {
   std::vector<AppendOutcome> outcomes(requests.size());
+  if (needs_recovery_) {
+    // Crash-only: the same recovery as start-up; appends wait until it succeeds.
+    if (Status recovered = recover(); !recovered.is_ok()) {
+      for (AppendOutcome& outcome : outcomes) {
+        outcome.status = Status(Code::kUnavailable, Reason::kStorageError,
+                                "appends are suspended until the state is rebuilt from the "
+                                "store: " +
+                                    recovered.message());
+        outcome.failed_index = AppendOutcome::kWholeRequest;
+        outcome.head = store_->head().value();
+      }
+      return outcomes;
+    }
+    needs_recovery_ = false;
+  }
   Head head = store_->head().value();
   const Micros recorded_at = std::max(options_.clock(), store_->head_recorded_at());
   std::vector<NewRecord> records;
@@ -152,13 +199,12 @@ std::vector<AppendOutcome> Engine::append_group(std::vector<AppendRequest> reque
       outcome.positions.clear();
       outcome.stored = 0;
     }
-    if (live_state_changed) {
-      Registry rebuilt;
-      auto summary = fold(*store_, FoldRange{}, rebuilt);
-      if (summary.is_ok()) registry_ = std::move(rebuilt);
-      // If even the store cannot be read, keep refusing: the next append fails the same way.
-    }
+    // The live state may hold events the store does not: rebuild it before the next append.
+    if (live_state_changed) needs_recovery_ = true;
     head = store_->head().value();
+  } else if (options_.checkpoint_every > 0 &&
+             head.position - last_checkpoint_ >= options_.checkpoint_every) {
+    (void)checkpoint();  // only start-up time depends on it
   }
   for (AppendOutcome& outcome : outcomes) outcome.head = head;
   return outcomes;

@@ -23,6 +23,8 @@ struct EngineOptions {
   // The sequencer's clock (µs since epoch, UTC). recorded_at = max(clock(), head recorded_at),
   // so recorded_at never decreases along the log.
   std::function<Micros()> clock;
+  // Write a checkpoint of the state after this many new events (0: never).
+  uint64_t checkpoint_every = 100'000;
 };
 
 struct AppendInput {
@@ -73,15 +75,28 @@ class Engine {
   // fails with the write's error and the state is rebuilt from the store.
   std::vector<AppendOutcome> append_group(std::vector<AppendRequest> requests);
 
+  // Writes a checkpoint of the state at the head now. A failure costs only start-up time.
+  Status checkpoint();
+  // The position of the checkpoint open() started from (0: it replayed the whole log).
+  uint64_t loaded_checkpoint() const { return loaded_checkpoint_; }
+
   const Registry& registry() const { return registry_; }
   const Store& store() const { return *store_; }
 
  private:
   Engine() = default;
 
+  // Loads the latest checkpoint (if it decodes and its digest matches) and folds the log after
+  // it; otherwise folds the whole log.
+  Status recover();
+
   std::unique_ptr<Store> store_;
   Registry registry_;
   EngineOptions options_;
+  uint64_t loaded_checkpoint_ = 0;
+  uint64_t last_checkpoint_ = 0;
+  // Set when a write failed after the live state had changed; cleared by recover().
+  bool needs_recovery_ = false;
 };
 
 }  // namespace orgledger

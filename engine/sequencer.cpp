@@ -74,7 +74,13 @@ void Sequencer::run() {
     {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [&] { return stopping_ || !appends_.empty() || !queries_.empty(); });
-      if (stopping_ && appends_.empty()) return;
+      if (stopping_ && appends_.empty()) {
+        lock.unlock();
+        // A checkpoint at the head makes the next start-up replay nothing. Failing to write one
+        // only means a longer start-up, so its error changes nothing here.
+        (void)engine_->checkpoint();
+        return;
+      }
       // Group commit: everything waiting now goes into one batch.
       group.reserve(appends_.size());
       for (PendingAppend& pending : appends_) group.push_back(std::move(pending));

@@ -88,6 +88,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& directory,
   store->event_ids_ = store->handles_[2];
   store->ledger_ = store->handles_[3];
   store->meta_ = store->handles_[4];
+  store->checkpoints_ = store->handles_[5];
 
   std::string version;
   rocksdb::Status read =
@@ -219,6 +220,34 @@ Result<std::string> Store::read(uint64_t position) const {
   }
   ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(read, "cannot read an event"));
   return value;
+}
+
+Status Store::put_checkpoint(uint64_t position, std::string_view value) {
+  if (read_only_) {
+    return Status(Code::kFailedPrecondition, Reason::kStorageError, "the store is open read-only");
+  }
+  rocksdb::WriteBatch batch;
+  const std::string key = format::position_key(position);
+  ORGLEDGER_RETURN_IF_ERROR(
+      from_rocksdb(batch.DeleteRange(checkpoints_, format::position_key(0), key),
+                   "cannot batch the checkpoint"));
+  ORGLEDGER_RETURN_IF_ERROR(
+      from_rocksdb(batch.Put(checkpoints_, key, slice(value)), "cannot batch the checkpoint"));
+  rocksdb::WriteOptions write_options;
+  write_options.sync = true;
+  return from_rocksdb(db_->Write(write_options, &batch), "cannot write a checkpoint");
+}
+
+Result<std::optional<std::pair<uint64_t, std::string>>> Store::latest_checkpoint() const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), checkpoints_));
+  it->SeekToLast();
+  ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(it->status(), "cannot read checkpoints"));
+  if (!it->Valid()) return std::optional<std::pair<uint64_t, std::string>>();
+  if (it->key().size() != format::kPositionKeySize) {
+    return Status(Code::kDataLoss, Reason::kCorruptRecord, "a checkpoint key has a bad size");
+  }
+  return std::optional<std::pair<uint64_t, std::string>>(
+      std::make_pair(format::decode_u64(it->key().ToStringView()), it->value().ToString()));
 }
 
 Status Store::scan_ledger(

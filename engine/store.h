@@ -82,6 +82,13 @@ class Store final : public RecordSource {
   // the head; Unavailable or ResourceExhausted when the write fails (nothing was stored).
   Status append(const std::vector<NewRecord>& records, const LedgerWrites& ledger = {});
 
+  // Stores a checkpoint of the state at `position` (docs/format.md "Checkpoints") and deletes
+  // the older ones. Written synced, in its own batch: a checkpoint only shortens start-up, so
+  // losing one costs a longer replay, never data.
+  Status put_checkpoint(uint64_t position, std::string_view value);
+  // The newest checkpoint: (position, value), or nullopt when there is none.
+  Result<std::optional<std::pair<uint64_t, std::string>>> latest_checkpoint() const;
+
   // Visits every entry of the `ledger` family in key order (for audits and tests).
   Status scan_ledger(
       const std::function<void(std::string_view key, std::string_view value)>& visit) const;
@@ -100,6 +107,7 @@ class Store final : public RecordSource {
   rocksdb::ColumnFamilyHandle* events_ = nullptr;
   rocksdb::ColumnFamilyHandle* event_ids_ = nullptr;
   rocksdb::ColumnFamilyHandle* ledger_ = nullptr;
+  rocksdb::ColumnFamilyHandle* checkpoints_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
   mutable std::mutex head_mutex_;
   Head head_;                    // guarded by head_mutex_

@@ -394,3 +394,48 @@ TEST_CASE("group commit: requests of one group are all-or-nothing each, in order
   auto store_digest = digest(replay_to_position((*engine)->store(), 100).value());
   CHECK(store_digest == digest((*engine)->registry()));
 }
+
+TEST_CASE("checkpoint: start-up loads the latest checkpoint and replays only the tail") {
+  TempDir dir;
+  ManualClock clock;
+  Hash served{};
+  {
+    EngineOptions options = options_with(clock);
+    options.checkpoint_every = 3;  // a checkpoint after the first request
+    auto engine = Engine::open(dir.str(), options);
+    REQUIRE(engine.is_ok());
+    REQUIRE_OK((*engine)->append(three_events(), "test").status);
+    std::vector<AppendInput> tail;
+    tail.push_back(input(4, account_created("333333333333", "x@outside.io", "X", "",
+                                            "2026-10-03T00:00:00Z")));
+    REQUIRE_OK((*engine)->append(std::move(tail), "test").status);
+    served = digest((*engine)->registry());
+  }
+  auto reopened = Engine::open(dir.str(), options_with(clock));
+  REQUIRE(reopened.is_ok());
+  CHECK((*reopened)->loaded_checkpoint() == 3);
+  CHECK(digest((*reopened)->registry()) == served);
+}
+
+TEST_CASE("checkpoint: a damaged checkpoint is ignored and the whole log is replayed") {
+  TempDir dir;
+  ManualClock clock;
+  Hash served{};
+  {
+    auto engine = Engine::open(dir.str(), options_with(clock));
+    REQUIRE(engine.is_ok());
+    REQUIRE_OK((*engine)->append(three_events(), "test").status);
+    REQUIRE_OK((*engine)->checkpoint());
+    served = digest((*engine)->registry());
+  }
+  {
+    RawDb raw(dir.str());
+    std::string value = raw.get(5, store_format::position_key(3));
+    value[value.size() / 2] = static_cast<char>(value[value.size() / 2] ^ 0x40);
+    raw.put(5, store_format::position_key(3), value);
+  }
+  auto reopened = Engine::open(dir.str(), options_with(clock));
+  REQUIRE(reopened.is_ok());
+  CHECK((*reopened)->loaded_checkpoint() == 0);
+  CHECK(digest((*reopened)->registry()) == served);
+}

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "projections/billing.h"
+#include "projections/snapshot.h"
 #include "replay/fold.h"
 #include "tests/support/events.h"
 #include "tests/support/memory_log.h"
@@ -148,6 +149,10 @@ TEST_CASE(
     REQUIRE(replayed.is_ok());
     REQUIRE(digest(*replayed) == digest(log.state()));
     REQUIRE(ledger_entries(*replayed) == ledger_entries(log.state()));
+    auto restored = decode_snapshot(encode_snapshot(log.state()));
+    REQUIRE(restored.is_ok());
+    REQUIRE(digest(*restored) == digest(log.state()));
+    REQUIRE(ledger_entries(*restored) == ledger_entries(log.state()));
   }
   MESSAGE("bills checked ", bills_checked, ", correction lines ", corrections_seen,
           ", credit applications ", credits_seen);

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "engine/engine.h"
+#include "projections/snapshot.h"
 #include "replay/fold.h"
 #include "tests/support/events.h"
 #include "tests/support/memory_log.h"
@@ -143,6 +144,10 @@ TEST_CASE(
     auto replayed = replay_to_position(log, std::numeric_limits<uint64_t>::max());
     REQUIRE(replayed.is_ok());
     REQUIRE(digest(*replayed) == digest(log.state()));
+    // A checkpoint snapshot decodes to the same state.
+    auto restored = decode_snapshot(encode_snapshot(log.state()));
+    REQUIRE(restored.is_ok());
+    REQUIRE(digest(*restored) == digest(log.state()));
 
     const uint64_t records = log.records().size();
     const uint64_t k = records == 0 ? 0 : case_seed % (records + 1);
