@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# End-to-end checks of `orgledger serve` and the CLI's --connect: every reading command prints
+# over the socket exactly what it prints embedded; tail streams; SIGTERM stops cleanly.
+# Usage: serve_test.sh ORGLEDGER_BINARY EXAMPLES_DIR
+set -uo pipefail
+
+orgledger=$1
+examples=$2
+source "$(dirname "$0")/lib.sh"
+served=$work/served
+embedded=$work/embedded
+
+"$orgledger" serve --data "$served" --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.log" &
+server=$!
+for _ in $(seq 100); do grep -q serving "$work/serve.out" 2>/dev/null && break; sleep 0.05; done
+address=$(sed -n 's/.* on \(.*\)$/\1/p' "$work/serve.out")
+check "the server prints its address" test -n "$address"
+
+for file in org_history price_catalogue october_usage; do
+  "$orgledger" append --connect "$address" "$examples/$file.jsonl" >/dev/null
+  check "append $file over the socket" test $? -eq 0
+  "$orgledger" append --data "$embedded" "$examples/$file.jsonl" >/dev/null
+done
+
+same() {  # same DESCRIPTION ARGS...: the command prints the same over the socket and embedded
+  local description=$1
+  shift
+  "$@" --connect "$address" >"$work/socket.txt" 2>&1
+  "$@" --data "$embedded" >"$work/embedded.txt" 2>&1
+  check "$description: identical over the socket and embedded" cmp -s "$work/socket.txt" "$work/embedded.txt"
+}
+same "org" "$orgledger" org o-exampleorg1
+same "org --json" "$orgledger" org o-exampleorg1 --json
+same "account" "$orgledger" account 333333333333
+same "bill" "$orgledger" bill 111111111111 2026-10
+same "bill --json" "$orgledger" bill 111111111111 2026-10 --json
+same "bill --as-of" "$orgledger" bill 111111111111 2026-10 --as-of 100
+same "export focus" "$orgledger" export focus 111111111111 2026-10
+same "replay --digest" "$orgledger" replay --digest
+same "an unknown account" "$orgledger" account 999999999999
+check "the socket's error line has the usual form" grep -q "^error: NotFound AccountNotFound" "$work/socket.txt"
+
+"$orgledger" verify --connect "$address" >"$work/verify.txt"
+check "verify over the socket" grep -q "verified 443 record(s), positions 1..443: hash chain intact" "$work/verify.txt"
+
+timeout 3 "$orgledger" tail --connect "$address" --from 441 >"$work/tail.txt"
+check "tail streams from the position (and keeps following until stopped)" test "$(wc -l <"$work/tail.txt")" -eq 3
+check "tail lines carry the event in its JSON Lines form" grep -q '"position":443,.*"event":{"type":"CreditGranted"' "$work/tail.txt"
+"$orgledger" tail --data "$embedded" --from 441 >"$work/tail.embedded"
+check "tail on a store prints what is stored" test "$(wc -l <"$work/tail.embedded")" -eq 3
+
+kill -TERM "$server"
+wait "$server"
+check "SIGTERM stops the server with exit status 0" test $? -eq 0
+check "the server logged its stop" grep -q "stopped; head position 443" "$work/serve.log"
+served_digest=$("$orgledger" replay --data "$served" --digest | grep '^digest')
+embedded_digest=$("$orgledger" replay --data "$embedded" --digest | grep '^digest')
+check "the stopped server's store replays to the embedded digest" test "$served_digest" = "$embedded_digest"
+
+finish
