@@ -6,6 +6,7 @@
 #include <set>
 
 #include "projections/ledger_keys.h"
+#include "projections/policies.h"
 #include "projections/rule_helpers.h"
 
 namespace orgledger {
@@ -117,25 +118,25 @@ Status validate_usage(const Registry& state, const fb::UsageRecorded& event, Mic
   if (occurred_at < account->created_at) {
     return Status(
         Code::kNotFound, Reason::kAccountNotFound,
-        "account " + quoted(account_id) + " did not exist yet at " + format_time(occurred_at));
+        "account " + in_quotes(account_id) + " did not exist yet at " + format_time(occurred_at));
   }
   if (occurred_at >= account->closed_at) {
     return Status(Code::kFailedPrecondition, Reason::kAccountSuspended,
-                  "account " + quoted(account_id) + " was closed on " +
+                  "account " + in_quotes(account_id) + " was closed on " +
                       format_time(account->closed_at) + ", before this usage occurred");
   }
   const Month month = month_of(occurred_at);
   const PriceSchedule* schedule = state.billing.schedule_for(usage_type, month);
   if (schedule == nullptr) {
-    return Status(
-        Code::kFailedPrecondition, Reason::kUsageTypeNotPriced,
-        "usage type " + quoted(usage_type) + " has no price schedule for " + format_month(month));
+    return Status(Code::kFailedPrecondition, Reason::kUsageTypeNotPriced,
+                  "usage type " + in_quotes(usage_type) + " has no price schedule for " +
+                      format_month(month));
   }
   // The aggregates this usage joins must stay representable, and so must their cost.
   const std::string payer = state.payer_at(account_id, occurred_at);
   const Int128 total = all_usage_of(state.billing, payer, month, usage_type) + event.quantity();
   if (total > kInt64Max)
-    return amount_overflow("the month's total quantity of " + quoted(usage_type));
+    return amount_overflow("the month's total quantity of " + in_quotes(usage_type));
   auto cost = tiered_cost(schedule->tiers, static_cast<int64_t>(total));
   if (!cost.is_ok()) return cost.status();
   if (!state.billing.is_closed(month)) {
@@ -163,7 +164,7 @@ Status validate_credit(const Registry& state, const fb::CreditGranted& event, Mi
   }
   if (state.billing.credits.contains(credit_id)) {
     return Status(Code::kAlreadyExists, Reason::kDuplicateCredit,
-                  "credit " + quoted(credit_id) + " was already granted");
+                  "credit " + in_quotes(credit_id) + " was already granted");
   }
   const std::string_view account_id = text(event.account_id());
   ORGLEDGER_RETURN_IF_ERROR(check_account_id(account_id));
@@ -295,7 +296,7 @@ Result<Bill> compute_open_bill(const Registry& state, const std::string& payer, 
     const PriceSchedule* schedule = billing.schedule_for(usage_type, month);
     if (schedule == nullptr) {
       return Status(Code::kInternal, Reason::kUsageTypeNotPriced,
-                    "usage type " + quoted(usage_type) + " lost its price schedule");
+                    "usage type " + in_quotes(usage_type) + " lost its price schedule");
     }
     auto total_quantity = to_int64(quantity, "the total quantity of " + usage_type);
     if (!total_quantity.is_ok()) return total_quantity.status();
@@ -366,7 +367,7 @@ Result<Bill> compute_open_bill(const Registry& state, const std::string& payer, 
     const PriceSchedule* schedule = billing.schedule_for(usage_type, origin);
     if (schedule == nullptr) {
       return Status(Code::kInternal, Reason::kUsageTypeNotPriced,
-                    "usage type " + quoted(usage_type) + " lost its price schedule");
+                    "usage type " + in_quotes(usage_type) + " lost its price schedule");
     }
     auto before_quantity = to_int64(base, "a corrected quantity");
     auto after_quantity = to_int64(base + late_quantity, "a corrected quantity");

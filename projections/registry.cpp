@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "projections/billing.h"
+#include "projections/policies.h"
 #include "projections/rule_helpers.h"
 
 namespace orgledger {
@@ -21,7 +22,7 @@ std::string lower_case(std::string_view value) {
 
 Status handshake_not_found(std::string_view handshake_id) {
   return Status(Code::kNotFound, Reason::kHandshakeNotFound,
-                "handshake " + quoted(handshake_id) + " does not exist");
+                "handshake " + in_quotes(handshake_id) + " does not exist");
 }
 
 // Changes to one entity are appended in occurred-time order; late arrival is for usage only.
@@ -45,13 +46,13 @@ Status not_before_usage(Micros occurred_at, const Account& account) {
 
 Status check_org_id(std::string_view id) {
   if (is_org_id(id)) return Status::ok();
-  return invalid_input("organization id " + quoted(id) +
+  return invalid_input("organization id " + in_quotes(id) +
                        " must be \"o-\" followed by 10 to 32 lower-case letters or digits");
 }
 
 Status check_handshake_id(std::string_view id) {
   if (is_handshake_id(id)) return Status::ok();
-  return invalid_input("handshake id " + quoted(id) +
+  return invalid_input("handshake id " + in_quotes(id) +
                        " must be \"h-\" followed by 8 to 32 lower-case letters or digits");
 }
 
@@ -80,7 +81,7 @@ const Organization* managed_organization(const Registry& state, const Account& a
 
 Status quota_exceeded(const Organization& organization, Reason reason) {
   return Status(Code::kResourceExhausted, reason,
-                "organization " + quoted(organization.id) + " has reached its quota of " +
+                "organization " + in_quotes(organization.id) + " has reached its quota of " +
                     std::to_string(organization.max_accounts) +
                     " accounts (members plus pending invitations); raise it with AccountQuotaSet",
                 "ACCOUNT_NUMBER_LIMIT_EXCEEDED");
@@ -94,7 +95,7 @@ Status validate_account_created(const Registry& state, const fb::AccountCreated&
   ORGLEDGER_RETURN_IF_ERROR(check_account_id(account_id));
   const std::string_view email = text(event.email());
   if (!is_valid_email(email)) {
-    return invalid_input("email " + quoted(email) +
+    return invalid_input("email " + in_quotes(email) +
                          " must be 6 to 64 characters with one '@' and a dot in the domain");
   }
   if (!is_valid_name(text(event.name()))) {
@@ -102,18 +103,18 @@ Status validate_account_created(const Registry& state, const fb::AccountCreated&
   }
   if (state.find_account(account_id) != nullptr) {
     return Status(Code::kAlreadyExists, Reason::kDuplicateAccount,
-                  "account " + quoted(account_id) + " already exists");
+                  "account " + in_quotes(account_id) + " already exists");
   }
   if (state.account_by_email.contains(lower_case(email))) {
     return Status(Code::kAlreadyExists, Reason::kEmailAlreadyExists,
-                  "email " + quoted(email) + " is already used by another account");
+                  "email " + in_quotes(email) + " is already used by another account");
   }
   const std::string_view org_id = text(event.org_id());
   if (!org_id.empty()) {
     auto organization = live_organization(state, org_id);
     if (!organization.is_ok()) return organization.status();
     ORGLEDGER_RETURN_IF_ERROR(
-        not_before(occurred_at, (*organization)->created_at, "organization " + quoted(org_id)));
+        not_before(occurred_at, (*organization)->created_at, "organization " + in_quotes(org_id)));
     if (state.quota_usage(**organization, occurred_at) >= (*organization)->max_accounts) {
       return quota_exceeded(**organization, Reason::kConstraintViolation);
     }
@@ -127,7 +128,7 @@ Status validate_organization_created(const Registry& state, const fb::Organizati
   ORGLEDGER_RETURN_IF_ERROR(check_org_id(org_id));
   const std::string_view root_id = text(event.root_id());
   if (!is_root_id(root_id)) {
-    return invalid_input("root id " + quoted(root_id) +
+    return invalid_input("root id " + in_quotes(root_id) +
                          " must be \"r-\" followed by 4 to 32 lower-case letters or digits");
   }
   if (event.feature_set() != fb::FeatureSet::ALL &&
@@ -136,11 +137,11 @@ Status validate_organization_created(const Registry& state, const fb::Organizati
   }
   if (state.find_organization(org_id) != nullptr) {
     return Status(Code::kAlreadyExists, Reason::kDuplicateOrganization,
-                  "organization " + quoted(org_id) + " already exists (ids are never reused)");
+                  "organization " + in_quotes(org_id) + " already exists (ids are never reused)");
   }
   if (state.root_ids.contains(root_id)) {
     return Status(Code::kAlreadyExists, Reason::kDuplicateOrganization,
-                  "root " + quoted(root_id) + " already belongs to another organization");
+                  "root " + in_quotes(root_id) + " already belongs to another organization");
   }
   const std::string_view management_id = text(event.management_account_id());
   auto account = existing_account(state, management_id);
@@ -148,14 +149,14 @@ Status validate_organization_created(const Registry& state, const fb::Organizati
   if ((*account)->status != AccountStatus::kActive) {
     return Status(
         Code::kFailedPrecondition, Reason::kAccountSuspended,
-        "account " + quoted(management_id) + " is closed and cannot manage an organization");
+        "account " + in_quotes(management_id) + " is closed and cannot manage an organization");
   }
   if (const Membership* membership = (*account)->current_membership()) {
     return Status(Code::kFailedPrecondition, Reason::kAlreadyInOrganization,
-                  "account " + quoted(management_id) + " already belongs to organization " +
-                      quoted(membership->org_id));
+                  "account " + in_quotes(management_id) + " already belongs to organization " +
+                      in_quotes(membership->org_id));
   }
-  return not_before(occurred_at, (*account)->changed_at, "account " + quoted(management_id));
+  return not_before(occurred_at, (*account)->changed_at, "account " + in_quotes(management_id));
 }
 
 Status validate_quota_set(const Registry& state, const fb::AccountQuotaSet& event) {
@@ -176,29 +177,35 @@ Status validate_account_invited(const Registry& state, const fb::AccountInvited&
   if (!account.is_ok()) return account.status();
   if (state.find_handshake(handshake_id) != nullptr) {
     return Status(Code::kAlreadyExists, Reason::kDuplicateHandshake,
-                  "handshake id " + quoted(handshake_id) + " is already used");
+                  "handshake id " + in_quotes(handshake_id) + " is already used");
   }
   ORGLEDGER_RETURN_IF_ERROR(not_before(occurred_at, (*organization)->created_at,
-                                       "organization " + quoted((*organization)->id)));
+                                       "organization " + in_quotes((*organization)->id)));
   ORGLEDGER_RETURN_IF_ERROR(
-      not_before(occurred_at, (*account)->created_at, "account " + quoted(account_id)));
+      not_before(occurred_at, (*account)->created_at, "account " + in_quotes(account_id)));
   for (const std::string& open_id : (*organization)->open_invitation_ids) {
     const Handshake& open = state.handshakes.find(open_id)->second;
     if (open.account_id == account_id && open.state_at(occurred_at) == HandshakeState::kRequested) {
       return Status(Code::kAlreadyExists, Reason::kDuplicateHandshake,
-                    "account " + quoted(account_id) + " already has a pending invitation " +
-                        quoted(open.id) + " from this organization");
+                    "account " + in_quotes(account_id) + " already has a pending invitation " +
+                        in_quotes(open.id) + " from this organization");
     }
   }
   if (const Membership* membership = (*account)->current_membership()) {
     return Status(Code::kFailedPrecondition, Reason::kHandshakeConstraintViolation,
-                  "account " + quoted(account_id) + " already belongs to organization " +
-                      quoted(membership->org_id),
+                  "account " + in_quotes(account_id) + " already belongs to organization " +
+                      in_quotes(membership->org_id),
                   "ALREADY_IN_AN_ORGANIZATION");
   }
   if ((*account)->status != AccountStatus::kActive) {
     return Status(Code::kFailedPrecondition, Reason::kAccountSuspended,
-                  "account " + quoted(account_id) + " is closed and cannot be invited");
+                  "account " + in_quotes(account_id) + " is closed and cannot be invited");
+  }
+  if ((*organization)->all_features_request) {
+    return Status(Code::kFailedPrecondition, Reason::kHandshakeConstraintViolation,
+                  "organization " + in_quotes((*organization)->id) +
+                      " is enabling all features; invitations wait until it is done",
+                  "INVITE_DISABLED_DURING_ENABLE_ALL_FEATURES");
   }
   if (state.quota_usage(**organization, occurred_at) >= (*organization)->max_accounts) {
     return quota_exceeded(**organization, Reason::kHandshakeConstraintViolation);
@@ -215,19 +222,19 @@ Result<const Handshake*> transitioning_handshake(const Registry& state,
   const Handshake* handshake = state.find_handshake(handshake_id);
   if (handshake == nullptr) return handshake_not_found(handshake_id);
   ORGLEDGER_RETURN_IF_ERROR(
-      not_before(occurred_at, handshake->changed_at, "handshake " + quoted(handshake_id)));
+      not_before(occurred_at, handshake->changed_at, "handshake " + in_quotes(handshake_id)));
   return handshake;
 }
 
 Status already_in_state(const Handshake& handshake, HandshakeState state) {
   return Status(Code::kFailedPrecondition, Reason::kHandshakeAlreadyInState,
-                "handshake " + quoted(handshake.id) + " is already " +
+                "handshake " + in_quotes(handshake.id) + " is already " +
                     std::string(handshake_state_name(state)));
 }
 
 Status invalid_transition(const Handshake& handshake, HandshakeState from, std::string_view to) {
   return Status(Code::kFailedPrecondition, Reason::kInvalidHandshakeTransition,
-                "handshake " + quoted(handshake.id) + " is " +
+                "handshake " + in_quotes(handshake.id) + " is " +
                     std::string(handshake_state_name(from)) + " and cannot become " +
                     std::string(to));
 }
@@ -241,28 +248,28 @@ Status validate_handshake_accepted(const Registry& state, const fb::HandshakeAcc
   if (current == HandshakeState::kAccepted) return already_in_state(handshake, current);
   if (current != HandshakeState::kRequested)
     return invalid_transition(handshake, current, "ACCEPTED");
-  if (handshake.action != fb::HandshakeAction::INVITE) {
-    return Status(Code::kFailedPrecondition, Reason::kEventNotSupported,
-                  "ENABLE_ALL_FEATURES handshakes are not supported by this version");
+  if (handshake.action == fb::HandshakeAction::ENABLE_ALL_FEATURES) {
+    return Status::ok();  // the member approves; nobody joins or leaves
   }
   const Account& account = state.accounts.find(handshake.account_id)->second;
   if (const Organization* managed = managed_organization(state, account)) {
     return Status(Code::kFailedPrecondition, Reason::kMasterCannotLeaveOrganization,
-                  "account " + quoted(account.id) + " is the management account of " +
-                      quoted(managed->id) + " and cannot join another organization");
+                  "account " + in_quotes(account.id) + " is the management account of " +
+                      in_quotes(managed->id) + " and cannot join another organization");
   }
   if (const Membership* membership = account.current_membership()) {
     return Status(Code::kFailedPrecondition, Reason::kHandshakeConstraintViolation,
-                  "account " + quoted(account.id) + " already belongs to organization " +
-                      quoted(membership->org_id),
+                  "account " + in_quotes(account.id) + " already belongs to organization " +
+                      in_quotes(membership->org_id),
                   "ALREADY_IN_AN_ORGANIZATION");
   }
   if (account.status != AccountStatus::kActive) {
-    return Status(Code::kFailedPrecondition, Reason::kAccountSuspended,
-                  "account " + quoted(account.id) + " is closed and cannot join an organization");
+    return Status(
+        Code::kFailedPrecondition, Reason::kAccountSuspended,
+        "account " + in_quotes(account.id) + " is closed and cannot join an organization");
   }
   ORGLEDGER_RETURN_IF_ERROR(not_before_usage(occurred_at, account));
-  return not_before(occurred_at, account.changed_at, "account " + quoted(account.id));
+  return not_before(occurred_at, account.changed_at, "account " + in_quotes(account.id));
 }
 
 Status validate_handshake_declined(const Registry& state, const fb::HandshakeDeclined& event,
@@ -294,25 +301,25 @@ Status validate_departure(const Registry& state, std::string_view account_id,
   if (!account.is_ok()) return account.status();
   const Membership* membership = (*account)->current_membership();
   if (membership == nullptr || (!org_id.empty() && membership->org_id != org_id)) {
-    return Status(
-        Code::kNotFound, Reason::kAccountNotFound,
-        "account " + quoted(account_id) + " is not a member of " +
-            (org_id.empty() ? std::string("any organization") : "organization " + quoted(org_id)));
+    return Status(Code::kNotFound, Reason::kAccountNotFound,
+                  "account " + in_quotes(account_id) + " is not a member of " +
+                      (org_id.empty() ? std::string("any organization")
+                                      : "organization " + in_quotes(org_id)));
   }
   if (membership->payer_id == account_id) {
     return Status(Code::kFailedPrecondition, Reason::kMasterCannotLeaveOrganization,
-                  "account " + quoted(account_id) +
+                  "account " + in_quotes(account_id) +
                       " is the management account; delete the organization instead");
   }
   if (org_id.empty() && membership->method == JoinedMethod::kCreated &&
       occurred_at - (*account)->created_at < kLeaveWaitPeriod) {
     return Status(Code::kFailedPrecondition, Reason::kConstraintViolation,
-                  "account " + quoted(account_id) + " was created in the organization on " +
+                  "account " + in_quotes(account_id) + " was created in the organization on " +
                       format_time((*account)->created_at) + " and may leave only 4 days after that",
                   "WAIT_PERIOD_ACTIVE");
   }
   ORGLEDGER_RETURN_IF_ERROR(not_before_usage(occurred_at, **account));
-  return not_before(occurred_at, (*account)->changed_at, "account " + quoted(account_id));
+  return not_before(occurred_at, (*account)->changed_at, "account " + in_quotes(account_id));
 }
 
 Status validate_account_removed(const Registry& state, const fb::AccountRemoved& event,
@@ -330,17 +337,17 @@ Status validate_account_closed(const Registry& state, const fb::AccountClosed& e
   if (!account.is_ok()) return account.status();
   if (const Organization* managed = managed_organization(state, **account)) {
     return Status(Code::kFailedPrecondition, Reason::kConstraintViolation,
-                  "account " + quoted(account_id) + " is the management account of " +
-                      quoted(managed->id) + "; delete the organization first",
+                  "account " + in_quotes(account_id) + " is the management account of " +
+                      in_quotes(managed->id) + "; delete the organization first",
                   "CANNOT_CLOSE_MANAGEMENT_ACCOUNT");
   }
   if ((*account)->status == AccountStatus::kSuspended) {
     return Status(Code::kFailedPrecondition, Reason::kAccountAlreadyClosed,
-                  "account " + quoted(account_id) + " was already closed on " +
+                  "account " + in_quotes(account_id) + " was already closed on " +
                       format_time((*account)->closed_at));
   }
   ORGLEDGER_RETURN_IF_ERROR(not_before_usage(occurred_at, **account));
-  return not_before(occurred_at, (*account)->changed_at, "account " + quoted(account_id));
+  return not_before(occurred_at, (*account)->changed_at, "account " + in_quotes(account_id));
 }
 
 Status validate_organization_deleted(const Registry& state, const fb::OrganizationDeleted& event,
@@ -349,14 +356,14 @@ Status validate_organization_deleted(const Registry& state, const fb::Organizati
   if (!organization.is_ok()) return organization.status();
   if ((*organization)->member_ids.size() > 1) {
     return Status(Code::kFailedPrecondition, Reason::kOrganizationNotEmpty,
-                  "organization " + quoted((*organization)->id) + " still has " +
+                  "organization " + in_quotes((*organization)->id) + " still has " +
                       std::to_string((*organization)->member_ids.size() - 1) +
                       " member account(s) besides the management account");
   }
   ORGLEDGER_RETURN_IF_ERROR(not_before(occurred_at, (*organization)->changed_at,
-                                       "organization " + quoted((*organization)->id)));
+                                       "organization " + in_quotes((*organization)->id)));
   const Account& management = state.accounts.find((*organization)->management_account_id)->second;
-  return not_before(occurred_at, management.changed_at, "account " + quoted(management.id));
+  return not_before(occurred_at, management.changed_at, "account " + in_quotes(management.id));
 }
 
 Status not_supported(fb::EventBody type) {
@@ -376,8 +383,12 @@ Organization& organization_of(Registry& state, std::string_view id) {
 }
 
 void join(Account& account, Organization& organization, Micros at, JoinedMethod method) {
-  account.memberships.push_back(
-      Membership{organization.id, organization.management_account_id, at, kForever, method});
+  account.memberships.push_back(Membership{organization.id,
+                                           organization.management_account_id,
+                                           at,
+                                           kForever,
+                                           method,
+                                           {{at, organization.root_id}}});
   account.changed_at = at;
   organization.member_ids.insert(account.id);
   organization.changed_at = std::max(organization.changed_at, at);
@@ -433,6 +444,23 @@ const Membership* Account::current_membership() const {
 const Membership* Account::membership_at(Micros time) const {
   for (auto it = memberships.rbegin(); it != memberships.rend(); ++it) {
     if (it->joined_at <= time && time < it->left_at) return &*it;
+  }
+  return nullptr;
+}
+
+const std::string& Membership::parent_at(Micros time) const {
+  const std::string* parent = &parents.front().second;
+  for (const auto& [from, id] : parents) {
+    if (from <= time) parent = &id;
+  }
+  return *parent;
+}
+
+const Organization* Registry::organization_of_parent(std::string_view parent_id) const {
+  if (auto ou = ous.find(parent_id); ou != ous.end()) return find_organization(ou->second.org_id);
+  if (!root_ids.contains(parent_id)) return nullptr;
+  for (const auto& [id, organization] : organizations) {
+    if (organization.root_id == parent_id) return &organization;
   }
   return nullptr;
 }
@@ -513,6 +541,15 @@ Status validate(const Registry& state, const fb::Event& event, const EventContex
     case fb::EventBody::CreditSharingSet:
     case fb::EventBody::BillingPeriodClosed:
       return validate_billing_event(state, event, context);
+    case fb::EventBody::AllFeaturesEnableRequested:
+    case fb::EventBody::AllFeaturesEnabled:
+    case fb::EventBody::OrganizationalUnitCreated:
+    case fb::EventBody::AccountMoved:
+    case fb::EventBody::PolicyCreated:
+    case fb::EventBody::PolicyAttached:
+    case fb::EventBody::PolicyDetached:
+    case fb::EventBody::PolicyDeleted:
+      return validate_policy_event(state, event);
     case fb::EventBody::NONE:
       return invalid_input("event has no body");
     default:
@@ -575,6 +612,7 @@ void apply(Registry& state, const fb::Event& event, const EventContext& context)
       const std::string_view id = text(event.body_as_HandshakeAccepted()->handshake_id());
       close_handshake(state, id, HandshakeState::kAccepted, at);
       const Handshake& handshake = state.handshakes.find(id)->second;
+      if (handshake.action != fb::HandshakeAction::INVITE) break;
       join(account_of(state, handshake.account_id), organization_of(state, handshake.org_id), at,
            JoinedMethod::kInvited);
       break;
@@ -618,6 +656,16 @@ void apply(Registry& state, const fb::Event& event, const EventContext& context)
     case fb::EventBody::BillingPeriodClosed:
       apply_billing_event(state, event, context);
       break;
+    case fb::EventBody::AllFeaturesEnableRequested:
+    case fb::EventBody::AllFeaturesEnabled:
+    case fb::EventBody::OrganizationalUnitCreated:
+    case fb::EventBody::AccountMoved:
+    case fb::EventBody::PolicyCreated:
+    case fb::EventBody::PolicyAttached:
+    case fb::EventBody::PolicyDetached:
+    case fb::EventBody::PolicyDeleted:
+      apply_policy_event(state, event);
+      break;
     default:
       break;  // validate refuses every other type, so none is ever stored
   }
@@ -643,6 +691,11 @@ Hash digest(const Registry& state) {
       hasher.add_i64(membership.joined_at);
       hasher.add_i64(membership.left_at);
       hasher.add_u64(static_cast<uint64_t>(membership.method));
+      hasher.add_u64(membership.parents.size());
+      for (const auto& [from, parent] : membership.parents) {
+        hasher.add_i64(from);
+        hasher.add_string(parent);
+      }
     }
   }
   hasher.add_u64(state.organizations.size());
@@ -661,6 +714,11 @@ Hash digest(const Registry& state) {
     hasher.add_u64(organization.open_invitation_ids.size());
     for (const std::string& open : organization.open_invitation_ids) hasher.add_string(open);
     hasher.add_u64(organization.credit_sharing ? 1 : 0);
+    hasher.add_u64(organization.all_features_request ? 1 : 0);
+    if (organization.all_features_request) {
+      hasher.add_u64(organization.all_features_request->size());
+      for (const std::string& id : *organization.all_features_request) hasher.add_string(id);
+    }
   }
   hasher.add_u64(state.handshakes.size());
   for (const auto& [id, handshake] : state.handshakes) {
@@ -682,6 +740,34 @@ Hash digest(const Registry& state) {
   }
   hasher.add_u64(state.root_ids.size());
   for (const std::string& root : state.root_ids) hasher.add_string(root);
+  hasher.add_u64(state.ous.size());
+  for (const auto& [id, ou] : state.ous) {
+    hasher.add_string(id);
+    hasher.add_string(ou.org_id);
+    hasher.add_string(ou.parent_id);
+    hasher.add_string(ou.name);
+    hasher.add_i64(ou.depth);
+    hasher.add_i64(ou.created_at);
+  }
+  hasher.add_u64(state.policies.size());
+  for (const auto& [id, policy] : state.policies) {
+    hasher.add_string(id);
+    hasher.add_string(policy.org_id);
+    hasher.add_string(policy.name);
+    hasher.add_string(policy.document);  // the statements are parsed from it
+    hasher.add_i64(policy.created_at);
+    hasher.add_u64(policy.deleted ? 1 : 0);
+  }
+  hasher.add_u64(state.attachments.size());
+  for (const auto& [target, attachments] : state.attachments) {
+    hasher.add_string(target);
+    hasher.add_u64(attachments.size());
+    for (const Attachment& attachment : attachments) {
+      hasher.add_string(attachment.policy_id);
+      hasher.add_i64(attachment.attached_at);
+      hasher.add_i64(attachment.detached_at);
+    }
+  }
   add_billing_to_digest(state.billing, hasher);
   return hasher.finish();
 }

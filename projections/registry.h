@@ -31,6 +31,8 @@ inline constexpr uint32_t kDefaultMaxAccounts = 10;
 inline constexpr Micros kInviteLifetime = 15 * kMicrosPerDay;
 inline constexpr Micros kLeaveWaitPeriod = 4 * kMicrosPerDay;
 inline constexpr Micros kMaxFutureSkew = 5 * kMicrosPerMinute;
+inline constexpr Micros kAllFeaturesLifetime = 90 * kMicrosPerDay;
+inline constexpr int kMaxOuDepth = 5;
 
 enum class AccountStatus : uint8_t { kActive, kSuspended };
 enum class JoinedMethod : uint8_t { kCreated, kInvited };
@@ -48,6 +50,12 @@ struct Membership {
   Micros joined_at = 0;
   Micros left_at = kForever;
   JoinedMethod method = JoinedMethod::kCreated;
+  // Where the account sat in the organization's tree: (from, parent id) in time order; the
+  // first is the root at joined_at; AccountMoved appends.
+  std::vector<std::pair<Micros, std::string>> parents;
+
+  // The parent (root or organizational unit) at `time`, within the membership.
+  const std::string& parent_at(Micros time) const;
 };
 
 struct Account {
@@ -87,6 +95,43 @@ struct Organization {
   Micros changed_at = 0;
   // CreditSharingSet: members' credits apply to the whole consolidated bill (default on).
   bool credit_sharing = true;
+  // AllFeaturesEnableRequested: the ENABLE_ALL_FEATURES handshakes of the pending request.
+  std::optional<std::set<std::string, std::less<>>> all_features_request;
+};
+
+struct OrganizationalUnit {
+  std::string id;
+  std::string org_id;
+  std::string parent_id;  // a root or an organizational unit
+  std::string name;
+  int depth = 1;  // 1 = directly below the root; at most kMaxOuDepth
+  Micros created_at = 0;
+};
+
+// One statement of a service control policy.
+struct PolicyStatement {
+  bool allow = true;                            // Allow or Deny
+  std::set<std::string, std::less<>> services;  // service names, or "*"
+  bool covers(std::string_view service) const {
+    return services.contains("*") || services.contains(service);
+  }
+};
+
+struct Policy {
+  std::string id;
+  std::string org_id;
+  std::string name;
+  std::string document;  // as appended
+  std::vector<PolicyStatement> statements;
+  Micros created_at = 0;
+  bool deleted = false;
+};
+
+// A policy attached to a target over [attached_at, detached_at).
+struct Attachment {
+  std::string policy_id;
+  Micros attached_at = 0;
+  Micros detached_at = kForever;
 };
 
 struct Handshake {
@@ -176,6 +221,10 @@ struct Registry {
   ById<Handshake> handshakes;
   ById<std::string> account_by_email;  // lower-cased email -> account id
   std::set<std::string, std::less<>> root_ids;
+  ById<OrganizationalUnit> ous;
+  ById<Policy> policies;
+  // target (root, organizational unit or account) -> its attachments, oldest first
+  ById<std::vector<Attachment>> attachments;
   Billing billing;
 
   const Account* find_account(std::string_view id) const;
@@ -188,6 +237,9 @@ struct Registry {
   // Accounts counted against an organization's quota at `time`: members plus invitations still
   // pending then.
   size_t quota_usage(const Organization& organization, Micros time) const;
+
+  // The organization a root or organizational unit id belongs to, or nullptr.
+  const Organization* organization_of_parent(std::string_view parent_id) const;
 };
 
 // Puts to the `ledger` column family, in order, produced by apply (see ledger_keys.h).

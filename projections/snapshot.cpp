@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "projections/policies.h"
+
 namespace orgledger {
 namespace {
 
@@ -32,6 +34,7 @@ class Reader {
  public:
   explicit Reader(std::string_view bytes) : bytes_(bytes) {}
   bool ok() const { return ok_; }
+  void fail() { ok_ = false; }
   bool at_end() const { return at_ == bytes_.size(); }
 
   uint8_t u8() {
@@ -232,6 +235,11 @@ std::string encode_snapshot(const Registry& state) {
       w.i64(membership.joined_at);
       w.i64(membership.left_at);
       w.u8(static_cast<uint8_t>(membership.method));
+      w.u64(membership.parents.size());
+      for (const auto& [from, parent] : membership.parents) {
+        w.i64(from);
+        w.str(parent);
+      }
     }
   }
   w.u64(state.organizations.size());
@@ -248,6 +256,8 @@ std::string encode_snapshot(const Registry& state) {
     write_strings(w, organization.open_invitation_ids);
     w.i64(organization.changed_at);
     w.boolean(organization.credit_sharing);
+    w.boolean(organization.all_features_request.has_value());
+    if (organization.all_features_request) write_strings(w, *organization.all_features_request);
   }
   w.u64(state.handshakes.size());
   for (const auto& [id, handshake] : state.handshakes) {
@@ -266,6 +276,34 @@ std::string encode_snapshot(const Registry& state) {
     w.str(id);
   }
   write_strings(w, state.root_ids);
+  w.u64(state.ous.size());
+  for (const auto& [id, ou] : state.ous) {
+    w.str(ou.id);
+    w.str(ou.org_id);
+    w.str(ou.parent_id);
+    w.str(ou.name);
+    w.i64(ou.depth);
+    w.i64(ou.created_at);
+  }
+  w.u64(state.policies.size());
+  for (const auto& [id, policy] : state.policies) {
+    w.str(policy.id);
+    w.str(policy.org_id);
+    w.str(policy.name);
+    w.str(policy.document);  // statements are parsed again from it
+    w.i64(policy.created_at);
+    w.boolean(policy.deleted);
+  }
+  w.u64(state.attachments.size());
+  for (const auto& [target, attachments] : state.attachments) {
+    w.str(target);
+    w.u64(attachments.size());
+    for (const Attachment& attachment : attachments) {
+      w.str(attachment.policy_id);
+      w.i64(attachment.attached_at);
+      w.i64(attachment.detached_at);
+    }
+  }
 
   const Billing& billing = state.billing;
   w.u64(billing.prices.size());
@@ -355,6 +393,11 @@ Result<Registry> decode_snapshot(std::string_view bytes) {
       membership.joined_at = r.i64();
       membership.left_at = r.i64();
       membership.method = static_cast<JoinedMethod>(r.u8());
+      for (uint64_t p = r.count(); p > 0 && r.ok(); --p) {
+        const Micros from = r.i64();
+        membership.parents.emplace_back(from, r.str());
+      }
+      if (membership.parents.empty()) r.fail();  // every membership has a parent
       account.memberships.push_back(std::move(membership));
     }
     state.accounts.emplace(account.id, std::move(account));
@@ -373,6 +416,7 @@ Result<Registry> decode_snapshot(std::string_view bytes) {
     organization.open_invitation_ids = read_strings(r);
     organization.changed_at = r.i64();
     organization.credit_sharing = r.boolean();
+    if (r.boolean()) organization.all_features_request = read_strings(r);
     state.organizations.emplace(organization.id, std::move(organization));
   }
   for (uint64_t n = r.count(); n > 0 && r.ok(); --n) {
@@ -392,6 +436,39 @@ Result<Registry> decode_snapshot(std::string_view bytes) {
     state.account_by_email.emplace(std::move(email), r.str());
   }
   state.root_ids = read_strings(r);
+  for (uint64_t n = r.count(); n > 0 && r.ok(); --n) {
+    OrganizationalUnit ou;
+    ou.id = r.str();
+    ou.org_id = r.str();
+    ou.parent_id = r.str();
+    ou.name = r.str();
+    ou.depth = static_cast<int>(r.i64());
+    ou.created_at = r.i64();
+    state.ous.emplace(ou.id, std::move(ou));
+  }
+  for (uint64_t n = r.count(); n > 0 && r.ok(); --n) {
+    Policy policy;
+    policy.id = r.str();
+    policy.org_id = r.str();
+    policy.name = r.str();
+    policy.document = r.str();
+    policy.created_at = r.i64();
+    policy.deleted = r.boolean();
+    auto statements = parse_policy_document(policy.document);
+    if (!statements.is_ok()) return corrupt("holds a policy document that does not parse");
+    policy.statements = std::move(*statements);
+    state.policies.emplace(policy.id, std::move(policy));
+  }
+  for (uint64_t n = r.count(); n > 0 && r.ok(); --n) {
+    auto& attachments = state.attachments[r.str()];
+    for (uint64_t m = r.count(); m > 0 && r.ok(); --m) {
+      Attachment attachment;
+      attachment.policy_id = r.str();
+      attachment.attached_at = r.i64();
+      attachment.detached_at = r.i64();
+      attachments.push_back(std::move(attachment));
+    }
+  }
 
   Billing& billing = state.billing;
   for (uint64_t n = r.count(); n > 0 && r.ok(); --n) {

@@ -104,6 +104,28 @@ std::string_view reason_name(Reason reason) {
       return "DuplicateCredit";
     case Reason::kWrongExpectedHead:
       return "WrongExpectedHead";
+    case Reason::kPolicyTypeNotAvailableForOrganization:
+      return "PolicyTypeNotAvailableForOrganization";
+    case Reason::kDuplicatePolicy:
+      return "DuplicatePolicy";
+    case Reason::kMalformedPolicyDocument:
+      return "MalformedPolicyDocument";
+    case Reason::kDuplicatePolicyAttachment:
+      return "DuplicatePolicyAttachment";
+    case Reason::kPolicyNotAttached:
+      return "PolicyNotAttached";
+    case Reason::kPolicyNotFound:
+      return "PolicyNotFound";
+    case Reason::kTargetNotFound:
+      return "TargetNotFound";
+    case Reason::kPolicyInUse:
+      return "PolicyInUse";
+    case Reason::kPolicyDenied:
+      return "PolicyDenied";
+    case Reason::kDuplicateOrganizationalUnit:
+      return "DuplicateOrganizationalUnit";
+    case Reason::kParentNotFound:
+      return "ParentNotFound";
   }
   return "Unknown";
 }

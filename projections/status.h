@@ -69,6 +69,18 @@ enum class Reason : uint16_t {
   kPeriodCloseOutOfOrder,
   kDuplicateCredit,
   kWrongExpectedHead,
+  // Feature sets and policies (DOMAIN.md).
+  kPolicyTypeNotAvailableForOrganization,
+  kDuplicatePolicy,
+  kMalformedPolicyDocument,
+  kDuplicatePolicyAttachment,
+  kPolicyNotAttached,
+  kPolicyNotFound,
+  kTargetNotFound,
+  kPolicyInUse,
+  kPolicyDenied,
+  kDuplicateOrganizationalUnit,
+  kParentNotFound,
 };
 
 std::string_view code_name(Code code);

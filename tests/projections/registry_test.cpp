@@ -583,11 +583,8 @@ TEST_CASE("events whose rules arrive in later versions are refused with EventNot
   Harness log = organization_with_outsider();
   fb::EventT usage;
   usage.occurred_at = at("2026-10-03T00:00:00Z");
-  fb::PolicyCreatedT body;
-  body.policy_id = "p-denyec2only";
-  body.org_id = kOrg;
-  body.name = "deny-ec2";
-  body.document = R"([{"effect":"Deny","services":["ec2"]}])";
+  fb::PasswordChangedT body;
+  body.account_id = kManagement;
   usage.body.Set(std::move(body));
   CHECK_FAILS_WITH(log.append(usage), Code::kFailedPrecondition, Reason::kEventNotSupported);
 }
