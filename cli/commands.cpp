@@ -181,7 +181,10 @@ int run_account(const std::string& account_id, const ReadArgs& args) {
   if (!store.is_ok()) return fail(store.status());
   auto registry = replay_as_of(**store, args.as_of);
   if (!registry.is_ok()) return fail(registry.status());
-  return print(render_account(*registry, account_id, args.json));
+  // Permissions are shown as of now (or the --as-of time when one was given).
+  Micros now = wall_clock_now();
+  if (auto time = parse_time(args.as_of); time.is_ok()) now = *time;
+  return print(render_account(*registry, account_id, args.json, now));
 }
 
 int run_org(const std::string& org_id, const ReadArgs& args) {

@@ -283,9 +283,11 @@ class Session : public std::enable_shared_from_this<Session> {
         const auto& get = *request.body_as_GetAccountRequest();
         const std::string account_id(text(get.account_id()));
         const bool json = get.json();
+        Micros now = wall_clock_now();
+        if (auto time = parse_time(text(get.as_of())); time.is_ok()) now = *time;
         render(id, text(get.as_of()), std::move(done),
-               [account_id, json](const Registry& registry) {
-                 return render_account(registry, account_id, json);
+               [account_id, json, now](const Registry& registry) {
+                 return render_account(registry, account_id, json, now);
                });
         return;
       }

@@ -132,6 +132,8 @@ Status validate_usage(const Registry& state, const fb::UsageRecorded& event, Mic
                   "usage type " + in_quotes(usage_type) + " has no price schedule for " +
                       format_month(month));
   }
+  // Service control policies in force when it occurred (history, not today's).
+  ORGLEDGER_RETURN_IF_ERROR(check_permission(state, account_id, schedule->service, occurred_at));
   // The aggregates this usage joins must stay representable, and so must their cost.
   const std::string payer = state.payer_at(account_id, occurred_at);
   const Int128 total = all_usage_of(state.billing, payer, month, usage_type) + event.quantity();

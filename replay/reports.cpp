@@ -3,10 +3,12 @@
 #include <fmt/core.h>
 
 #include <map>
+#include <set>
 #include <vector>
 
 #include "projections/billing.h"
 #include "projections/json_writer.h"
+#include "projections/policies.h"
 
 namespace orgledger {
 namespace {
@@ -45,10 +47,113 @@ std::string csv_field(std::string_view value) {
   return quoted;
 }
 
+// The policies attached to `target_id` at `time`.
+std::vector<const Policy*> attached_at(const Registry& registry, std::string_view target_id,
+                                       Micros time) {
+  std::vector<const Policy*> policies;
+  if (auto it = registry.attachments.find(target_id); it != registry.attachments.end()) {
+    for (const Attachment& attachment : it->second) {
+      if (attachment.attached_at <= time && time < attachment.detached_at) {
+        policies.push_back(&registry.policies.at(attachment.policy_id));
+      }
+    }
+  }
+  return policies;
+}
+
+std::string policy_labels(const std::vector<const Policy*>& policies) {
+  if (policies.empty()) return "";
+  std::string text = "  [";
+  for (size_t i = 0; i < policies.size(); ++i) {
+    text += (i == 0 ? "" : ", ") + policies[i]->id + " " + policies[i]->name;
+  }
+  return text + "]";
+}
+
+std::string statements_summary(const Policy& policy) {
+  std::string text;
+  for (const PolicyStatement& statement : policy.statements) {
+    if (!text.empty()) text += "; ";
+    text += statement.allow ? "Allow" : "Deny";
+    for (const std::string& service : statement.services) text += " " + service;
+  }
+  return text;
+}
+
+// Every service the registry knows of: from price schedules and policy statements.
+std::set<std::string> known_services(const Registry& registry) {
+  std::set<std::string> services;
+  for (const auto& [type, schedules] : registry.billing.prices) {
+    for (const auto& [month, schedule] : schedules) services.insert(schedule.service);
+  }
+  for (const auto& [id, policy] : registry.policies) {
+    for (const PolicyStatement& statement : policy.statements) {
+      for (const std::string& service : statement.services) {
+        if (service != "*") services.insert(service);
+      }
+    }
+  }
+  return services;
+}
+
+// The children of `parent_id` at `now`: organizational units, then member accounts.
+void children_of(const Registry& registry, const Organization& organization,
+                 const std::string& parent_id, Micros now, std::vector<std::string>& ous,
+                 std::vector<std::string>& accounts) {
+  for (const auto& [id, ou] : registry.ous) {
+    if (ou.parent_id == parent_id && ou.created_at <= now) ous.push_back(id);
+  }
+  for (const std::string& member : organization.member_ids) {
+    const Membership* membership = registry.accounts.at(member).current_membership();
+    if (membership != nullptr && membership->parent_at(now) == parent_id)
+      accounts.push_back(member);
+  }
+}
+
+void tree_text(const Registry& registry, const Organization& organization,
+               const std::string& node_id, Micros now, int depth, std::string& text) {
+  std::vector<std::string> ous, accounts;
+  children_of(registry, organization, node_id, now, ous, accounts);
+  const std::string indent(2 * static_cast<size_t>(depth) + 4, ' ');
+  for (const std::string& id : ous) {
+    text += fmt::format("{}{} {}{}\n", indent, id, registry.ous.at(id).name,
+                        policy_labels(attached_at(registry, id, now)));
+    tree_text(registry, organization, id, now, depth + 1, text);
+  }
+  for (const std::string& id : accounts) {
+    text += fmt::format("{}{} {}{}{}\n", indent, id, registry.accounts.at(id).name,
+                        id == organization.management_account_id ? " (management)" : "",
+                        policy_labels(attached_at(registry, id, now)));
+  }
+}
+
+void tree_json(const Registry& registry, const Organization& organization,
+               const std::string& node_id, std::string_view kind, std::string_view name, Micros now,
+               JsonWriter& out) {
+  out.begin_object().field("id", node_id).field("kind", kind).field("name", name);
+  out.key("policies").begin_array();
+  for (const Policy* policy : attached_at(registry, node_id, now)) out.value(policy->id);
+  out.end_array();
+  if (kind != "account") {
+    std::vector<std::string> ous, accounts;
+    children_of(registry, organization, node_id, now, ous, accounts);
+    out.key("children").begin_array();
+    for (const std::string& id : ous) {
+      tree_json(registry, organization, id, "organizational_unit", registry.ous.at(id).name, now,
+                out);
+    }
+    for (const std::string& id : accounts) {
+      tree_json(registry, organization, id, "account", registry.accounts.at(id).name, now, out);
+    }
+    out.end_array();
+  }
+  out.end_object();
+}
+
 }  // namespace
 
 Result<std::string> render_account(const Registry& registry, const std::string& account_id,
-                                   bool json) {
+                                   bool json, Micros now) {
   std::string text;
   const Account* account = registry.find_account(account_id);
   if (account == nullptr) {
@@ -56,6 +161,13 @@ Result<std::string> render_account(const Registry& registry, const std::string& 
                   "account \"" + account_id + "\" does not exist");
   }
   const Membership* current = account->current_membership();
+  // Where it sits at `now`, the policies on the way, and the services it may use then.
+  const std::vector<PathLevel> path = policy_path(registry, account_id, now);
+  std::vector<std::string> allowed, denied;
+  for (const std::string& service : known_services(registry)) {
+    (check_permission(registry, account_id, service, now).is_ok() ? allowed : denied)
+        .push_back(service);
+  }
   if (json) {
     JsonWriter out;
     out.begin_object()
@@ -80,6 +192,18 @@ Result<std::string> render_account(const Registry& registry, const std::string& 
       membership.left_at == kForever ? out.null() : out.value(format_time(membership.left_at));
       out.end_object();
     }
+    out.end_array();
+    out.key("path").begin_array();
+    for (const PathLevel& level : path) {
+      out.begin_object().field("target_id", level.target_id).key("policies").begin_array();
+      for (const Policy* policy : level.policies) out.value(policy->id);
+      out.end_array().end_object();
+    }
+    out.end_array();
+    out.key("services_allowed").begin_array();
+    for (const std::string& service : allowed) out.value(service);
+    out.end_array().key("services_denied").begin_array();
+    for (const std::string& service : denied) out.value(service);
     out.end_array().end_object();
     return out.str() + "\n";
   }
@@ -96,6 +220,25 @@ Result<std::string> render_account(const Registry& registry, const std::string& 
   } else {
     text += fmt::format("  organization  none (standalone: pays for its own usage)\n");
   }
+  if (!path.empty()) {
+    std::string joined;
+    for (const PathLevel& level : path) joined += (joined.empty() ? "" : " / ") + level.target_id;
+    text += fmt::format("  path          {}\n", joined);
+    for (const PathLevel& level : path) {
+      for (const Policy* policy : level.policies) {
+        text += fmt::format("  policy        {} {} on {}{}: {}\n", policy->id, policy->name,
+                            level.target_id, level.target_id == account_id ? "" : " (inherited)",
+                            statements_summary(*policy));
+      }
+    }
+  }
+  std::string allowed_text, denied_text;
+  for (const std::string& service : allowed)
+    allowed_text += (allowed_text.empty() ? "" : " ") + service;
+  for (const std::string& service : denied)
+    denied_text += (denied_text.empty() ? "" : " ") + service;
+  text += fmt::format("  services      may use {}{}\n", allowed_text.empty() ? "-" : allowed_text,
+                      denied_text.empty() ? "" : "; denied " + denied_text);
   if (!account->memberships.empty()) {
     text += fmt::format("  membership history\n");
     text += fmt::format("    {:<34} {:<14} {:<8} {:<21} {}\n", "ORGANIZATION", "PAYER", "METHOD",
@@ -159,6 +302,18 @@ Result<std::string> render_organization(const Registry& registry, const std::str
           .field("expires_at", format_time(handshake->expires_at))
           .end_object();
     }
+    out.end_array();
+    out.key("tree");
+    tree_json(registry, *organization, organization->root_id, "root", "Root", now, out);
+    out.key("policies").begin_array();
+    for (const auto& [id, policy] : registry.policies) {
+      if (policy.org_id != organization->id || policy.deleted) continue;
+      out.begin_object()
+          .field("policy_id", id)
+          .field("name", policy.name)
+          .field("document", policy.document)
+          .end_object();
+    }
     out.end_array().end_object();
     return out.str() + "\n";
   }
@@ -191,6 +346,17 @@ Result<std::string> render_organization(const Registry& registry, const std::str
                           handshake->account_id, handshake_state_name(handshake->state_at(now)),
                           format_time(handshake->requested_at), format_time(handshake->expires_at));
     }
+  }
+  text += fmt::format("\n  TREE (attached policies in brackets)\n    {} Root{}\n",
+                      organization->root_id,
+                      policy_labels(attached_at(registry, organization->root_id, now)));
+  tree_text(registry, *organization, organization->root_id, now, 1, text);
+  bool any_policy = false;
+  for (const auto& [id, policy] : registry.policies) {
+    if (policy.org_id != organization->id || policy.deleted) continue;
+    if (!any_policy) text += fmt::format("\n  {:<24} {:<20} {}\n", "POLICY", "NAME", "STATEMENTS");
+    any_policy = true;
+    text += fmt::format("  {:<24} {:<20} {}\n", id, policy.name, statements_summary(policy));
   }
   return text;
 }

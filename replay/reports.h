@@ -13,9 +13,10 @@
 
 namespace orgledger {
 
-// NotFound/AccountNotFound for an unknown account.
+// With its organization path, the policies at each level and the services it may use, all
+// at `now` (now, or the --as-of time). NotFound/AccountNotFound for an unknown account.
 Result<std::string> render_account(const Registry& registry, const std::string& account_id,
-                                   bool json);
+                                   bool json, Micros now);
 
 // `now` decides pending versus expired invitations. NotFound/AWSOrganizationsNotInUse for an
 // unknown organization.

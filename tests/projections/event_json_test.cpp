@@ -139,7 +139,7 @@ TEST_CASE("json: every line of the examples survives render then parse unchanged
   JsonEventParser parser;
   size_t lines = 0;
   for (const char* file : {"org_history.jsonl", "worked_example.jsonl", "price_catalogue.jsonl",
-                           "october_usage.jsonl"}) {
+                           "org_policies.jsonl", "october_usage.jsonl"}) {
     std::ifstream in(std::string(ORGLEDGER_EXAMPLES_DIR) + "/" + file);
     REQUIRE(in.good());
     std::string line;
@@ -159,5 +159,5 @@ TEST_CASE("json: every line of the examples survives render then parse unchanged
       ++lines;
     }
   }
-  CHECK(lines == 14 + 6 + 22 + 407);  // every line of the four files
+  CHECK(lines == 14 + 6 + 22 + 8 + 407);  // every line of the five files
 }

@@ -141,7 +141,7 @@ TEST_CASE("server: append, query and bill over the socket equal the embedded res
     CHECK(client->get_bill("111111111111", "2026-10", "", json).value() ==
           render_bill(state, "111111111111", 202610, json).value());
     CHECK(client->get_account("222222222222", "", json).value() ==
-          render_account(state, "222222222222", json).value());
+          render_account(state, "222222222222", json, at("2026-11-01T00:00:00Z")).value());
   }
   CHECK(client->export_focus("111111111111", "2026-10").value() ==
         render_focus(state, "111111111111", 202610).value());

@@ -173,6 +173,72 @@ fb::EventT billing_period_closed(std::string_view month_text, std::string_view w
   return event_of(std::move(body), when);
 }
 
+fb::EventT ou_created(std::string ou_id, std::string parent_id, std::string name,
+                      std::string_view when) {
+  fb::OrganizationalUnitCreatedT body;
+  body.ou_id = std::move(ou_id);
+  body.parent_id = std::move(parent_id);
+  body.name = std::move(name);
+  return event_of(std::move(body), when);
+}
+
+fb::EventT account_moved(std::string account_id, std::string parent_id, std::string_view when) {
+  fb::AccountMovedT body;
+  body.account_id = std::move(account_id);
+  body.parent_id = std::move(parent_id);
+  return event_of(std::move(body), when);
+}
+
+fb::EventT policy_created(std::string policy_id, std::string org_id, std::string name,
+                          std::string document, std::string_view when) {
+  fb::PolicyCreatedT body;
+  body.policy_id = std::move(policy_id);
+  body.org_id = std::move(org_id);
+  body.name = std::move(name);
+  body.document = std::move(document);
+  return event_of(std::move(body), when);
+}
+
+fb::EventT policy_attached(std::string policy_id, std::string target_id, std::string_view when) {
+  fb::PolicyAttachedT body;
+  body.policy_id = std::move(policy_id);
+  body.target_id = std::move(target_id);
+  return event_of(std::move(body), when);
+}
+
+fb::EventT policy_detached(std::string policy_id, std::string target_id, std::string_view when) {
+  fb::PolicyDetachedT body;
+  body.policy_id = std::move(policy_id);
+  body.target_id = std::move(target_id);
+  return event_of(std::move(body), when);
+}
+
+fb::EventT policy_deleted(std::string policy_id, std::string_view when) {
+  fb::PolicyDeletedT body;
+  body.policy_id = std::move(policy_id);
+  return event_of(std::move(body), when);
+}
+
+fb::EventT all_features_requested(std::string org_id,
+                                  std::vector<std::pair<std::string, std::string>> handshakes,
+                                  std::string_view when) {
+  fb::AllFeaturesEnableRequestedT body;
+  body.org_id = std::move(org_id);
+  for (auto& [handshake_id, account_id] : handshakes) {
+    auto handshake = std::make_unique<fb::FeatureHandshakeT>();
+    handshake->handshake_id = std::move(handshake_id);
+    handshake->account_id = std::move(account_id);
+    body.handshakes.push_back(std::move(handshake));
+  }
+  return event_of(std::move(body), when);
+}
+
+fb::EventT all_features_enabled(std::string org_id, std::string_view when) {
+  fb::AllFeaturesEnabledT body;
+  body.org_id = std::move(org_id);
+  return event_of(std::move(body), when);
+}
+
 std::string pack_event(const fb::EventT& event) {
   flatbuffers::FlatBufferBuilder builder;
   builder.Finish(fb::Event::Pack(builder, &event));

@@ -47,6 +47,20 @@ fb::EventT credit_granted(std::string credit_id, std::string account_id, std::st
 fb::EventT credit_sharing_set(std::string org_id, bool enabled, std::string_view when);
 fb::EventT billing_period_closed(std::string_view month, std::string_view when);
 
+fb::EventT ou_created(std::string ou_id, std::string parent_id, std::string name,
+                      std::string_view when);
+fb::EventT account_moved(std::string account_id, std::string parent_id, std::string_view when);
+fb::EventT policy_created(std::string policy_id, std::string org_id, std::string name,
+                          std::string document, std::string_view when);
+fb::EventT policy_attached(std::string policy_id, std::string target_id, std::string_view when);
+fb::EventT policy_detached(std::string policy_id, std::string target_id, std::string_view when);
+fb::EventT policy_deleted(std::string policy_id, std::string_view when);
+// handshakes: (handshake id, account id)
+fb::EventT all_features_requested(std::string org_id,
+                                  std::vector<std::pair<std::string, std::string>> handshakes,
+                                  std::string_view when);
+fb::EventT all_features_enabled(std::string org_id, std::string_view when);
+
 // Packs `event` as the engine stores it (within an EventRecord) and returns the bytes.
 std::string pack_event(const fb::EventT& event);
 
