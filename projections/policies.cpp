@@ -503,45 +503,58 @@ Status check_permission(const Registry& state, std::string_view account_id,
   if (organization == nullptr || organization->feature_set != fb::FeatureSet::ALL) {
     return Status::ok();
   }
-  const std::vector<PathLevel> path = policy_path(state, account_id, time);
-  // Any deny at any level wins.
-  for (const PathLevel& level : path) {
-    for (const Policy* policy : level.policies) {
-      for (const PolicyStatement& statement : policy->statements) {
+  // Walks the levels from the account up to the root without copying the path (this runs for
+  // every usage record), calling visit(level, attachments) until it returns an error.
+  auto walk = [&](auto&& visit) -> Status {
+    std::string_view level = account_id;
+    std::string_view parent = membership->parent_at(time);
+    for (;;) {
+      if (auto it = state.attachments.find(level); it != state.attachments.end()) {
+        ORGLEDGER_RETURN_IF_ERROR(visit(level, it->second));
+      }
+      if (level == organization->root_id) return Status::ok();
+      level = parent;
+      if (auto ou = state.ous.find(parent); ou != state.ous.end()) parent = ou->second.parent_id;
+    }
+  };
+  auto in_force = [&](const Attachment& attachment) {
+    return attachment.attached_at <= time && time < attachment.detached_at;
+  };
+  // Any deny at any level wins (and is the one named).
+  ORGLEDGER_RETURN_IF_ERROR(walk([&](std::string_view level,
+                                     const std::vector<Attachment>& attachments) {
+    for (const Attachment& attachment : attachments) {
+      if (!in_force(attachment)) continue;
+      const Policy& policy = state.policies.find(attachment.policy_id)->second;
+      for (const PolicyStatement& statement : policy.statements) {
         if (!statement.allow && statement.covers(service)) {
           return Status(Code::kPermissionDenied, Reason::kPolicyDenied,
-                        "policy " + in_quotes(policy->id) + " (" + policy->name + ") attached to " +
-                            in_quotes(level.target_id) + " denies service " + in_quotes(service) +
+                        "policy " + in_quotes(policy.id) + " (" + policy.name + ") attached to " +
+                            in_quotes(level) + " denies service " + in_quotes(service) +
                             " to account " + in_quotes(account_id) + " at " + format_time(time));
         }
       }
     }
-  }
+    return Status::ok();
+  }));
   // Every level must allow it: explicitly, or implicitly when none of its policies allows.
-  for (const PathLevel& level : path) {
+  return walk([&](std::string_view level, const std::vector<Attachment>& attachments) {
     bool has_allow_list = false;
-    bool allowed = false;
-    std::string allow_policies;
-    for (const Policy* policy : level.policies) {
-      bool policy_allows_something = false;
-      for (const PolicyStatement& statement : policy->statements) {
+    for (const Attachment& attachment : attachments) {
+      if (!in_force(attachment)) continue;
+      for (const PolicyStatement& statement :
+           state.policies.find(attachment.policy_id)->second.statements) {
         if (!statement.allow) continue;
-        policy_allows_something = true;
-        allowed = allowed || statement.covers(service);
-      }
-      if (policy_allows_something) {
-        allow_policies += (allow_policies.empty() ? "" : ", ") + policy->id;
+        if (statement.covers(service)) return Status::ok();
         has_allow_list = true;
       }
     }
-    if (has_allow_list && !allowed) {
-      return Status(Code::kPermissionDenied, Reason::kPolicyDenied,
-                    "service " + in_quotes(service) + " is not allowed at " +
-                        in_quotes(level.target_id) + " by its allow-list policy " + allow_policies +
-                        ", for account " + in_quotes(account_id) + " at " + format_time(time));
-    }
-  }
-  return Status::ok();
+    if (!has_allow_list) return Status::ok();
+    return Status(Code::kPermissionDenied, Reason::kPolicyDenied,
+                  "service " + in_quotes(service) + " is not allowed at " + in_quotes(level) +
+                      " by its allow-list policies, for account " + in_quotes(account_id) + " at " +
+                      format_time(time));
+  });
 }
 
 }  // namespace orgledger
