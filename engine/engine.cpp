@@ -199,8 +199,9 @@ std::vector<AppendOutcome> Engine::append_group(std::vector<AppendRequest> reque
       outcome.positions.clear();
       outcome.stored = 0;
     }
-    // The live state may hold events the store does not: rebuild it before the next append.
-    if (live_state_changed) needs_recovery_ = true;
+    // The live state may hold events the store does not: rebuild it now, so no query sees
+    // them; if even that fails, appends stay suspended until a rebuild succeeds.
+    if (live_state_changed && !recover().is_ok()) needs_recovery_ = true;
     head = store_->head().value();
   } else if (options_.checkpoint_every > 0 &&
              head.position - last_checkpoint_ >= options_.checkpoint_every) {

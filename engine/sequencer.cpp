@@ -14,10 +14,7 @@ Sequencer::Sequencer(std::unique_ptr<Engine> engine) : engine_(std::move(engine)
   pthread_setname_np(thread_.native_handle(), "sequencer");
 }
 
-Sequencer::~Sequencer() {
-  stop();
-  if (thread_.joinable()) thread_.join();
-}
+Sequencer::~Sequencer() { stop(); }
 
 void Sequencer::append(AppendRequest request, AppendDone done) {
   {
@@ -52,11 +49,12 @@ void Sequencer::stop() {
   std::deque<PendingAppend> refused;
   {
     std::lock_guard lock(mutex_);
-    if (stopping_) return;
-    stopping_ = true;
-    refused.swap(appends_);
-    queries_.clear();
-    wake_.notify_one();
+    if (!stopping_) {
+      stopping_ = true;
+      refused.swap(appends_);
+      queries_.clear();
+      wake_.notify_one();
+    }
   }
   for (PendingAppend& pending : refused) {
     AppendOutcome outcome;
@@ -64,6 +62,10 @@ void Sequencer::stop() {
     outcome.failed_index = AppendOutcome::kWholeRequest;
     pending.done(std::move(outcome));
   }
+  // Returns only once the group being written is answered and the thread is gone, so no
+  // callback or listener runs after stop() (their owners may go away right after).
+  std::lock_guard join_lock(join_mutex_);
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
 }
 
 void Sequencer::run() {

@@ -41,8 +41,9 @@ class Sequencer {
   // Called after every durable group with the new head (on the sequencer thread).
   void add_commit_listener(CommitListener listener);
 
-  // Finishes the group being written, answers everything still queued with Unavailable, and
-  // refuses new work the same way. Idempotent.
+  // Finishes the group being written, answers everything still queued with Unavailable, refuses
+  // new work the same way, and returns once the sequencer thread has ended. Idempotent; never
+  // call it from a callback (they run on the sequencer thread).
   void stop();
 
   // The store, for reads from any thread (stored records never change).
@@ -63,6 +64,7 @@ class Sequencer {
   std::deque<Query> queries_;              // guarded by mutex_
   std::vector<CommitListener> listeners_;  // guarded by mutex_
   bool stopping_ = false;                  // guarded by mutex_
+  std::mutex join_mutex_;                  // serializes joining thread_
   std::thread thread_;
 };
 
