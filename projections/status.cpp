@@ -126,6 +126,10 @@ std::string_view reason_name(Reason reason) {
       return "DuplicateOrganizationalUnit";
     case Reason::kParentNotFound:
       return "ParentNotFound";
+    case Reason::kPasswordPolicyViolation:
+      return "PasswordPolicyViolation";
+    case Reason::kManagementAccountNotSecured:
+      return "ManagementAccountNotSecured";
   }
   return "Unknown";
 }

@@ -81,6 +81,9 @@ enum class Reason : uint16_t {
   kPolicyDenied,
   kDuplicateOrganizationalUnit,
   kParentNotFound,
+  // Securing the management account (DOMAIN.md).
+  kPasswordPolicyViolation,
+  kManagementAccountNotSecured,
 };
 
 std::string_view code_name(Code code);
