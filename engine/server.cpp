@@ -145,7 +145,9 @@ class Session : public std::enable_shared_from_this<Session> {
     asio::post(strand_, [self = shared_from_this(), head] {
       self->known_head_ = std::max(self->known_head_, head);
       if (self->subscribed_ && self->writing_ && self->known_head_ > self->cursor_ &&
-          self->known_head_ - self->cursor_ > self->server_.options.max_subscriber_lag) {
+          self->known_head_ - self->cursor_ > self->server_.options.max_subscriber_lag &&
+          std::chrono::steady_clock::now() - self->write_started_ >
+              self->server_.options.subscriber_stall_timeout) {
         // Not even the last batch was taken: the reader is stuck. Its socket is full, so no
         // error frame can get through; the log says why.
         spdlog::warn("subscriber too far behind peer={} cursor={} head={}", self->peer_,
@@ -451,11 +453,15 @@ class Session : public std::enable_shared_from_this<Session> {
   void write_next() {
     if (write_queue_.empty()) {
       writing_ = false;
-      if (close_after_flush_ && in_flight_ == 0) close("closed after the last answer");
+      // A subscription's own slot never completes: it does not hold the close back.
+      if (close_after_flush_ && (in_flight_ == 0 || subscribed_)) {
+        close("closed after the last answer");
+      }
       pump_subscription();
       return;
     }
     writing_ = true;
+    write_started_ = std::chrono::steady_clock::now();
     asio::async_write(socket_, asio::buffer(write_queue_.front()),
                       asio::bind_executor(strand_, [self = shared_from_this()](
                                                        boost::system::error_code error, size_t) {
@@ -469,22 +475,12 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // Sends the next batch of a subscription once every earlier answer is out and the previous
-  // batch was written: a slow reader holds at most one batch in memory.
+  // batch was written: a slow reader holds at most one batch in memory and never slows appends.
+  // Being behind is fine (the next batches come from the store); being stuck is not: on_head
+  // cuts a subscriber whose write has been stalled too long while it is too far behind.
   void pump_subscription() {
     if (!subscribed_ || closed_ || close_after_flush_ || fetching_ || writing_) return;
     if (next_to_send_ != subscription_slot_) return;
-    if (known_head_ > cursor_ && known_head_ - cursor_ > server_.options.max_subscriber_lag) {
-      spdlog::warn("subscriber too far behind peer={} cursor={} head={}", peer_, cursor_,
-                   known_head_);
-      close_after_flush_ = true;
-      enqueue(wire::error_frame(
-          subscription_id_,
-          Status(Code::kResourceExhausted, Reason::kNone,
-                 "subscriber fell more than " + std::to_string(server_.options.max_subscriber_lag) +
-                     " records behind the head; resubscribe from position " +
-                     std::to_string(cursor_))));
-      return;
-    }
     if (cursor_ > known_head_) return;  // caught up: wait for the next commit
     fetching_ = true;
     const Store& store = server_.sequencer.store();
@@ -535,6 +531,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::map<uint64_t, std::string> ready_;
   std::deque<std::string> write_queue_;
   bool writing_ = false;
+  std::chrono::steady_clock::time_point write_started_;  // of the write in flight
   bool reading_paused_ = false;
   bool close_after_flush_ = false;
   bool closed_ = false;

@@ -24,8 +24,11 @@ struct ServerOptions {
   size_t max_frame_bytes = 16 * 1024 * 1024;
   size_t max_connections = 1024;
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
-  size_t max_pipelined_requests = 4096;     // per connection; reading pauses beyond it
-  uint64_t max_subscriber_lag = 1'000'000;  // records behind the head before a subscriber is cut
+  size_t max_pipelined_requests = 4096;  // per connection; reading pauses beyond it
+  // A subscriber is cut when it is more than this many records behind the head while one of its
+  // writes has been stuck for longer than subscriber_stall_timeout.
+  uint64_t max_subscriber_lag = 1'000'000;
+  std::chrono::milliseconds subscriber_stall_timeout{std::chrono::seconds(30)};
   int io_threads = 2;
   int blocking_threads = 2;
 };

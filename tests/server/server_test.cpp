@@ -3,9 +3,13 @@
 #include "engine/server.h"
 
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include <atomic>
 #include <boost/asio.hpp>
+#include <cstring>
 #include <thread>
 
 #include "engine/client.h"
@@ -407,4 +411,69 @@ TEST_CASE("server: after a restart the head and the digest are the same") {
   CHECK(client->digest()->second == state);
   RemoteRecordSource remote(*client);
   CHECK(remote.head()->hash == head.hash);
+}
+
+TEST_CASE(
+    "server: a subscriber that stops reading is cut when it falls too far behind, and "
+    "appends never wait for it") {
+  TempDir dir;
+  ServerOptions options;
+  options.max_subscriber_lag = 100;
+  options.subscriber_stall_timeout = std::chrono::milliseconds(200);
+  TestServer server(dir.str(), options);
+  REQUIRE(server.client()->append(worked_example()).is_ok());
+
+  // A subscriber with a small receive buffer that never reads.
+  RawConnection subscriber(port_of(server.address()));
+  subscriber.socket.set_option(boost::asio::socket_base::receive_buffer_size(4096));
+  {
+    flatbuffers::FlatBufferBuilder builder;
+    const auto body = wire::CreateSubscribeRequest(builder, 1);
+    wire::RequestBuilder request(builder);
+    request.add_request_id(1);
+    request.add_body_type(wire::RequestBody::SubscribeRequest);
+    request.add_body(body.Union());
+    builder.Finish(request.Finish(), wire::RequestIdentifier());
+    subscriber.send(wire::frame(builder));
+  }
+  // 60,000 events in requests of 500: far more than the socket buffers hold.
+  auto appender = server.client();
+  const auto started = std::chrono::steady_clock::now();
+  for (uint32_t request = 0; request < 120; ++request) {
+    std::vector<AppendInput> batch;
+    for (uint32_t i = 0; i < 500; ++i) batch.push_back(tiny_usage(9, request * 500 + i));
+    REQUIRE(appender->append(batch).is_ok());
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  MESSAGE("60,000 appends beside a stuck subscriber took ",
+          std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count(), " ms");
+  CHECK(appender->hello().value() == 6 + 60'000);
+  // Once its write has been stuck past the stall timeout, the next commit cuts it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  REQUIRE(appender->append({tiny_usage(10, 1)}).is_ok());
+
+  // The server has closed the stuck subscriber: draining its socket ends (end of stream or
+  // reset) instead of waiting for more (a 10-second receive timeout fails the test).
+  struct timeval timeout {
+    10, 0
+  };
+  const int fd = subscriber.socket.native_handle();
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  int flags = fcntl(fd, F_GETFL);
+  fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  size_t drained = 0;
+  bool closed = false;
+  char buffer[65536];
+  for (;;) {
+    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n > 0) {
+      drained += static_cast<size_t>(n);
+      continue;
+    }
+    closed = n == 0 || errno == ECONNRESET;
+    if (!closed) MESSAGE("recv failed: ", std::string(std::strerror(errno)));
+    break;
+  }
+  MESSAGE("the stuck subscriber had ", drained, " bytes in flight when it was cut");
+  CHECK(closed);
 }
