@@ -168,23 +168,38 @@ int run_append(const AppendArgs& args) {
   return 0;
 }
 
-int run_account(const std::string& account_id, const ReadArgs& args) {
-  if (!is_account_id(account_id)) {
-    return fail(invalid("account id \"" + account_id + "\" must be exactly 12 digits"));
-  }
+namespace {
+
+// Prints a view of the state: from the server with `remote(client)`, or rendered here with
+// `local(registry, now)` from the embedded store as of --as-of; `now` (pending invitations,
+// permissions) is the --as-of time when it is one, else the wall clock.
+template <typename Remote, typename Local>
+int show(const ReadArgs& args, Remote remote, Local local) {
   if (!args.location.connect.empty()) {
     auto client = connect(args.location);
     if (!client.is_ok()) return fail(client.status());
-    return print((*client)->get_account(account_id, args.as_of, args.json));
+    return print(remote(**client));
   }
   auto store = open_read_only(args.location.data);
   if (!store.is_ok()) return fail(store.status());
   auto registry = replay_as_of(**store, args.as_of);
   if (!registry.is_ok()) return fail(registry.status());
-  // Permissions are shown as of now (or the --as-of time when one was given).
   Micros now = wall_clock_now();
   if (auto time = parse_time(args.as_of); time.is_ok()) now = *time;
-  return print(render_account(*registry, account_id, args.json, now));
+  return print(local(*registry, now));
+}
+
+}  // namespace
+
+int run_account(const std::string& account_id, const ReadArgs& args) {
+  if (!is_account_id(account_id)) {
+    return fail(invalid("account id \"" + account_id + "\" must be exactly 12 digits"));
+  }
+  return show(
+      args, [&](Client& client) { return client.get_account(account_id, args.as_of, args.json); },
+      [&](const Registry& registry, Micros now) {
+        return render_account(registry, account_id, args.json, now);
+      });
 }
 
 int run_org(const std::string& org_id, const ReadArgs& args) {
@@ -192,19 +207,11 @@ int run_org(const std::string& org_id, const ReadArgs& args) {
     return fail(invalid("organization id \"" + org_id +
                         "\" must be \"o-\" followed by 10 to 32 lower-case letters or digits"));
   }
-  if (!args.location.connect.empty()) {
-    auto client = connect(args.location);
-    if (!client.is_ok()) return fail(client.status());
-    return print((*client)->get_organization(org_id, args.as_of, args.json));
-  }
-  auto store = open_read_only(args.location.data);
-  if (!store.is_ok()) return fail(store.status());
-  auto registry = replay_as_of(**store, args.as_of);
-  if (!registry.is_ok()) return fail(registry.status());
-  // Pending versus expired is shown as of now (or the --as-of time when one was given).
-  Micros now = wall_clock_now();
-  if (auto time = parse_time(args.as_of); time.is_ok()) now = *time;
-  return print(render_organization(*registry, org_id, args.json, now));
+  return show(
+      args, [&](Client& client) { return client.get_organization(org_id, args.as_of, args.json); },
+      [&](const Registry& registry, Micros now) {
+        return render_organization(registry, org_id, args.json, now);
+      });
 }
 
 int run_replay(const ReplayArgs& args) {

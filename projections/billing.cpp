@@ -726,57 +726,6 @@ LedgerWrites ledger_entries(const Registry& state) {
   return entries;
 }
 
-void add_billing_to_digest(const Billing& billing, Sha256& hasher) {
-  hasher.add_u64(billing.prices.size());
-  for (const auto& [usage_type, schedules] : billing.prices) {
-    hasher.add_string(usage_type);
-    hasher.add_u64(schedules.size());
-    for (const auto& [month, schedule] : schedules) {
-      hasher.add_i64(month);
-      hasher.add_string(schedule.service);
-      hasher.add_string(schedule.unit);
-      hasher.add_u64(schedule.tiers.size());
-      for (const Tier& tier : schedule.tiers) {
-        hasher.add_u64(tier.up_to ? 1 : 0);
-        hasher.add_i64(tier.up_to.value_or(0));
-        hasher.add_i64(tier.unit_price);
-      }
-    }
-  }
-  hasher.add_u64(billing.usage.size());
-  for (const auto& [key, quantity] : billing.usage) {
-    hasher.add_string(ledger_keys::usage_key(key));
-    hasher.add_i64(quantity);
-  }
-  hasher.add_u64(billing.late.size());
-  for (const auto& [key, quantity] : billing.late) {
-    hasher.add_string(ledger_keys::correction_key(key));
-    hasher.add_i64(quantity);
-  }
-  hasher.add_u64(billing.usage_totals.size());
-  for (const auto& [key, quantity] : billing.usage_totals) {
-    hasher.add_string(std::get<0>(key));
-    hasher.add_i64(std::get<1>(key));
-    hasher.add_string(std::get<2>(key));
-    hasher.add_i64(quantity);
-  }
-  hasher.add_u64(billing.credits.size());
-  for (const auto& [id, credit] : billing.credits) {
-    hasher.add_string(id);
-    hasher.add_string(credit.account_id);
-    hasher.add_string(credit.description);
-    hasher.add_i64(credit.amount);
-    hasher.add_i64(credit.first_month);
-    hasher.add_i64(credit.expires_month.value_or(0));
-    hasher.add_i64(credit.granted_at);
-    hasher.add_u64(credit.granted_position);
-    hasher.add_i64(credit.consumed);
-  }
-  hasher.add_i64(billing.last_closed.value_or(0));
-  hasher.add_i64(billing.earliest_usage_month.value_or(0));
-  hasher.add_u64(billing.frozen_bills.size());
-  for (const auto& [key, bill] : billing.frozen_bills) hasher.add_string(bill_to_json(bill));
-}
 
 std::string format_cents(int64_t cents) {
   const bool negative = cents < 0;

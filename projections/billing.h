@@ -31,9 +31,6 @@ std::string bill_to_json(const Bill& bill);
 // Every entry the `ledger` column family holds for this state, in key order.
 LedgerWrites ledger_entries(const Registry& state);
 
-// Adds the billing part of the state to a digest.
-void add_billing_to_digest(const Billing& billing, Sha256& hasher);
-
 // "2,007.04": cents with thousands separators, for people.
 std::string format_cents(int64_t cents);
 

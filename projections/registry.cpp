@@ -4,6 +4,7 @@
 
 #include "projections/billing.h"
 #include "projections/policies.h"
+#include "projections/snapshot.h"
 #include "projections/rule_helpers.h"
 
 namespace orgledger {
@@ -672,104 +673,9 @@ void apply(Registry& state, const fb::Event& event, const EventContext& context)
 }
 
 Hash digest(const Registry& state) {
-  Sha256 hasher;
-  hasher.add_string("orgledger.state.v1");
-  hasher.add_u64(state.accounts.size());
-  for (const auto& [id, account] : state.accounts) {
-    hasher.add_string(id);
-    hasher.add_string(account.email);
-    hasher.add_string(account.name);
-    hasher.add_u64(static_cast<uint64_t>(account.status));
-    hasher.add_i64(account.created_at);
-    hasher.add_i64(account.closed_at);
-    hasher.add_i64(account.changed_at);
-    hasher.add_i64(account.last_usage_at);
-    hasher.add_u64(account.memberships.size());
-    for (const Membership& membership : account.memberships) {
-      hasher.add_string(membership.org_id);
-      hasher.add_string(membership.payer_id);
-      hasher.add_i64(membership.joined_at);
-      hasher.add_i64(membership.left_at);
-      hasher.add_u64(static_cast<uint64_t>(membership.method));
-      hasher.add_u64(membership.parents.size());
-      for (const auto& [from, parent] : membership.parents) {
-        hasher.add_i64(from);
-        hasher.add_string(parent);
-      }
-    }
-  }
-  hasher.add_u64(state.organizations.size());
-  for (const auto& [id, organization] : state.organizations) {
-    hasher.add_string(id);
-    hasher.add_string(organization.root_id);
-    hasher.add_string(organization.management_account_id);
-    hasher.add_u64(static_cast<uint64_t>(organization.feature_set));
-    hasher.add_u64(organization.max_accounts);
-    hasher.add_i64(organization.created_at);
-    hasher.add_u64(organization.deleted ? 1 : 0);
-    hasher.add_i64(organization.deleted_at);
-    hasher.add_i64(organization.changed_at);
-    hasher.add_u64(organization.member_ids.size());
-    for (const std::string& member : organization.member_ids) hasher.add_string(member);
-    hasher.add_u64(organization.open_invitation_ids.size());
-    for (const std::string& open : organization.open_invitation_ids) hasher.add_string(open);
-    hasher.add_u64(organization.credit_sharing ? 1 : 0);
-    hasher.add_u64(organization.all_features_request ? 1 : 0);
-    if (organization.all_features_request) {
-      hasher.add_u64(organization.all_features_request->size());
-      for (const std::string& id : *organization.all_features_request) hasher.add_string(id);
-    }
-  }
-  hasher.add_u64(state.handshakes.size());
-  for (const auto& [id, handshake] : state.handshakes) {
-    hasher.add_string(id);
-    hasher.add_string(handshake.org_id);
-    hasher.add_string(handshake.account_id);
-    hasher.add_u64(static_cast<uint64_t>(handshake.action));
-    hasher.add_u64(static_cast<uint64_t>(handshake.state));
-    hasher.add_i64(handshake.requested_at);
-    hasher.add_i64(handshake.expires_at);
-    hasher.add_i64(handshake.changed_at);
-  }
-  // account_by_email and root_ids are indexes derived from the above; hashing them too would
-  // catch an index drifting from its source.
-  hasher.add_u64(state.account_by_email.size());
-  for (const auto& [email, id] : state.account_by_email) {
-    hasher.add_string(email);
-    hasher.add_string(id);
-  }
-  hasher.add_u64(state.root_ids.size());
-  for (const std::string& root : state.root_ids) hasher.add_string(root);
-  hasher.add_u64(state.ous.size());
-  for (const auto& [id, ou] : state.ous) {
-    hasher.add_string(id);
-    hasher.add_string(ou.org_id);
-    hasher.add_string(ou.parent_id);
-    hasher.add_string(ou.name);
-    hasher.add_i64(ou.depth);
-    hasher.add_i64(ou.created_at);
-  }
-  hasher.add_u64(state.policies.size());
-  for (const auto& [id, policy] : state.policies) {
-    hasher.add_string(id);
-    hasher.add_string(policy.org_id);
-    hasher.add_string(policy.name);
-    hasher.add_string(policy.document);  // the statements are parsed from it
-    hasher.add_i64(policy.created_at);
-    hasher.add_u64(policy.deleted ? 1 : 0);
-  }
-  hasher.add_u64(state.attachments.size());
-  for (const auto& [target, attachments] : state.attachments) {
-    hasher.add_string(target);
-    hasher.add_u64(attachments.size());
-    for (const Attachment& attachment : attachments) {
-      hasher.add_string(attachment.policy_id);
-      hasher.add_i64(attachment.attached_at);
-      hasher.add_i64(attachment.detached_at);
-    }
-  }
-  add_billing_to_digest(state.billing, hasher);
-  return hasher.finish();
+  // The snapshot encoding is canonical (every field, maps in key order), so its SHA-256 is the
+  // state digest: one serialization serves checkpoints and comparisons alike.
+  return sha256(encode_snapshot(state));
 }
 
 }  // namespace orgledger
