@@ -182,7 +182,8 @@ int show(const ReadArgs& args, Remote remote, Local local) {
   }
   auto store = open_read_only(args.location.data);
   if (!store.is_ok()) return fail(store.status());
-  auto registry = replay_as_of(**store, args.as_of);
+  // At the head, a checkpoint spares replaying the whole log.
+  auto registry = args.as_of.empty() ? load_state(**store) : replay_as_of(**store, args.as_of);
   if (!registry.is_ok()) return fail(registry.status());
   Micros now = wall_clock_now();
   if (auto time = parse_time(args.as_of); time.is_ok()) now = *time;

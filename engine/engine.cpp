@@ -30,25 +30,36 @@ Result<std::unique_ptr<Engine>> Engine::open(const std::string& directory, Engin
   return engine;
 }
 
-Status Engine::recover() {
-  registry_ = Registry();
-  loaded_checkpoint_ = 0;
-  const uint64_t head = store_->head()->position;
-  auto checkpoint = store_->latest_checkpoint();
+Result<Registry> load_state(const Store& store, uint64_t* checkpoint_position) {
+  Registry state;
+  uint64_t loaded = 0;
+  const uint64_t head = store.head()->position;
+  auto checkpoint = store.latest_checkpoint();
   if (checkpoint.is_ok() && checkpoint->has_value() && (*checkpoint)->first <= head &&
-      (*checkpoint)->second.size() > 32) {
-    // value: digest of the state (32 bytes), then its snapshot.
+      (*checkpoint)->second.size() > sizeof(Hash)) {
+    // value: digest of the state, then its snapshot.
     const std::string& value = (*checkpoint)->second;
-    auto state = decode_snapshot(std::string_view(value).substr(32));
-    if (state.is_ok() && std::memcmp(value.data(), digest(*state).data(), sizeof(Hash)) == 0) {
-      registry_ = std::move(*state);
-      loaded_checkpoint_ = (*checkpoint)->first;
+    auto decoded = decode_snapshot(std::string_view(value).substr(sizeof(Hash)));
+    if (decoded.is_ok() && std::memcmp(value.data(), digest(*decoded).data(), sizeof(Hash)) == 0) {
+      state = std::move(*decoded);
+      loaded = (*checkpoint)->first;
     }
     // Otherwise the checkpoint is ignored: replaying the whole log is always correct.
   }
-  last_checkpoint_ = loaded_checkpoint_;
-  auto summary = fold(*store_, FoldRange{loaded_checkpoint_ + 1}, registry_);
-  return summary.is_ok() ? Status::ok() : summary.status();
+  auto summary = fold(store, FoldRange{loaded + 1}, state);
+  if (!summary.is_ok()) return summary.status();
+  if (checkpoint_position != nullptr) *checkpoint_position = loaded;
+  return state;
+}
+
+Status Engine::recover() {
+  uint64_t loaded = 0;
+  auto state = load_state(*store_, &loaded);
+  if (!state.is_ok()) return state.status();
+  registry_ = std::move(*state);
+  loaded_checkpoint_ = loaded;
+  last_checkpoint_ = loaded;
+  return Status::ok();
 }
 
 Status Engine::checkpoint() {

@@ -52,6 +52,12 @@ struct AppendOutcome {
   Head head;          // the head after the append
 };
 
+// The state at the head of `store`: its latest checkpoint (when it decodes to the digest stored
+// with it) plus a fold of the log after it, else a fold of the whole log. Sets
+// `*checkpoint_position` (when given) to the checkpoint used, 0 for none. DataLoss when the log
+// cannot be folded. Works on read-only stores too.
+Result<Registry> load_state(const Store& store, uint64_t* checkpoint_position = nullptr);
+
 class Engine {
  public:
   // Opens the store in `directory` and rebuilds the registry from it. Errors as Store::open,
