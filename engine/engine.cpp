@@ -1,5 +1,7 @@
 #include "engine/engine.h"
 
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -216,7 +218,10 @@ std::vector<AppendOutcome> Engine::append_group(std::vector<AppendRequest> reque
     head = store_->head().value();
   } else if (options_.checkpoint_every > 0 &&
              head.position - last_checkpoint_ >= options_.checkpoint_every) {
-    (void)checkpoint();  // only start-up time depends on it
+    // Only start-up time depends on a checkpoint: a failed one is logged, not fatal.
+    if (Status written = checkpoint(); !written.is_ok()) {
+      spdlog::warn("checkpoint at position {} not written: {}", head.position, written.to_string());
+    }
   }
   for (AppendOutcome& outcome : outcomes) outcome.head = head;
   return outcomes;
