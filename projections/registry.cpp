@@ -4,13 +4,38 @@
 
 #include "projections/billing.h"
 #include "projections/policies.h"
-#include "projections/snapshot.h"
 #include "projections/rule_helpers.h"
+#include "projections/snapshot.h"
 
 namespace orgledger {
 namespace {
 
 using namespace rules;
+
+// Which rule file an event type belongs to: DOMAIN.md's sections.
+enum class Section { kOrganizations, kBilling, kPolicies };
+
+Section section_of(fb::EventBody type) {
+  switch (type) {
+    case fb::EventBody::PriceScheduleSet:
+    case fb::EventBody::UsageRecorded:
+    case fb::EventBody::CreditGranted:
+    case fb::EventBody::CreditSharingSet:
+    case fb::EventBody::BillingPeriodClosed:
+      return Section::kBilling;
+    case fb::EventBody::AllFeaturesEnableRequested:
+    case fb::EventBody::AllFeaturesEnabled:
+    case fb::EventBody::OrganizationalUnitCreated:
+    case fb::EventBody::AccountMoved:
+    case fb::EventBody::PolicyCreated:
+    case fb::EventBody::PolicyAttached:
+    case fb::EventBody::PolicyDetached:
+    case fb::EventBody::PolicyDeleted:
+      return Section::kPolicies;
+    default:
+      return Section::kOrganizations;
+  }
+}
 
 // ASCII only (emails are validated as printable ASCII), independent of the process locale.
 std::string lower_case(std::string_view value) {
@@ -510,6 +535,14 @@ Status validate(const Registry& state, const fb::Event& event, const EventContex
                   "occurred_at " + format_time(occurred_at) + " is more than 5 minutes after " +
                       "recorded_at " + format_time(context.recorded_at));
   }
+  switch (section_of(event.body_type())) {
+    case Section::kBilling:
+      return validate_billing_event(state, event, context);
+    case Section::kPolicies:
+      return validate_policy_event(state, event);
+    case Section::kOrganizations:
+      break;
+  }
   switch (event.body_type()) {
     case fb::EventBody::AccountCreated:
       return validate_account_created(state, *event.body_as_AccountCreated(), occurred_at);
@@ -536,21 +569,6 @@ Status validate(const Registry& state, const fb::Event& event, const EventContex
     case fb::EventBody::OrganizationDeleted:
       return validate_organization_deleted(state, *event.body_as_OrganizationDeleted(),
                                            occurred_at);
-    case fb::EventBody::PriceScheduleSet:
-    case fb::EventBody::UsageRecorded:
-    case fb::EventBody::CreditGranted:
-    case fb::EventBody::CreditSharingSet:
-    case fb::EventBody::BillingPeriodClosed:
-      return validate_billing_event(state, event, context);
-    case fb::EventBody::AllFeaturesEnableRequested:
-    case fb::EventBody::AllFeaturesEnabled:
-    case fb::EventBody::OrganizationalUnitCreated:
-    case fb::EventBody::AccountMoved:
-    case fb::EventBody::PolicyCreated:
-    case fb::EventBody::PolicyAttached:
-    case fb::EventBody::PolicyDetached:
-    case fb::EventBody::PolicyDeleted:
-      return validate_policy_event(state, event);
     case fb::EventBody::NONE:
       return invalid_input("event has no body");
     default:
@@ -559,6 +577,16 @@ Status validate(const Registry& state, const fb::Event& event, const EventContex
 }
 
 void apply(Registry& state, const fb::Event& event, const EventContext& context) {
+  switch (section_of(event.body_type())) {
+    case Section::kBilling:
+      apply_billing_event(state, event, context);
+      return;
+    case Section::kPolicies:
+      apply_policy_event(state, event);
+      return;
+    case Section::kOrganizations:
+      break;
+  }
   const Micros at = event.occurred_at();
   switch (event.body_type()) {
     case fb::EventBody::AccountCreated: {
@@ -650,23 +678,6 @@ void apply(Registry& state, const fb::Event& event, const EventContext& context)
       organization.deleted_at = at;
       break;
     }
-    case fb::EventBody::PriceScheduleSet:
-    case fb::EventBody::UsageRecorded:
-    case fb::EventBody::CreditGranted:
-    case fb::EventBody::CreditSharingSet:
-    case fb::EventBody::BillingPeriodClosed:
-      apply_billing_event(state, event, context);
-      break;
-    case fb::EventBody::AllFeaturesEnableRequested:
-    case fb::EventBody::AllFeaturesEnabled:
-    case fb::EventBody::OrganizationalUnitCreated:
-    case fb::EventBody::AccountMoved:
-    case fb::EventBody::PolicyCreated:
-    case fb::EventBody::PolicyAttached:
-    case fb::EventBody::PolicyDetached:
-    case fb::EventBody::PolicyDeleted:
-      apply_policy_event(state, event);
-      break;
     default:
       break;  // validate refuses every other type, so none is ever stored
   }
