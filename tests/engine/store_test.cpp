@@ -311,19 +311,7 @@ TEST_CASE("ledger: the ledger family is written with the events and equals a rep
   {
     auto engine = Engine::open(dir.str(), options_with(clock));
     REQUIRE(engine.is_ok());
-    std::vector<fb::EventT> setup;
-    setup.push_back(
-        account_created("111111111111", "b@example.com", "Payer", "", "2026-09-01T00:00:00Z"));
-    setup.push_back(organization_created("o-exampleorg1", "111111111111", "2026-09-01T00:01:00Z"));
-    setup.push_back(account_created("222222222222", "m@example.com", "Member", "o-exampleorg1",
-                                    "2026-09-01T00:02:00Z"));
-    setup.push_back(price_schedule_set("DataTransfer-Out-GB", "ec2", "GB", "2026-10",
-                                       {{"10240", "0.17"}, {std::nullopt, "0.13"}},
-                                       "2026-09-20T00:00:00Z"));
-    setup.push_back(
-        usage_recorded("111111111111", "DataTransfer-Out-GB", "8192", "2026-10-03T10:00:00Z"));
-    setup.push_back(
-        usage_recorded("222222222222", "DataTransfer-Out-GB", "4096", "2026-10-05T10:00:00Z"));
+    std::vector<fb::EventT> setup = worked_example_events();
     REQUIRE_OK((*engine)->append(request(1, std::move(setup)), "test").status);
     std::vector<fb::EventT> close;
     close.push_back(billing_period_closed("2026-10", "2026-11-01T00:00:00Z"));
@@ -368,16 +356,16 @@ TEST_CASE("group commit: requests of one group are all-or-nothing each, in order
   group[0].inputs = three_events();
   group[0].actor = "a";
   // Refused as a whole: its second event closes the management account.
-  group[1].inputs.push_back(input(10, account_created("333333333333", "x@outside.io", "X", "",
-                                                      "2026-10-03T00:00:00Z")));
+  group[1].inputs.push_back(
+      input(10, account_created("333333333333", "x@outside.io", "X", "", "2026-10-03T00:00:00Z")));
   group[1].inputs.push_back(input(11, account_closed("111111111111", "2026-10-04T00:00:00Z")));
   group[1].actor = "b";
   // Sees the state as left by group[0]: the member exists.
   group[2].inputs.push_back(input(12, account_left("222222222222", "2026-10-09T00:00:00Z")));
   group[2].actor = "c";
   // Expects the head before group[2]: aborted.
-  group[3].inputs.push_back(input(13, account_created("444444444444", "y@outside.io", "Y", "",
-                                                      "2026-10-03T00:00:00Z")));
+  group[3].inputs.push_back(
+      input(13, account_created("444444444444", "y@outside.io", "Y", "", "2026-10-03T00:00:00Z")));
   group[3].expected_head = 3;
   const std::vector<AppendOutcome> outcomes = (*engine)->append_group(std::move(group));
   REQUIRE(outcomes.size() == 4);
@@ -406,8 +394,8 @@ TEST_CASE("checkpoint: start-up loads the latest checkpoint and replays only the
     REQUIRE(engine.is_ok());
     REQUIRE_OK((*engine)->append(three_events(), "test").status);
     std::vector<AppendInput> tail;
-    tail.push_back(input(4, account_created("333333333333", "x@outside.io", "X", "",
-                                            "2026-10-03T00:00:00Z")));
+    tail.push_back(
+        input(4, account_created("333333333333", "x@outside.io", "X", "", "2026-10-03T00:00:00Z")));
     REQUIRE_OK((*engine)->append(std::move(tail), "test").status);
     served = digest((*engine)->registry());
   }

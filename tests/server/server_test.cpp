@@ -71,19 +71,7 @@ EventIdBytes id_of(uint32_t a, uint32_t b) {
 }
 
 std::vector<AppendInput> worked_example() {
-  std::vector<fb::EventT> events;
-  events.push_back(account_created("111111111111", "billing@example.com", "Example Corp", "",
-                                   "2026-09-01T00:00:00Z"));
-  events.push_back(organization_created("o-exampleorg1", "111111111111", "2026-09-01T00:01:00Z"));
-  events.push_back(account_created("222222222222", "member@example.com", "Member", "o-exampleorg1",
-                                   "2026-09-01T00:02:00Z"));
-  events.push_back(price_schedule_set("DataTransfer-Out-GB", "ec2", "GB", "2026-10",
-                                      {{"10240", "0.17"}, {std::nullopt, "0.13"}},
-                                      "2026-09-20T00:00:00Z"));
-  events.push_back(
-      usage_recorded("111111111111", "DataTransfer-Out-GB", "8192", "2026-10-03T10:00:00Z"));
-  events.push_back(
-      usage_recorded("222222222222", "DataTransfer-Out-GB", "4096", "2026-10-05T10:00:00Z"));
+  std::vector<fb::EventT> events = worked_example_events();
   std::vector<AppendInput> inputs;
   uint32_t n = 0;
   for (auto& event : events) inputs.push_back(AppendInput{id_of(0, ++n), std::move(event)});
