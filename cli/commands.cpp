@@ -14,6 +14,7 @@
 #include "cli/progress.h"
 #include "engine/client.h"
 #include "engine/engine.h"
+#include "engine/password_hash.h"
 #include "engine/wire.h"
 #include "projections/event_json.h"
 #include "projections/json_writer.h"
@@ -25,9 +26,6 @@
 
 namespace orgledger::cli {
 namespace {
-
-// Who the embedded CLI appends as, until authentication arrives with the server.
-constexpr std::string_view kLocalActor = "local:cli";
 
 Result<std::string> read_input(const std::string& file) {
   if (file == "-") {
@@ -91,8 +89,17 @@ int run_append(const AppendArgs& args) {
       continue;
     }
     AppendInput input;
-    input.event_id = parsed->event_id.value_or(derived_event_id(line_number, line));
+    if (parsed->event_id) {
+      input.event_id = *parsed->event_id;
+    } else if (parsed->secret) {
+      // Never derived from a line holding a secret: the id would be an unsalted hash of it.
+      random_bytes(input.event_id.data(), input.event_id.size());
+    } else {
+      input.event_id = derived_event_id(line_number, line);
+    }
+    if (!parsed->occurred_at_given) parsed->event.occurred_at = wall_clock_now();
     input.event = std::move(parsed->event);
+    input.secret = std::move(parsed->secret);
     inputs.push_back(std::move(input));
     line_numbers.push_back(line_number);
   }
@@ -138,7 +145,7 @@ int run_append(const AppendArgs& args) {
   } else {
     auto engine = Engine::open(args.location.data, EngineOptions{});
     if (!engine.is_ok()) return fail(engine.status());
-    outcome = (*engine)->append(std::move(inputs), kLocalActor);
+    outcome = (*engine)->append(std::move(inputs), local_operator());
     state_digest = digest((*engine)->registry());
   }
   if (!outcome.status.is_ok()) {

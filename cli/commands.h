@@ -12,11 +12,24 @@ namespace orgledger::cli {
 struct Location {
   std::string data;
   std::string connect;
+  // Signing in to the server (docs/security.md): an operator token, or an account's password
+  // (plus a TOTP code, given or computed from the device's seed, when it has MFA).
+  std::string token_file;
+  std::string login;  // account id
+  std::string password_file;
+  std::string totp_code;
+  std::string totp_seed_file;
+  std::string tls_ca;  // connect with TLS, trusting this CA
 };
 
 struct ServeArgs {
   std::string data;
   std::string listen = "127.0.0.1:7400";
+  std::string auth_file;
+  std::string tls_cert;
+  std::string tls_key;
+  int lockout_after = 10;
+  int64_t lockout_seconds = 15 * 60;
   size_t max_connections = 1024;
   int64_t idle_timeout_seconds = 60;
   size_t max_frame_bytes = 16 * 1024 * 1024;
@@ -54,6 +67,7 @@ struct VerifyArgs {
 struct BillArgs {
   std::string payer;
   std::string month;
+  std::string account;  // only this account's charges on the bill
   Location location;
   std::string as_of;
   bool json = false;
@@ -71,7 +85,21 @@ struct TailArgs {
   uint64_t from = 1;
 };
 
+struct TokenArgs {
+  std::string name;
+  std::string role;
+  std::string auth_file;
+  std::string out;
+};
+
+struct TotpArgs {
+  std::string seed_file;
+};
+
 int run_serve(const ServeArgs& args);
+int run_token_create(const TokenArgs& args);
+int run_totp_seed();
+int run_totp_code(const TotpArgs& args);
 int run_append(const AppendArgs& args);
 int run_account(const std::string& account_id, const ReadArgs& args);
 int run_org(const std::string& org_id, const ReadArgs& args);

@@ -36,7 +36,14 @@ class SourceHandle {
 
 Result<SourceHandle> open_source(const Location& location);
 
-// Connects to the server of `location`.
+// The first line of a file holding a secret (a token, a password, a TOTP seed).
+Result<std::string> read_secret_file(const std::string& path, std::string_view what);
+
+// The TOTP code of the seed (base32) in `seed_file` for the current time.
+Result<std::string> current_totp_code(const std::string& seed_file);
+
+// Connects to the server of `location` (with TLS when --tls-ca is given) and signs in with its
+// token, or its account, password and TOTP code. Unauthenticated when it names no credentials.
 Result<std::unique_ptr<Client>> connect(const Location& location);
 
 }  // namespace orgledger::cli

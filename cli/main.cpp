@@ -12,6 +12,19 @@ void add_location(CLI::App* command, orgledger::cli::Location& location, const c
   auto* data = command->add_option("--data", location.data, data_help);
   auto* connect = command->add_option("--connect", location.connect, "server HOST:PORT");
   data->excludes(connect);
+  // Signing in (--connect only).
+  command->add_option("--token-file", location.token_file, "file holding an operator token")
+      ->envname("ORGLEDGER_TOKEN_FILE");
+  auto* login = command->add_option("--login", location.login, "sign in as this account id");
+  command->add_option("--password-file", location.password_file,
+                      "file whose first line is the account's password")
+      ->needs(login);
+  command->add_option("--totp-code", location.totp_code, "the current MFA code")->needs(login);
+  command->add_option("--totp-seed-file", location.totp_seed_file,
+                      "file holding the MFA device's base32 seed (the code is computed)")
+      ->needs(login);
+  command->add_option("--tls-ca", location.tls_ca, "connect with TLS, trusting this CA (PEM)")
+      ->envname("ORGLEDGER_TLS_CA");
   command->callback([command, data, connect] {
     if (data->count() == 0 && connect->count() == 0) {
       throw CLI::RequiredError(command->get_name() + ": --data DIR or --connect HOST:PORT");
@@ -40,6 +53,41 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   serve->add_option("--max-frame-bytes", serve_args.max_frame_bytes, "largest frame accepted")
       ->capture_default_str();
+  serve
+      ->add_option("--auth", serve_args.auth_file,
+                   "operator tokens: lines NAME ROLE sha256:HEX (see `orgledger token create`)")
+      ->required();
+  auto* tls_cert = serve->add_option("--tls-cert", serve_args.tls_cert, "TLS certificate (PEM)");
+  auto* tls_key = serve->add_option("--tls-key", serve_args.tls_key, "TLS private key (PEM)");
+  tls_cert->needs(tls_key);
+  tls_key->needs(tls_cert);
+  serve
+      ->add_option("--lockout-after", serve_args.lockout_after,
+                   "failed sign-ins (per account or address) before a lockout")
+      ->capture_default_str();
+  serve
+      ->add_option("--lockout-seconds", serve_args.lockout_seconds, "how long a lockout lasts")
+      ->capture_default_str();
+
+  TokenArgs token_args;
+  auto* token = app.add_subcommand("token", "operator tokens for serve --auth");
+  token->require_subcommand(1);
+  auto* token_create = token->add_subcommand(
+      "create", "make a token: the token goes to --out, its hash to the --auth file");
+  token_create->add_option("--name", token_args.name, "the operator's name")->required();
+  token_create->add_option("--role", token_args.role, "admin, ingest or auditor")->required();
+  token_create->add_option("--auth", token_args.auth_file, "the auth file to add it to")
+      ->required();
+  token_create->add_option("--out", token_args.out, "new file for the token (mode 0600)")
+      ->required();
+
+  TotpArgs totp_args;
+  auto* totp = app.add_subcommand("totp", "TOTP (MFA) helpers");
+  totp->require_subcommand(1);
+  auto* totp_seed = totp->add_subcommand("seed", "print a new random 160-bit seed in base32");
+  auto* totp_code = totp->add_subcommand("code", "print the current code of a seed");
+  totp_code->add_option("--seed-file", totp_args.seed_file, "file holding the base32 seed")
+      ->required();
 
   AppendArgs append_args;
   auto* append = app.add_subcommand("append", "append JSON Lines events (FILE or - for stdin)");
@@ -72,6 +120,8 @@ int main(int argc, char** argv) {
   add_location(bill, bill_args.location, "store directory (read-only)");
   bill->add_option("--as-of", bill_args.as_of, "a log position or an RFC 3339 time");
   bill->add_flag("--json", bill_args.json, "JSON output (exact decimal strings)");
+  bill->add_option("--account", bill_args.account,
+                   "only this account's charges on the bill (what a member may read)");
 
   ExportArgs export_args;
   auto* export_command = app.add_subcommand("export", "export billing data");
@@ -120,6 +170,9 @@ int main(int argc, char** argv) {
   }
 
   if (serve->parsed()) return run_serve(serve_args);
+  if (token_create->parsed()) return run_token_create(token_args);
+  if (totp_seed->parsed()) return run_totp_seed();
+  if (totp_code->parsed()) return run_totp_code(totp_args);
   if (append->parsed()) return run_append(append_args);
   if (account->parsed()) return run_account(account_id, account_args);
   if (org->parsed()) return run_org(org_id, org_args);

@@ -48,10 +48,21 @@ int run_serve(const ServeArgs& args) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  auto tokens = load_auth_file(args.auth_file);
+  if (!tokens.is_ok()) return fail(tokens.status());
+  if (args.lockout_after < 1 || args.lockout_seconds < 1) {
+    return fail(invalid("--lockout-after and --lockout-seconds must be at least 1"));
+  }
   auto engine = Engine::open(args.data, EngineOptions{});
   if (!engine.is_ok()) return fail(engine.status());
   Sequencer sequencer(std::move(*engine));
   ServerOptions options;
+  options.tokens = std::move(*tokens);
+  options.lockout.lock_after = args.lockout_after;
+  options.lockout.slow_after = std::min(options.lockout.slow_after, args.lockout_after - 1);
+  options.lockout.lock_for = std::chrono::seconds(args.lockout_seconds);
+  options.tls_cert_file = args.tls_cert;
+  options.tls_key_file = args.tls_key;
   options.listen = args.listen;
   options.max_connections = args.max_connections;
   options.idle_timeout = std::chrono::seconds(args.idle_timeout_seconds);
@@ -59,12 +70,6 @@ int run_serve(const ServeArgs& args) {
   auto server = Server::start(sequencer, options);
   if (!server.is_ok()) return fail(server.status());
   auto address = parse_host_port(args.listen);
-  boost::system::error_code error;
-  if (const auto ip = boost::asio::ip::make_address(address->first, error);
-      !error && !ip.is_loopback()) {
-    spdlog::warn("listening on the non-loopback address {} without TLS: traffic is not encrypted",
-                 address->first);
-  }
   std::printf("orgledger serving %s on %s:%u\n", args.data.c_str(), address->first.c_str(),
               static_cast<unsigned>((*server)->port()));
   std::fflush(stdout);

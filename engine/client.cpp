@@ -1,7 +1,10 @@
 #include "engine/client.h"
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <optional>
 
+#include "engine/password_hash.h"
 #include "engine/server.h"
 #include "replay/record.h"
 
@@ -49,12 +52,32 @@ const wire::Response* root_of(const std::string& bytes) {
 struct Client::Impl {
   asio::io_context io;
   tcp::socket socket{io};
+  std::optional<asio::ssl::context> tls_context;
+  std::optional<asio::ssl::stream<tcp::socket&>> tls;
+
+  template <typename Buffer>
+  void read(Buffer buffer, boost::system::error_code& error) {
+    if (tls) {
+      asio::read(*tls, buffer, error);
+    } else {
+      asio::read(socket, buffer, error);
+    }
+  }
+  template <typename Buffer>
+  void write(Buffer buffer, boost::system::error_code& error) {
+    if (tls) {
+      asio::write(*tls, buffer, error);
+    } else {
+      asio::write(socket, buffer, error);
+    }
+  }
 };
 
 Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Client::~Client() = default;
 
-Result<std::unique_ptr<Client>> Client::connect(std::string_view host_port) {
+Result<std::unique_ptr<Client>> Client::connect(std::string_view host_port,
+                                                const ClientOptions& options) {
   auto address = parse_host_port(host_port);
   if (!address.is_ok()) return address.status();
   auto impl = std::make_unique<Impl>();
@@ -66,12 +89,33 @@ Result<std::unique_ptr<Client>> Client::connect(std::string_view host_port) {
     return unavailable("cannot connect to " + std::string(host_port) + ": " + error.message());
   }
   impl->socket.set_option(tcp::no_delay(true), error);
+  if (!options.tls_ca_file.empty()) {
+    impl->tls_context.emplace(asio::ssl::context::tls_client);
+    impl->tls_context->set_options(asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+    impl->tls_context->load_verify_file(options.tls_ca_file, error);
+    if (error) {
+      return Status(Code::kInvalidArgument, Reason::kInvalidInput,
+                    "cannot load the CA file \"" + options.tls_ca_file + "\": " + error.message());
+    }
+    impl->tls.emplace(impl->socket, *impl->tls_context);
+    impl->tls->set_verify_mode(asio::ssl::verify_peer);
+    // The certificate must name the host connected to (DNS name or IP address).
+    impl->tls->set_verify_callback(asio::ssl::host_name_verification(address->first));
+    if (!SSL_set_tlsext_host_name(impl->tls->native_handle(), address->first.c_str())) {
+      return unavailable("cannot set the TLS server name");
+    }
+    impl->tls->handshake(asio::ssl::stream_base::client, error);
+    if (error) {
+      return unavailable("TLS handshake with " + std::string(host_port) +
+                         " failed: " + error.message());
+    }
+  }
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
 
 Status Client::send(std::string_view frame) {
   boost::system::error_code error;
-  asio::write(impl_->socket, asio::buffer(frame.data(), frame.size()), error);
+  impl_->write(asio::buffer(frame.data(), frame.size()), error);
   if (error) return unavailable("cannot send to the server: " + error.message());
   return Status::ok();
 }
@@ -79,14 +123,14 @@ Status Client::send(std::string_view frame) {
 Result<std::string> Client::receive() {
   uint8_t header[wire::kFrameHeaderBytes];
   boost::system::error_code error;
-  asio::read(impl_->socket, asio::buffer(header), error);
+  impl_->read(asio::buffer(header), error);
   if (error) return unavailable("the server closed the connection: " + error.message());
   const uint32_t length = wire::decode_length(header);
   if (length == 0 || length > wire::kDefaultMaxFrameBytes * 4) {
     return unavailable("the server sent a frame of " + std::to_string(length) + " bytes");
   }
   std::string body(length, '\0');
-  asio::read(impl_->socket, asio::buffer(body.data(), body.size()), error);
+  impl_->read(asio::buffer(body.data(), body.size()), error);
   if (error) return unavailable("the server closed the connection: " + error.message());
   auto response = wire::verify_response(body);
   if (!response.is_ok()) return response.status();
@@ -123,9 +167,16 @@ std::string Client::append_frame(uint64_t request_id, const std::vector<AppendIn
   for (const AppendInput& input : inputs) {
     const auto event = fb::Event::Pack(builder, &input.event);
     const fb::EventId id(flatbuffers::span<const uint8_t, 16>(input.event_id.data(), 16));
+    flatbuffers::Offset<wire::Secret> secret;
+    if (input.secret) {
+      secret = wire::CreateSecret(builder, builder.CreateString(input.secret->password),
+                                  builder.CreateString(input.secret->totp_seed),
+                                  builder.CreateString(input.secret->code));
+    }
     wire::AppendEventBuilder append_event(builder);
     append_event.add_event_id(&id);
     append_event.add_event(event);
+    if (input.secret) append_event.add_secret(secret);
     events.push_back(append_event.Finish());
   }
   const auto vector = builder.CreateVector(events);
@@ -158,6 +209,23 @@ Result<AppendReply> Client::append(const std::vector<AppendInput>& inputs,
   return result;
 }
 
+Result<AuthenticateReply> Client::authenticate(const Credentials& credentials) {
+  flatbuffers::FlatBufferBuilder builder(256);
+  const auto body = wire::CreateAuthenticateRequest(
+      builder, builder.CreateString(credentials.token),
+      builder.CreateString(credentials.account_id), builder.CreateString(credentials.password),
+      builder.CreateString(credentials.totp_code));
+  std::string frame =
+      request_frame(builder, next_request_id(), wire::RequestBody::AuthenticateRequest, body);
+  auto response = call(frame);
+  wipe(frame);  // it held the password or token
+  if (!response.is_ok()) return response.status();
+  const auto* reply = root_of(*response)->body_as_AuthenticateResponse();
+  if (reply == nullptr) return Status(Code::kInternal, Reason::kNone, "unexpected response type");
+  return AuthenticateReply{reply->principal() ? reply->principal()->str() : "",
+                           reply->role() ? reply->role()->str() : ""};
+}
+
 Result<uint64_t> Client::hello() {
   flatbuffers::FlatBufferBuilder builder(64);
   const auto body = wire::CreateHelloRequest(builder, builder.CreateString("orgledger-client"));
@@ -188,12 +256,14 @@ Result<std::string> Client::get_organization(std::string_view org_id, std::strin
 }
 
 Result<std::string> Client::get_bill(std::string_view payer, std::string_view month,
-                                     std::string_view as_of, bool json) {
+                                     std::string_view as_of, bool json,
+                                     std::string_view account_id) {
   flatbuffers::FlatBufferBuilder builder(128);
-  const auto body =
-      wire::CreateGetBillRequest(builder, builder.CreateString(payer.data(), payer.size()),
-                                 builder.CreateString(month.data(), month.size()),
-                                 builder.CreateString(as_of.data(), as_of.size()), json);
+  const auto body = wire::CreateGetBillRequest(
+      builder, builder.CreateString(payer.data(), payer.size()),
+      builder.CreateString(month.data(), month.size()),
+      builder.CreateString(as_of.data(), as_of.size()), json,
+      builder.CreateString(account_id.data(), account_id.size()));
   return document(
       request_frame(builder, next_request_id(), wire::RequestBody::GetBillRequest, body));
 }

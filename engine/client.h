@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/authenticator.h"
 #include "engine/engine.h"
 #include "engine/wire.h"
 #include "projections/status.h"
@@ -24,10 +25,23 @@ struct AppendReply {
   Head head;
 };
 
+struct ClientOptions {
+  // When set: connect with TLS and accept only a server certificate signed by this CA (PEM)
+  // that names the host connected to.
+  std::string tls_ca_file;
+};
+
+struct AuthenticateReply {
+  std::string principal;  // "account:ID" or "operator:NAME"
+  std::string role;
+};
+
 class Client {
  public:
-  // Connects to "HOST:PORT". Unavailable when nothing answers there.
-  static Result<std::unique_ptr<Client>> connect(std::string_view host_port);
+  // Connects to "HOST:PORT". Unavailable when nothing answers there or the TLS handshake fails
+  // (for example, a plain server, or a certificate the CA did not sign).
+  static Result<std::unique_ptr<Client>> connect(std::string_view host_port,
+                                                 const ClientOptions& options = {});
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -51,10 +65,14 @@ class Client {
                              std::optional<uint64_t> expected_head = std::nullopt,
                              std::optional<uint32_t>* failed_index = nullptr);
   Result<uint64_t> hello();
+  // Signs this connection in (docs/security.md).
+  Result<AuthenticateReply> authenticate(const Credentials& credentials);
   Result<std::string> get_account(std::string_view account_id, std::string_view as_of, bool json);
   Result<std::string> get_organization(std::string_view org_id, std::string_view as_of, bool json);
+  // `account_id` set: only that account's charges on the payer's bill.
   Result<std::string> get_bill(std::string_view payer, std::string_view month,
-                               std::string_view as_of, bool json);
+                               std::string_view as_of, bool json,
+                               std::string_view account_id = {});
   Result<std::string> export_focus(std::string_view payer, std::string_view month);
   Result<std::string> stats();
   Result<std::pair<uint64_t, Hash>> digest();

@@ -6,12 +6,70 @@
 #include <cstring>
 #include <map>
 
+#include "engine/password_hash.h"
+#include "engine/store_format.h"
 #include "projections/snapshot.h"
 #include "replay/fold.h"
 #include "replay/record.h"
 
 namespace orgledger {
 namespace {
+
+// Checks the secret an input carries and turns it into the credentials to store with it.
+// `state` is the state the event was validated against.
+Status take_secret(const Registry& state, const AppendInput& input, Micros now,
+                   CredentialWrites& writes) {
+  const fb::EventT& event = input.event;
+  switch (event.body.type) {
+    case fb::EventBody::PasswordChanged: {
+      const std::string& account_id = event.body.AsPasswordChanged()->account_id;
+      if (!input.secret || input.secret->password.empty()) {
+        return Status(Code::kInvalidArgument, Reason::kSecretRequired,
+                      "PasswordChanged is appended with its password (the JSON Lines form "
+                      "PasswordSet); the log records the fact, the credentials store its hash");
+      }
+      const Account& account = *state.find_account(account_id);
+      ORGLEDGER_RETURN_IF_ERROR(
+          check_password_policy(input.secret->password, account.email, account.name));
+      if (input.password_hash.empty()) {
+        return Status(Code::kInternal, Reason::kNone, "the password was not hashed");
+      }
+      writes.emplace_back(store_format::password_key(account_id), input.password_hash);
+      return Status::ok();
+    }
+    case fb::EventBody::MfaEnabled: {
+      const auto& body = *event.body.AsMfaEnabled();
+      if (!input.secret || input.secret->totp_seed.empty()) {
+        return Status(Code::kInvalidArgument, Reason::kSecretRequired,
+                      "MfaEnabled is appended with the device's totp_seed and a current code");
+      }
+      auto key = decode_base32(input.secret->totp_seed);
+      if (!key.is_ok()) return key.status().with_context("totp_seed");
+      if (key->size() < kMinTotpKeyBytes) {
+        return Status(Code::kInvalidArgument, Reason::kInvalidInput,
+                      "totp_seed must hold at least " + std::to_string(kMinTotpKeyBytes * 8) +
+                          " bits (RFC 4226); this one holds " + std::to_string(key->size() * 8));
+      }
+      const auto step = verify_totp(*key, input.secret->code, now / 1'000'000, INT64_MIN);
+      if (!step) {
+        return Status(Code::kInvalidArgument, Reason::kInvalidMfaCode,
+                      "the code does not match the TOTP seed at the current time (check the "
+                      "device's clock); the device was not enabled");
+      }
+      writes.emplace_back(
+          store_format::totp_key(body.account_id, body.device_id),
+          store_format::encode_totp_entry(
+              *step, std::string_view(reinterpret_cast<const char*>(key->data()), key->size())));
+      return Status::ok();
+    }
+    default:
+      if (input.secret) {
+        return Status(Code::kInvalidArgument, Reason::kInvalidInput,
+                      "a secret goes only with PasswordChanged or MfaEnabled");
+      }
+      return Status::ok();
+  }
+}
 
 Micros system_clock_micros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -20,6 +78,16 @@ Micros system_clock_micros() {
 }
 
 }  // namespace
+
+Status prepare_secrets(std::vector<AppendInput>& inputs) {
+  for (AppendInput& input : inputs) {
+    if (!input.secret || input.secret->password.empty() || !input.password_hash.empty()) continue;
+    auto hash = hash_password(input.secret->password);
+    if (!hash.is_ok()) return hash.status();
+    input.password_hash = std::move(*hash);
+  }
+  return Status::ok();
+}
 
 Result<std::unique_ptr<Engine>> Engine::open(const std::string& directory, EngineOptions options) {
   auto store = Store::open(directory, options.store);
@@ -74,10 +142,10 @@ Status Engine::checkpoint() {
   return Status::ok();
 }
 
-AppendOutcome Engine::append(std::vector<AppendInput> inputs, std::string_view actor) {
+AppendOutcome Engine::append(std::vector<AppendInput> inputs, const Principal& principal) {
   std::vector<AppendRequest> group(1);
   group[0].inputs = std::move(inputs);
-  group[0].actor = std::string(actor);
+  group[0].principal = principal;
   return std::move(append_group(std::move(group)).front());
 }
 
@@ -102,13 +170,15 @@ std::vector<AppendOutcome> Engine::append_group(std::vector<AppendRequest> reque
   const Micros recorded_at = std::max(options_.clock(), store_->head_recorded_at());
   std::vector<NewRecord> records;
   LedgerWrites ledger_writes;  // written in the same batch as the events they come from
+  CredentialWrites credential_writes;  // likewise: the secrets of PasswordChanged/MfaEnabled
   // Event ids stored by earlier requests of this group: id -> (position, content hash).
   std::map<EventIdBytes, EventIdEntry> group_ids;
   bool live_state_changed = false;
 
   for (size_t request_index = 0; request_index < requests.size(); ++request_index) {
-    const AppendRequest& request = requests[request_index];
+    AppendRequest& request = requests[request_index];
     AppendOutcome& outcome = outcomes[request_index];
+    const std::string actor = request.principal.actor();
     outcome.positions.resize(request.inputs.size());
     auto fail = [&](size_t index, Status status) {
       outcome.status = std::move(status);
@@ -126,6 +196,12 @@ std::vector<AppendOutcome> Engine::append_group(std::vector<AppendRequest> reque
     std::map<EventIdBytes, EventIdEntry> request_ids;
     const size_t records_before = records.size();
     const size_t writes_before = ledger_writes.size();
+    const size_t credentials_before = credential_writes.size();
+    if (Status prepared = prepare_secrets(request.inputs); !prepared.is_ok()) {
+      fail(0, std::move(prepared));
+      outcome.failed_index = AppendOutcome::kWholeRequest;
+      continue;
+    }
     Head request_head = head;
     // A request of several events must be all or nothing, so they run on a copy of the state;
     // a single event is validated before it touches the live state, so it needs no copy.
@@ -170,13 +246,18 @@ std::vector<AppendOutcome> Engine::append_group(std::vector<AppendRequest> reque
       record.recorded_at = recorded_at;
       record.event_id = input.event_id;
       record.content_hash = content;
-      record.bytes = encode_record(record.position, recorded_at, input.event_id, request.actor,
+      record.bytes = encode_record(record.position, recorded_at, input.event_id, actor,
                                    request_head.hash, input.event);
       record.record_hash = sha256(record.bytes);
       const fb::EventRecord* root = fb::GetEventRecord(record.bytes.data());
-      const EventContext context{record.position, recorded_at, request.actor, &ledger_writes};
-      if (Status valid = validate(state, *root->event(), context); !valid.is_ok()) {
-        fail(index, std::move(valid));
+      const EventContext context{record.position, recorded_at, actor, &ledger_writes};
+      // Who may append it, then whether it is valid, then its secret (which needs the
+      // account the validation found).
+      Status accepted = authorize_append(state, *root->event(), request.principal);
+      if (accepted.is_ok()) accepted = validate(state, *root->event(), context);
+      if (accepted.is_ok()) accepted = take_secret(state, input, recorded_at, credential_writes);
+      if (!accepted.is_ok()) {
+        fail(index, std::move(accepted));
         break;
       }
       apply(state, *root->event(), context);
@@ -191,6 +272,7 @@ std::vector<AppendOutcome> Engine::append_group(std::vector<AppendRequest> reque
       // single refused event never reached the live state).
       records.resize(records_before);
       ledger_writes.resize(writes_before);
+      credential_writes.resize(credentials_before);
       continue;
     }
     if (scratch) {
@@ -202,7 +284,8 @@ std::vector<AppendOutcome> Engine::append_group(std::vector<AppendRequest> reque
     head = request_head;
   }
 
-  if (Status written = store_->append(records, ledger_writes); !written.is_ok()) {
+  if (Status written = store_->append(records, ledger_writes, credential_writes);
+      !written.is_ok()) {
     // Nothing of the group is stored, but the live state may hold its events: rebuild it from
     // the store, the one recovery path, before anything else is served.
     for (AppendOutcome& outcome : outcomes) {

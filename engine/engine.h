@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "engine/store.h"
+#include "projections/authorization.h"
+#include "projections/credentials.h"
 #include "projections/event_json.h"
 #include "projections/registry.h"
 #include "projections/status.h"
@@ -30,12 +32,22 @@ struct EngineOptions {
 struct AppendInput {
   EventIdBytes event_id{};
   fb::EventT event;
+  // PasswordChanged and MfaEnabled only: the secret (docs/security.md). It never reaches the
+  // log; the credentials store keeps the argon2id hash of the password (`password_hash`, filled
+  // by prepare_secrets) or the TOTP key.
+  std::optional<CredentialSecret> secret;
+  std::string password_hash;
 };
 
-// One append request: its events, who appends them, and optionally the head it expects.
+// Hashes the password of every input that carries one (argon2id: slow on purpose, so the
+// server does it before the request reaches the sequencer). Internal when hashing fails.
+Status prepare_secrets(std::vector<AppendInput>& inputs);
+
+// One append request: its events, who appends them (checked against authorize_append and
+// recorded as each record's actor), and optionally the head it expects.
 struct AppendRequest {
   std::vector<AppendInput> inputs;
-  std::string actor;
+  Principal principal;
   std::optional<uint64_t> expected_head;
 };
 
@@ -67,12 +79,15 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Appends `inputs` atomically as `actor`: every new event is validated against the state as
-  // left by the events before it; if one fails, nothing is stored and the outcome names it.
+  // Appends `inputs` atomically as `principal`: every new event is authorized and validated
+  // against the state as left by the events before it; if one fails, nothing is stored and
+  // the outcome names it. A PasswordChanged needs its password (checked against the policy),
+  // an MfaEnabled its TOTP seed and a current code; their secrets go to the credentials family
+  // in the same batch.
   // An input whose event_id is stored with identical content is not stored again (its original
   // position is answered); the same id with other content is AlreadyExists/DuplicateEventId.
   // Returns after the batch is synced.
-  AppendOutcome append(std::vector<AppendInput> inputs, std::string_view actor);
+  AppendOutcome append(std::vector<AppendInput> inputs, const Principal& principal);
 
   // Group commit: appends several requests in one synced WriteBatch. Each request is all or
   // nothing and is validated against the state as left by the requests accepted before it in
@@ -88,6 +103,7 @@ class Engine {
 
   const Registry& registry() const { return registry_; }
   const Store& store() const { return *store_; }
+  Store& credential_store() { return *store_; }  // see Sequencer::credential_store
 
  private:
   Engine() = default;

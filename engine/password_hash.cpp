@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <cstdlib>
+
 namespace orgledger {
 namespace {
 bool sodium_ready() {
@@ -19,6 +21,16 @@ Result<std::string> hash_password(std::string_view password) {
     return Status(Code::kInternal, Reason::kNone, "argon2id hashing ran out of memory");
   }
   return std::string(hash);
+}
+
+void random_bytes(uint8_t* bytes, size_t size) {
+  if (!sodium_ready()) std::abort();  // no safe randomness: never fall back to a weak one
+  randombytes_buf(bytes, size);
+}
+
+void wipe(std::string& secret) {
+  if (!secret.empty()) sodium_memzero(secret.data(), secret.size());
+  secret.clear();
 }
 
 bool verify_password(std::string_view hash, std::string_view password) {

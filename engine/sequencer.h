@@ -48,6 +48,9 @@ class Sequencer {
 
   // The store, for reads from any thread (stored records never change).
   const Store& store() const { return engine_->store(); }
+  // The store for the authenticator's writes to the credentials family (the TOTP step last
+  // accepted); RocksDB orders them with the sequencer's batches. Never for the log.
+  Store& credential_store() { return engine_->credential_store(); }
 
  private:
   struct PendingAppend {

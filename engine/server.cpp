@@ -4,12 +4,15 @@
 
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <chrono>
 #include <deque>
 #include <list>
 #include <map>
 #include <mutex>
+#include <optional>
 
+#include "engine/password_hash.h"
 #include "engine/wire.h"
 #include "projections/json_writer.h"
 #include "replay/fold.h"
@@ -88,7 +91,8 @@ struct Server::Impl {
       : sequencer(sequencer_in),
         options(std::move(options_in)),
         acceptor(io),
-        blocking(static_cast<size_t>(options.blocking_threads)) {}
+        blocking(static_cast<size_t>(options.blocking_threads)),
+        authenticator(sequencer.credential_store(), options.tokens, options.lockout) {}
 
   void accept();
   void forget(Session* session);
@@ -99,6 +103,8 @@ struct Server::Impl {
   asio::io_context io;
   tcp::acceptor acceptor;
   asio::thread_pool blocking;
+  Authenticator authenticator;
+  std::optional<asio::ssl::context> tls;  // set when serving TLS
   std::atomic<bool> stopped{false};
   std::mutex sessions_mutex;
   std::list<std::weak_ptr<Session>> sessions;  // guarded by sessions_mutex
@@ -115,15 +121,32 @@ class Session : public std::enable_shared_from_this<Session> {
         idle_timer_(strand_) {
     boost::system::error_code ignored;
     const auto endpoint = socket_.remote_endpoint(ignored);
-    peer_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+    address_ = endpoint.address().to_string();
+    peer_ = address_ + ":" + std::to_string(endpoint.port());
+    if (server.tls) tls_.emplace(std::move(socket_), *server.tls);
   }
 
   const std::string& peer() const { return peer_; }
 
   void start() {
-    spdlog::info("connection open peer={}", peer_);
+    spdlog::info("connection open peer={}{}", peer_, tls_ ? " tls" : "");
     arm_idle_timer();
-    read_header();
+    if (!tls_) {
+      read_header();
+      return;
+    }
+    // The idle timer bounds the handshake too.
+    tls_->async_handshake(
+        asio::ssl::stream_base::server,
+        asio::bind_executor(strand_, [self = shared_from_this()](boost::system::error_code error) {
+          if (error) {
+            spdlog::warn("tls handshake failed peer={} error=\"{}\"", self->peer_,
+                         error.message());
+            self->close("tls handshake failed");
+            return;
+          }
+          self->read_header();
+        }));
   }
 
   // Refuses the connection: one error frame, then close.
@@ -174,16 +197,37 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  tcp::socket& lowest() { return tls_ ? tls_->next_layer() : socket_; }
+
+  // Reads exactly `buffer` from the connection (through TLS when it is on).
+  template <typename Handler>
+  void read_exactly(asio::mutable_buffer buffer, Handler handler) {
+    if (tls_) {
+      asio::async_read(*tls_, buffer, asio::bind_executor(strand_, std::move(handler)));
+    } else {
+      asio::async_read(socket_, buffer, asio::bind_executor(strand_, std::move(handler)));
+    }
+  }
+
+  template <typename Handler>
+  void write_all(asio::const_buffer buffer, Handler handler) {
+    if (tls_) {
+      asio::async_write(*tls_, buffer, asio::bind_executor(strand_, std::move(handler)));
+    } else {
+      asio::async_write(socket_, buffer, asio::bind_executor(strand_, std::move(handler)));
+    }
+  }
+
   void read_header() {
-    if (closed_ || close_after_flush_) return;
+    if (closed_ || close_after_flush_ || authenticating_) return;
     if (in_flight_ >= server_.options.max_pipelined_requests) {
       reading_paused_ = true;  // resumed by complete() once answers drain
       return;
     }
-    asio::async_read(socket_, asio::buffer(header_),
-                     asio::bind_executor(
-                         strand_, [self = shared_from_this()](boost::system::error_code error,
-                                                              size_t) { self->on_header(error); }));
+    read_exactly(asio::buffer(header_),
+                 [self = shared_from_this()](boost::system::error_code error, size_t) {
+                   self->on_header(error);
+                 });
   }
 
   void on_header(boost::system::error_code error) {
@@ -204,17 +248,15 @@ class Session : public std::enable_shared_from_this<Session> {
     // A uint64 buffer keeps the FlatBuffer 8-byte aligned.
     body_.assign((length + 7) / 8, 0);
     body_size_ = length;
-    asio::async_read(
-        socket_, asio::buffer(body_.data(), length),
-        asio::bind_executor(
-            strand_, [self = shared_from_this()](boost::system::error_code error, size_t) {
-              if (error) {
-                self->close(error == asio::error::eof ? "truncated frame" : error.message());
-                return;
-              }
-              self->arm_idle_timer();
-              self->on_frame();
-            }));
+    read_exactly(asio::buffer(body_.data(), length),
+                 [self = shared_from_this()](boost::system::error_code error, size_t) {
+                   if (error) {
+                     self->close(error == asio::error::eof ? "truncated frame" : error.message());
+                     return;
+                   }
+                   self->arm_idle_timer();
+                   self->on_frame();
+                 });
   }
 
   // A frame that cannot be served: answer once, log once, close.
@@ -253,14 +295,32 @@ class Session : public std::enable_shared_from_this<Session> {
     const uint64_t id = request.request_id();
     auto done = completer(slot);
     const Store& store = server_.sequencer.store();
-    switch (request.body_type()) {
-      case wire::RequestBody::HelloRequest:
-        done(wire::hello_frame(id, store.head()->position));
-        return;
+    const wire::RequestBody type = request.body_type();
+    if (type == wire::RequestBody::HelloRequest) {
+      done(wire::hello_frame(id, store.head()->position));
+      return;
+    }
+    if (type == wire::RequestBody::AuthenticateRequest) {
+      authenticate(id, *request.body_as_AuthenticateRequest(), std::move(done));
+      return;
+    }
+    if (!principal_) {
+      done(wire::error_frame(
+          id, Status(Code::kUnauthenticated, Reason::kAuthenticationRequired,
+                     "authenticate first: this connection may only send Hello and Authenticate "
+                     "until it has signed in")));
+      return;
+    }
+    const Principal principal = *principal_;
+    switch (type) {
       case wire::RequestBody::AppendRequest:
         append(id, *request.body_as_AppendRequest(), std::move(done));
         return;
       case wire::RequestBody::ReadRequest: {
+        if (Status allowed = authorize_read_log(principal); !allowed.is_ok()) {
+          done(wire::error_frame(id, allowed));
+          return;
+        }
         const auto& read = *request.body_as_ReadRequest();
         const uint64_t from = std::max<uint64_t>(read.from(), 1);
         const size_t max = read.max() == 0 ? kReadBatchRecords
@@ -273,6 +333,10 @@ class Session : public std::enable_shared_from_this<Session> {
         return;
       }
       case wire::RequestBody::SubscribeRequest:
+        if (Status allowed = authorize_read_log(principal); !allowed.is_ok()) {
+          done(wire::error_frame(id, allowed));
+          return;
+        }
         subscribed_ = true;
         subscription_slot_ = slot;
         subscription_id_ = id;
@@ -288,7 +352,9 @@ class Session : public std::enable_shared_from_this<Session> {
         Micros now = wall_clock_now();
         if (auto time = parse_time(text(get.as_of())); time.is_ok()) now = *time;
         render(id, text(get.as_of()), std::move(done),
-               [account_id, json, now](const Registry& registry) {
+               [account_id, json, now, principal](const Registry& registry) -> Result<std::string> {
+                 ORGLEDGER_RETURN_IF_ERROR(
+                     authorize_read_account(registry, principal, account_id));
                  return render_account(registry, account_id, json, now);
                });
         return;
@@ -300,7 +366,9 @@ class Session : public std::enable_shared_from_this<Session> {
         Micros now = wall_clock_now();
         if (auto time = parse_time(text(get.as_of())); time.is_ok()) now = *time;
         render(id, text(get.as_of()), std::move(done),
-               [org_id, json, now](const Registry& registry) {
+               [org_id, json, now, principal](const Registry& registry) -> Result<std::string> {
+                 ORGLEDGER_RETURN_IF_ERROR(
+                     authorize_read_organization(registry, principal, org_id));
                  return render_organization(registry, org_id, json, now);
                });
         return;
@@ -308,19 +376,20 @@ class Session : public std::enable_shared_from_this<Session> {
       case wire::RequestBody::GetBillRequest: {
         const auto& get = *request.body_as_GetBillRequest();
         const std::string payer(text(get.payer()));
+        const std::string account_id(text(get.account_id()));
         auto month = parse_month(text(get.month()));
         if (!month.is_ok()) {
           done(wire::error_frame(id, month.status()));
           return;
         }
+        if (Status allowed = authorize_read_bill(principal, payer, account_id); !allowed.is_ok()) {
+          done(wire::error_frame(id, allowed));
+          return;
+        }
         const bool json = get.json();
         render(id, text(get.as_of()), std::move(done),
-               [payer, month = *month, json](const Registry& registry) -> Result<std::string> {
-                 if (registry.find_account(payer) == nullptr) {
-                   return Status(Code::kNotFound, Reason::kAccountNotFound,
-                                 "account \"" + payer + "\" does not exist");
-                 }
-                 return render_bill(registry, payer, month, json);
+               [payer, month = *month, json, account_id](const Registry& registry) {
+                 return render_bill(registry, payer, month, json, account_id);
                });
         return;
       }
@@ -330,6 +399,10 @@ class Session : public std::enable_shared_from_this<Session> {
         auto month = parse_month(text(get.month()));
         if (!month.is_ok()) {
           done(wire::error_frame(id, month.status()));
+          return;
+        }
+        if (Status allowed = authorize_read_bill(principal, payer, ""); !allowed.is_ok()) {
+          done(wire::error_frame(id, allowed));
           return;
         }
         render(id, "", std::move(done),
@@ -344,12 +417,20 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       case wire::RequestBody::ListAccountsRequest: {
         const std::string org_id(text(request.body_as_ListAccountsRequest()->org_id()));
-        render(id, "", std::move(done), [org_id](const Registry& registry) -> Result<std::string> {
-          return accounts_json(registry, org_id);
-        });
+        render(id, "", std::move(done),
+               [org_id, principal](const Registry& registry) -> Result<std::string> {
+                 ORGLEDGER_RETURN_IF_ERROR(
+                     org_id.empty() ? authorize_read_log(principal)
+                                    : authorize_read_organization(registry, principal, org_id));
+                 return accounts_json(registry, org_id);
+               });
         return;
       }
       case wire::RequestBody::VerifyRequest: {
+        if (Status allowed = authorize_read_log(principal); !allowed.is_ok()) {
+          done(wire::error_frame(id, allowed));
+          return;
+        }
         const auto& verify = *request.body_as_VerifyRequest();
         const uint64_t from = verify.from();
         const uint64_t to = verify.to() == 0 ? std::numeric_limits<uint64_t>::max() : verify.to();
@@ -373,10 +454,16 @@ class Session : public std::enable_shared_from_this<Session> {
         return;
       }
       case wire::RequestBody::DigestRequest:
+        if (Status allowed = authorize_read_log(principal); !allowed.is_ok()) {
+          done(wire::error_frame(id, allowed));
+          return;
+        }
         server_.sequencer.query([id, done](const Engine& engine) {
           done(wire::digest_frame(id, engine.store().head()->position, digest(engine.registry())));
         });
         return;
+      case wire::RequestBody::HelloRequest:
+      case wire::RequestBody::AuthenticateRequest:
       case wire::RequestBody::NONE:
         break;
     }
@@ -402,15 +489,54 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // Signs the connection in. The check (argon2id) runs on the blocking pool; reading pauses
+  // until the answer, so requests pipelined behind an Authenticate are judged by its outcome.
+  // A failure is answered only after the delay the lockout policy asks for.
+  void authenticate(uint64_t id, const wire::AuthenticateRequest& request,
+                    std::function<void(std::string)> done) {
+    Credentials credentials{std::string(text(request.token())),
+                            std::string(text(request.account_id())),
+                            std::string(text(request.password())),
+                            std::string(text(request.totp_code()))};
+    authenticating_ = true;
+    asio::post(server_.blocking, [self = shared_from_this(), id, done,
+                                  credentials = std::move(credentials)]() mutable {
+      auto outcome =
+          self->server_.authenticator.authenticate(credentials, self->address_, wall_clock_now());
+      wipe(credentials.password);
+      wipe(credentials.token);
+      asio::post(self->strand_, [self, id, done, outcome = std::move(outcome)] {
+        auto finish = [self, id, done, outcome] {
+          if (outcome.status.is_ok()) {
+            self->principal_ = outcome.principal;
+            done(wire::authenticate_frame(id, outcome.principal.actor(),
+                                          std::string(role_name(outcome.principal.role))));
+          } else {
+            done(wire::error_frame(id, outcome.status));
+          }
+          self->authenticating_ = false;
+          self->read_header();
+        };
+        if (outcome.delay.count() == 0) {
+          finish();
+          return;
+        }
+        auto timer = std::make_shared<asio::steady_timer>(self->strand_, outcome.delay);
+        timer->async_wait([timer, finish](boost::system::error_code) { finish(); });
+      });
+    });
+  }
+
   void append(uint64_t id, const wire::AppendRequest& request,
               std::function<void(std::string)> done) {
     AppendRequest append_request;
-    append_request.actor = "peer:" + peer_;
+    append_request.principal = *principal_;
     if (request.expected_head()) append_request.expected_head = *request.expected_head();
     if (request.events() == nullptr || request.events()->size() == 0) {
       done(wire::error_frame(id, invalid("an append carries at least one event")));
       return;
     }
+    bool has_password = false;
     for (uint32_t index = 0; index < request.events()->size(); ++index) {
       const wire::AppendEvent* event = request.events()->Get(index);
       if (event->event_id() == nullptr || event->event() == nullptr) {
@@ -421,11 +547,32 @@ class Session : public std::enable_shared_from_this<Session> {
       std::copy(event->event_id()->bytes()->begin(), event->event_id()->bytes()->end(),
                 input.event_id.begin());
       event->event()->UnPackTo(&input.event);
+      if (const wire::Secret* secret = event->secret()) {
+        input.secret = CredentialSecret{std::string(text(secret->password())),
+                                        std::string(text(secret->totp_seed())),
+                                        std::string(text(secret->code()))};
+        has_password = has_password || !input.secret->password.empty();
+      }
       append_request.inputs.push_back(std::move(input));
     }
-    server_.sequencer.append(std::move(append_request), [id, done](AppendOutcome outcome) {
-      done(wire::append_frame(id, outcome));
-    });
+    auto submit = [&sequencer = server_.sequencer, id, done](AppendRequest ready) {
+      sequencer.append(std::move(ready), [id, done](AppendOutcome outcome) {
+        done(wire::append_frame(id, outcome));
+      });
+    };
+    if (!has_password) {
+      submit(std::move(append_request));
+      return;
+    }
+    // argon2id is slow on purpose: hash here, not on the sequencer thread.
+    asio::post(server_.blocking,
+               [id, done, submit, append_request = std::move(append_request)]() mutable {
+                 if (Status hashed = prepare_secrets(append_request.inputs); !hashed.is_ok()) {
+                   done(wire::error_frame(id, hashed));
+                   return;
+                 }
+                 submit(std::move(append_request));
+               });
   }
 
   // Stores the answer of `slot` and sends every answer that is next in request order.
@@ -462,16 +609,15 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     writing_ = true;
     write_started_ = std::chrono::steady_clock::now();
-    asio::async_write(socket_, asio::buffer(write_queue_.front()),
-                      asio::bind_executor(strand_, [self = shared_from_this()](
-                                                       boost::system::error_code error, size_t) {
-                        if (error) {
-                          self->close(error.message());
-                          return;
-                        }
-                        self->write_queue_.pop_front();
-                        self->write_next();
-                      }));
+    write_all(asio::buffer(write_queue_.front()),
+              [self = shared_from_this()](boost::system::error_code error, size_t) {
+                if (error) {
+                  self->close(error.message());
+                  return;
+                }
+                self->write_queue_.pop_front();
+                self->write_next();
+              });
   }
 
   // Sends the next batch of a subscription once every earlier answer is out and the previous
@@ -510,14 +656,18 @@ class Session : public std::enable_shared_from_this<Session> {
     closed_ = true;
     boost::system::error_code ignored;
     idle_timer_.cancel();
-    socket_.shutdown(tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
+    lowest().shutdown(tcp::socket::shutdown_both, ignored);
+    lowest().close(ignored);
     spdlog::info("connection close peer={} requests={} reason=\"{}\"", peer_, requests_, why);
     server_.forget(this);
   }
 
   Server::Impl& server_;
-  tcp::socket socket_;
+  tcp::socket socket_;  // moved into tls_ when TLS is on
+  std::optional<asio::ssl::stream<tcp::socket>> tls_;
+  std::string address_;  // the peer's IP, for lockouts
+  std::optional<Principal> principal_;  // set by a successful Authenticate
+  bool authenticating_ = false;         // reading waits for an Authenticate's answer
   asio::strand<asio::io_context::executor_type> strand_;
   asio::steady_timer idle_timer_;
   std::string peer_;
@@ -611,11 +761,37 @@ Result<std::pair<std::string, uint16_t>> parse_host_port(std::string_view text) 
 Result<std::unique_ptr<Server>> Server::start(Sequencer& sequencer, ServerOptions options) {
   auto address = parse_host_port(options.listen);
   if (!address.is_ok()) return address.status();
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    return invalid("TLS needs both a certificate (--tls-cert) and its key (--tls-key)");
+  }
   auto impl = std::make_unique<Impl>(sequencer, std::move(options));
   boost::system::error_code error;
   const auto ip = asio::ip::make_address(address->first, error);
   if (error) {
     return invalid("\"" + address->first + "\" is not an IP address: " + error.message());
+  }
+  if (!impl->options.tls_cert_file.empty()) {
+    impl->tls.emplace(asio::ssl::context::tls_server);
+    impl->tls->set_options(asio::ssl::context::default_workarounds |
+                           asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
+                           asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+    impl->tls->use_certificate_chain_file(impl->options.tls_cert_file, error);
+    if (error) {
+      return invalid("cannot load the TLS certificate \"" + impl->options.tls_cert_file +
+                     "\": " + error.message());
+    }
+    impl->tls->use_private_key_file(impl->options.tls_key_file, asio::ssl::context::pem, error);
+    if (error) {
+      return invalid("cannot load the TLS key \"" + impl->options.tls_key_file +
+                     "\": " + error.message());
+    }
+  } else if (!ip.is_loopback()) {
+    spdlog::warn("serving {} without TLS: passwords, tokens and bills cross the network in "
+                 "clear text; use --tls-cert and --tls-key",
+                 impl->options.listen);
+  }
+  if (impl->options.tokens.empty()) {
+    spdlog::warn("no operator tokens (--auth): only accounts with a password can sign in");
   }
   const tcp::endpoint endpoint(ip, address->second);
   impl->acceptor.open(endpoint.protocol(), error);
@@ -630,7 +806,8 @@ Result<std::unique_ptr<Server>> Server::start(Sequencer& sequencer, ServerOption
   sequencer.add_commit_listener([raw](const Head& head) {
     if (!raw->stopped) raw->on_commit(head);
   });
-  spdlog::info("listening on {}:{}", address->first, raw->acceptor.local_endpoint().port());
+  spdlog::info("listening on {}:{}{}", address->first, raw->acceptor.local_endpoint().port(),
+               raw->tls ? " (TLS)" : "");
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "engine/authenticator.h"
 #include "engine/sequencer.h"
 #include "projections/status.h"
 
@@ -31,12 +32,20 @@ struct ServerOptions {
   std::chrono::milliseconds subscriber_stall_timeout{std::chrono::seconds(30)};
   int io_threads = 2;
   int blocking_threads = 2;
+  // Authentication (docs/security.md): every connection signs in before anything but Hello.
+  std::vector<OperatorToken> tokens;  // from the --auth file
+  LockoutPolicy lockout;
+  // TLS: both set, or neither (plain TCP, for loopback development: a warning is logged when a
+  // non-loopback address is served without TLS).
+  std::string tls_cert_file;  // PEM certificate chain
+  std::string tls_key_file;   // PEM private key
 };
 
 class Server {
  public:
   // Binds the listening socket. Unavailable when the address cannot be bound; InvalidArgument
-  // when it is not HOST:PORT. `sequencer` must outlive the server.
+  // when it is not HOST:PORT or the TLS certificate or key cannot be loaded. `sequencer` must
+  // outlive the server.
   static Result<std::unique_ptr<Server>> start(Sequencer& sequencer, ServerOptions options);
   ~Server();
   Server(const Server&) = delete;

@@ -36,7 +36,7 @@ rocksdb::Slice slice(const EventIdBytes& id) {
 const std::vector<std::string_view>& family_names() {
   static const std::vector<std::string_view> names = {
       format::kEventsFamily, format::kEventIdsFamily, format::kLedgerFamily, format::kMetaFamily,
-      format::kCheckpointsFamily};
+      format::kCheckpointsFamily, format::kCredentialsFamily};
   return names;
 }
 
@@ -89,6 +89,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& directory,
   store->ledger_ = store->handles_[3];
   store->meta_ = store->handles_[4];
   store->checkpoints_ = store->handles_[5];
+  store->credentials_ = store->handles_[6];
 
   std::string version;
   rocksdb::Status read =
@@ -259,7 +260,36 @@ Status Store::scan_ledger(
   return from_rocksdb(it->status(), "cannot read the ledger");
 }
 
-Status Store::append(const std::vector<NewRecord>& records, const LedgerWrites& ledger) {
+Result<std::optional<std::string>> Store::get_credential(std::string_view key) const {
+  std::string value;
+  const rocksdb::Status read = db_->Get(rocksdb::ReadOptions(), credentials_, slice(key), &value);
+  if (read.IsNotFound()) return std::optional<std::string>();
+  ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(read, "cannot read the credentials"));
+  return std::optional<std::string>(std::move(value));
+}
+
+Status Store::scan_credentials(
+    std::string_view prefix,
+    const std::function<void(std::string_view key, std::string_view value)>& visit) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), credentials_));
+  for (it->Seek(slice(prefix)); it->Valid() && it->key().starts_with(slice(prefix)); it->Next()) {
+    visit(it->key().ToStringView(), it->value().ToStringView());
+  }
+  return from_rocksdb(it->status(), "cannot read the credentials");
+}
+
+Status Store::put_credential(std::string_view key, std::string_view value) {
+  if (read_only_) {
+    return Status(Code::kFailedPrecondition, Reason::kStorageError, "the store is open read-only");
+  }
+  rocksdb::WriteOptions write_options;
+  write_options.sync = true;
+  return from_rocksdb(db_->Put(write_options, credentials_, slice(key), slice(value)),
+                      "cannot write the credentials");
+}
+
+Status Store::append(const std::vector<NewRecord>& records, const LedgerWrites& ledger,
+                     const CredentialWrites& credentials) {
   if (read_only_) {
     return Status(Code::kFailedPrecondition, Reason::kStorageError, "the store is open read-only");
   }
@@ -282,6 +312,10 @@ Status Store::append(const std::vector<NewRecord>& records, const LedgerWrites& 
   for (const auto& [key, value] : ledger) {
     ORGLEDGER_RETURN_IF_ERROR(
         from_rocksdb(batch.Put(ledger_, slice(key), slice(value)), "cannot batch the ledger"));
+  }
+  for (const auto& [key, value] : credentials) {
+    ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(batch.Put(credentials_, slice(key), slice(value)),
+                                           "cannot batch the credentials"));
   }
   const NewRecord& last = records.back();
   std::string head_value = format::encode_u64(last.position);

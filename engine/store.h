@@ -53,6 +53,10 @@ struct NewRecord {
   Micros recorded_at = 0;
 };
 
+// Puts to the `credentials` column family (keys in store_format.h): written in the same batch
+// as the PasswordChanged / MfaEnabled events they go with.
+using CredentialWrites = std::vector<std::pair<std::string, std::string>>;
+
 class Store final : public RecordSource {
  public:
   // Opens (or creates) the store in `directory`. Errors: NotFound when read-only and no store
@@ -80,7 +84,18 @@ class Store final : public RecordSource {
   // `ledger` entries they change, in one WriteBatch written with sync=true: returns after the
   // batch is durable, all or nothing. FailedPrecondition when positions are not contiguous with
   // the head; Unavailable or ResourceExhausted when the write fails (nothing was stored).
-  Status append(const std::vector<NewRecord>& records, const LedgerWrites& ledger = {});
+  // `credentials` are written in the same batch (the secrets of PasswordChanged/MfaEnabled).
+  Status append(const std::vector<NewRecord>& records, const LedgerWrites& ledger = {},
+                const CredentialWrites& credentials = {});
+
+  // The credentials family (docs/security.md): secrets, never in the log. get_credential
+  // answers nullopt for an absent key; put_credential writes one key synced (the TOTP step
+  // last accepted); scan_credentials visits the keys starting with `prefix`.
+  Result<std::optional<std::string>> get_credential(std::string_view key) const;
+  Status put_credential(std::string_view key, std::string_view value);
+  Status scan_credentials(
+      std::string_view prefix,
+      const std::function<void(std::string_view key, std::string_view value)>& visit) const;
 
   // Stores a checkpoint of the state at `position` (docs/format.md "Checkpoints") and deletes
   // the older ones. Written synced, in its own batch: a checkpoint only shortens start-up, so
@@ -109,6 +124,7 @@ class Store final : public RecordSource {
   rocksdb::ColumnFamilyHandle* ledger_ = nullptr;
   rocksdb::ColumnFamilyHandle* checkpoints_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+  rocksdb::ColumnFamilyHandle* credentials_ = nullptr;
   mutable std::mutex head_mutex_;
   Head head_;                    // guarded by head_mutex_
   Micros head_recorded_at_ = 0;  // guarded by head_mutex_

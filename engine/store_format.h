@@ -4,12 +4,15 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
+#include <utility>
 #include <string>
 #include <string_view>
 
 namespace orgledger::store_format {
 
-inline constexpr uint32_t kFormatVersion = 1;
+// 2: the credentials family.
+inline constexpr uint32_t kFormatVersion = 2;
 
 // Column families.
 inline constexpr std::string_view kEventsFamily = "events";       // position -> EventRecord
@@ -17,6 +20,7 @@ inline constexpr std::string_view kEventIdsFamily = "event_ids";  // event_id ->
 inline constexpr std::string_view kLedgerFamily = "ledger";       // ledger aggregates (issue 3)
 inline constexpr std::string_view kMetaFamily = "meta";           // see keys below
 inline constexpr std::string_view kCheckpointsFamily = "checkpoints";  // registry snapshots
+inline constexpr std::string_view kCredentialsFamily = "credentials";  // secrets; keys below
 
 // Keys of the meta family.
 inline constexpr std::string_view kFormatVersionKey = "format_version";  // decimal text
@@ -45,5 +49,26 @@ inline uint64_t decode_u64(std::string_view bytes) {
 }
 
 inline std::string position_key(uint64_t position) { return encode_u64(position); }
+
+// credentials keys (docs/security.md): "password/" + account id -> its argon2id hash string;
+// "totp/" + account id + "/" + device id -> the step last accepted (8 bytes big-endian, as a
+// signed value) + the TOTP key bytes.
+inline std::string password_key(std::string_view account_id) {
+  return "password/" + std::string(account_id);
+}
+inline std::string totp_prefix(std::string_view account_id) {
+  return "totp/" + std::string(account_id) + "/";
+}
+inline std::string totp_key(std::string_view account_id, std::string_view device_id) {
+  return totp_prefix(account_id) + std::string(device_id);
+}
+inline std::string encode_totp_entry(int64_t last_step, std::string_view key) {
+  return encode_u64(static_cast<uint64_t>(last_step)) + std::string(key);
+}
+// (last step, key); nullopt when the value is too short to hold a key.
+inline std::optional<std::pair<int64_t, std::string>> decode_totp_entry(std::string_view value) {
+  if (value.size() <= 8) return std::nullopt;
+  return std::make_pair(static_cast<int64_t>(decode_u64(value)), std::string(value.substr(8)));
+}
 
 }  // namespace orgledger::store_format

@@ -201,6 +201,14 @@ std::string hello_frame(uint64_t request_id, uint64_t head) {
   return finish(builder, request_id, ResponseBody::HelloResponse, body.Union());
 }
 
+std::string authenticate_frame(uint64_t request_id, std::string_view principal,
+                               std::string_view role) {
+  flatbuffers::FlatBufferBuilder builder(128);
+  const auto body = CreateAuthenticateResponse(builder, builder.CreateString(principal),
+                                               builder.CreateString(role));
+  return finish(builder, request_id, ResponseBody::AuthenticateResponse, body.Union());
+}
+
 std::string digest_frame(uint64_t request_id, uint64_t head, const Hash& state_digest) {
   flatbuffers::FlatBufferBuilder builder(128);
   const fb::Hash256 hash(flatbuffers::span<const uint8_t, 32>(state_digest.data(), 32));

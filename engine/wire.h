@@ -45,6 +45,8 @@ std::string records_frame(uint64_t request_id, const std::vector<StoredRecordCop
                           uint64_t head_position);
 
 std::string hello_frame(uint64_t request_id, uint64_t head);
+std::string authenticate_frame(uint64_t request_id, std::string_view principal,
+                               std::string_view role);
 std::string digest_frame(uint64_t request_id, uint64_t head, const Hash& state_digest);
 std::string verify_frame(uint64_t request_id, const VerifyReport& report);
 flatbuffers::Offset<Error> build_error(flatbuffers::FlatBufferBuilder& builder,

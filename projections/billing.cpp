@@ -639,6 +639,36 @@ Result<Bill> compute_bill(const Registry& state, std::string_view payer_id, Mont
   return compute_open_bill(state, std::string(payer_id), month, *balances);
 }
 
+Bill charges_of(const Bill& bill, std::string_view account_id) {
+  Bill charges;
+  charges.payer_id = bill.payer_id;
+  charges.payer_name = bill.payer_name;
+  charges.month = bill.month;
+  charges.closed = bill.closed;
+  for (const BillLine& line : bill.lines) {
+    if (line.account_id != account_id) continue;
+    charges.lines.push_back(line);
+    charges.standalone_total += line.standalone_cost;
+  }
+  for (const CorrectionLine& line : bill.corrections) {
+    if (line.account_id == account_id) charges.corrections.push_back(line);
+  }
+  for (const CreditApplication& credit : bill.credits) {
+    if (credit.applied_account_id == account_id) charges.credits.push_back(credit);
+  }
+  for (const MemberSummary& member : bill.members) {
+    if (member.account_id != account_id) continue;
+    charges.members.push_back(member);
+    charges.usage_total = member.usage;
+    charges.corrections_total = member.corrections;
+    charges.credits_total = member.credits;
+    charges.total = member.total;
+    charges.invoice_cents = member.invoice_cents;
+  }
+  charges.savings = charges.standalone_total - charges.usage_total;
+  return charges;
+}
+
 std::string bill_to_json(const Bill& bill) {
   JsonWriter out;
   out.begin_object()

@@ -28,6 +28,11 @@ Result<Bill> compute_bill(const Registry& state, std::string_view payer_id, Mont
 // stored as): amounts and quantities as exact decimal strings.
 std::string bill_to_json(const Bill& bill);
 
+// One account's charges on `bill` (what a member may see): its lines, corrections and the
+// credits applied to it, with the totals of its member summary; no other account and no
+// consolidated per-usage-type figures. Empty when the account has no charges there.
+Bill charges_of(const Bill& bill, std::string_view account_id);
+
 // Every entry the `ledger` column family holds for this state, in key order.
 LedgerWrites ledger_entries(const Registry& state);
 

@@ -53,6 +53,23 @@ Status check_password_policy(std::string_view password, std::string_view email,
   return Status::ok();
 }
 
+std::string encode_base32(const std::vector<uint8_t>& bytes) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  std::string text;
+  uint32_t buffer = 0;
+  int bits = 0;
+  for (uint8_t byte : bytes) {
+    buffer = (buffer << 8 | byte) & 0xffff;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      text += kAlphabet[(buffer >> bits) & 31];
+    }
+  }
+  if (bits > 0) text += kAlphabet[(buffer << (5 - bits)) & 31];
+  return text;
+}
+
 Result<std::vector<uint8_t>> decode_base32(std::string_view text) {
   std::vector<uint8_t> bytes;
   uint32_t buffer = 0;

@@ -13,6 +13,15 @@
 
 namespace orgledger {
 
+// The secret that goes with a PasswordChanged (password) or MfaEnabled (totp_seed in base32
+// and a current code) event on its way in. It is checked, turned into a credential (an argon2id
+// hash, or the seed) and dropped; the event is stored without it.
+struct CredentialSecret {
+  std::string password;
+  std::string totp_seed;
+  std::string code;
+};
+
 inline constexpr size_t kMinPasswordLength = 8;
 inline constexpr size_t kMaxPasswordLength = 128;
 
@@ -22,11 +31,16 @@ inline constexpr size_t kMaxPasswordLength = 128;
 Status check_password_policy(std::string_view password, std::string_view email,
                              std::string_view name);
 
+// RFC 4648 base32 without padding (what authenticator apps take).
+std::string encode_base32(const std::vector<uint8_t>& bytes);
+
 // RFC 4648 base32 (A-Z, 2-7; '=' padding and lower case accepted). InvalidArgument otherwise.
 Result<std::vector<uint8_t>> decode_base32(std::string_view text);
 
 inline constexpr int64_t kTotpStepSeconds = 30;
 inline constexpr int kTotpDigits = 6;
+// RFC 4226 section 4: a shared secret of at least 128 bits.
+inline constexpr size_t kMinTotpKeyBytes = 16;
 
 // The RFC 6238 code (HMAC-SHA-1, 30-second steps) of `key` for the step containing
 // `unix_seconds`, zero-padded to `digits`.

@@ -368,11 +368,6 @@ Status parse_body(std::string_view type, Fields& fields, fb::EventT& event) {
     fb::PasswordChangedT value;
     TAKE(value.account_id, fields.take_string("account_id"));
     body.Set(std::move(value));
-  } else if (type == "MfaEnabled") {
-    fb::MfaEnabledT value;
-    TAKE(value.account_id, fields.take_string("account_id"));
-    TAKE(value.device_id, fields.take_string("device_id"));
-    body.Set(std::move(value));
   } else {
     return invalid("unknown event type \"" + std::string(type) + "\"");
   }
@@ -412,8 +407,46 @@ Result<ParsedEvent> JsonEventParser::parse(std::string_view line) {
     if (!bytes.is_ok()) return invalid(field_error("event_id", bytes.status().message()));
     parsed.event_id = *bytes;
   }
-  TAKE(parsed.event.occurred_at, fields->take_time("occurred_at"));
-  ORGLEDGER_RETURN_IF_ERROR(parse_body(type, *fields, parsed.event));
+  // The forms that carry a secret (docs/security.md): the stored fact is recorded without it.
+  // Their occurred_at may be left out: the appender then uses the current time.
+  const bool sets_secret = type == "PasswordSet" || type == "MfaEnabled";
+  if (sets_secret) {
+    std::optional<std::string> time;
+    TAKE(time, fields->take_optional_string("occurred_at"));
+    if (time) {
+      auto parsed_time = parse_time(*time);
+      if (!parsed_time.is_ok()) {
+        return invalid(field_error("occurred_at", parsed_time.status().message()));
+      }
+      parsed.event.occurred_at = *parsed_time;
+    }
+    parsed.occurred_at_given = time.has_value();
+  } else {
+    TAKE(parsed.event.occurred_at, fields->take_time("occurred_at"));
+  }
+  if (type == "PasswordSet") {
+    fb::PasswordChangedT value;
+    TAKE(value.account_id, fields->take_string("account_id"));
+    CredentialSecret secret;
+    TAKE(secret.password, fields->take_string("password"));
+    parsed.secret = std::move(secret);
+    parsed.event.body.Set(std::move(value));
+  } else if (type == "MfaEnabled") {
+    fb::MfaEnabledT value;
+    TAKE(value.account_id, fields->take_string("account_id"));
+    TAKE(value.device_id, fields->take_string("device_id"));
+    std::optional<std::string> seed;
+    std::optional<std::string> code;
+    TAKE(seed, fields->take_optional_string("totp_seed"));
+    TAKE(code, fields->take_optional_string("code"));
+    if (seed.has_value() != code.has_value()) {
+      return invalid("MfaEnabled needs both \"totp_seed\" and \"code\" (a current code of the seed)");
+    }
+    if (seed) parsed.secret = CredentialSecret{"", std::move(*seed), std::move(*code)};
+    parsed.event.body.Set(std::move(value));
+  } else {
+    ORGLEDGER_RETURN_IF_ERROR(parse_body(type, *fields, parsed.event));
+  }
   ORGLEDGER_RETURN_IF_ERROR(fields->finish());
   return parsed;
 }

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string_view>
 
+#include "projections/credentials.h"
 #include "projections/status.h"
 #include "schema/events_generated.h"
 
@@ -19,6 +20,10 @@ struct ParsedEvent {
   // The line's own "event_id" (32 hex digits), when it has one.
   std::optional<EventIdBytes> event_id;
   fb::EventT event;
+  // PasswordSet and MfaEnabled lines: the secret that goes with the fact (never stored in the
+  // log), and whether the line gave occurred_at (else the appender uses the current time).
+  std::optional<CredentialSecret> secret;
+  bool occurred_at_given = true;
 };
 
 // Parses one JSON line. Returns InvalidArgument/InvalidInput naming the offending field.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "projections/authorization.h"
 #include "projections/billing.h"
 #include "projections/policies.h"
 #include "projections/rule_helpers.h"
@@ -182,7 +183,52 @@ Status validate_organization_created(const Registry& state, const fb::Organizati
                   "account " + in_quotes(management_id) + " already belongs to organization " +
                       in_quotes(membership->org_id));
   }
+  if (!(*account)->secured()) {
+    return Status(Code::kFailedPrecondition, Reason::kManagementAccountNotSecured,
+                  "account " + in_quotes(management_id) + " must have a password set" +
+                      ((*account)->password_set ? "" : " (PasswordSet)") + " and MFA enabled" +
+                      ((*account)->mfa_devices.empty() ? " (MfaEnabled)" : "") +
+                      " before it can manage an organization");
+  }
   return not_before(occurred_at, (*account)->changed_at, "account " + in_quotes(management_id));
+}
+
+// Securing an account changes its credentials, not its business history: these facts are in
+// log order and do not take part in the occurred-time order of its changes.
+Status validate_password_changed(const Registry& state, const fb::PasswordChanged& event) {
+  auto account = existing_account(state, text(event.account_id()));
+  if (!account.is_ok()) return account.status();
+  if ((*account)->status != AccountStatus::kActive) {
+    return Status(Code::kFailedPrecondition, Reason::kAccountAlreadyClosed,
+                  "account " + in_quotes((*account)->id) + " is closed");
+  }
+  return Status::ok();
+}
+
+Status validate_mfa_enabled(const Registry& state, const fb::MfaEnabled& event) {
+  auto account = existing_account(state, text(event.account_id()));
+  if (!account.is_ok()) return account.status();
+  if ((*account)->status != AccountStatus::kActive) {
+    return Status(Code::kFailedPrecondition, Reason::kAccountAlreadyClosed,
+                  "account " + in_quotes((*account)->id) + " is closed");
+  }
+  const std::string_view device_id = text(event.device_id());
+  const bool well_formed =
+      !device_id.empty() && device_id.size() <= 64 &&
+      std::all_of(device_id.begin(), device_id.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '-' || c == '_' || c == '.';
+      });
+  if (!well_formed) {
+    return invalid_input("device id " + in_quotes(device_id) +
+                         " must be 1 to 64 letters, digits, '-', '_' or '.'");
+  }
+  if ((*account)->mfa_devices.contains(device_id)) {
+    return Status(Code::kAlreadyExists, Reason::kMfaDeviceAlreadyEnabled,
+                  "account " + in_quotes((*account)->id) + " already has MFA device " +
+                      in_quotes(device_id));
+  }
+  return Status::ok();
 }
 
 Status validate_quota_set(const Registry& state, const fb::AccountQuotaSet& event) {
@@ -569,6 +615,10 @@ Status validate(const Registry& state, const fb::Event& event, const EventContex
     case fb::EventBody::OrganizationDeleted:
       return validate_organization_deleted(state, *event.body_as_OrganizationDeleted(),
                                            occurred_at);
+    case fb::EventBody::PasswordChanged:
+      return validate_password_changed(state, *event.body_as_PasswordChanged());
+    case fb::EventBody::MfaEnabled:
+      return validate_mfa_enabled(state, *event.body_as_MfaEnabled());
     case fb::EventBody::NONE:
       return invalid_input("event has no body");
     default:
@@ -576,7 +626,9 @@ Status validate(const Registry& state, const fb::Event& event, const EventContex
   }
 }
 
-void apply(Registry& state, const fb::Event& event, const EventContext& context) {
+namespace {
+
+void apply_event(Registry& state, const fb::Event& event, const EventContext& context) {
   switch (section_of(event.body_type())) {
     case Section::kBilling:
       apply_billing_event(state, event, context);
@@ -678,8 +730,41 @@ void apply(Registry& state, const fb::Event& event, const EventContext& context)
       organization.deleted_at = at;
       break;
     }
+    case fb::EventBody::PasswordChanged:
+      account_of(state, text(event.body_as_PasswordChanged()->account_id())).password_set = true;
+      break;
+    case fb::EventBody::MfaEnabled: {
+      const auto& body = *event.body_as_MfaEnabled();
+      account_of(state, text(body.account_id())).mfa_devices.emplace(text(body.device_id()));
+      break;
+    }
     default:
       break;  // validate refuses every other type, so none is ever stored
+  }
+}
+
+}  // namespace
+
+void apply(Registry& state, const fb::Event& event, const EventContext& context) {
+  const fb::EventBody type = event.body_type();
+  if (type == fb::EventBody::UsageRecorded || type == fb::EventBody::PriceScheduleSet ||
+      type == fb::EventBody::BillingPeriodClosed) {
+    apply_event(state, event, context);
+    return;
+  }
+  // Who changed what: resolved before the event (a handshake's invitee), recorded after it (a
+  // created account exists only then).
+  const EventSubjects subjects = subjects_of(state, event);
+  apply_event(state, event, context);
+  const Change change{context.position, context.recorded_at, type, std::string(context.actor)};
+  for (const std::string& id : subjects.account_ids) {
+    if (auto account = state.accounts.find(id); account != state.accounts.end()) {
+      account->second.changes.push_back(change);
+    }
+  }
+  if (auto organization = state.organizations.find(subjects.org_id);
+      organization != state.organizations.end()) {
+    organization->second.changes.push_back(change);
   }
 }
 

@@ -58,6 +58,14 @@ struct Membership {
   const std::string& parent_at(Micros time) const;
 };
 
+// One stored event that changed an account or an organization, and who appended it.
+struct Change {
+  uint64_t position = 0;
+  Micros recorded_at = 0;
+  fb::EventBody type = fb::EventBody::NONE;
+  std::string actor;
+};
+
 struct Account {
   std::string id;
   std::string email;
@@ -72,6 +80,13 @@ struct Account {
   // Latest occurred_at of its usage. A change of payer or status may not precede it: the payer
   // of recorded usage is fixed when it is recorded, so history may not be rewritten under it.
   Micros last_usage_at = -1;  // -1: no usage yet
+  // Securing the account: the facts only (the secrets live in the credentials store).
+  bool password_set = false;
+  std::set<std::string, std::less<>> mfa_devices;
+  // The events that changed it, in log order (usage is not listed).
+  std::vector<Change> changes;
+
+  bool secured() const { return password_set && !mfa_devices.empty(); }
 
   // The open membership, or nullptr when the account is standalone.
   const Membership* current_membership() const;
@@ -97,6 +112,8 @@ struct Organization {
   bool credit_sharing = true;
   // AllFeaturesEnableRequested: the ENABLE_ALL_FEATURES handshakes of the pending request.
   std::optional<std::set<std::string, std::less<>>> all_features_request;
+  // The events that changed it, in log order.
+  std::vector<Change> changes;
 };
 
 struct OrganizationalUnit {

@@ -210,6 +210,29 @@ std::set<std::string, std::less<>> read_strings(Reader& r) {
   return values;
 }
 
+void write_changes(Writer& w, const std::vector<Change>& changes) {
+  w.u64(changes.size());
+  for (const Change& change : changes) {
+    w.u64(change.position);
+    w.i64(change.recorded_at);
+    w.u8(static_cast<uint8_t>(change.type));
+    w.str(change.actor);
+  }
+}
+
+std::vector<Change> read_changes(Reader& r) {
+  std::vector<Change> changes;
+  for (uint64_t n = r.count(8); n > 0 && r.ok(); --n) {
+    Change change;
+    change.position = r.u64();
+    change.recorded_at = r.i64();
+    change.type = static_cast<fb::EventBody>(r.u8());
+    change.actor = r.str();
+    changes.push_back(std::move(change));
+  }
+  return changes;
+}
+
 constexpr std::string_view kMagic = "orgledger.snapshot";
 
 }  // namespace
@@ -228,6 +251,9 @@ std::string encode_snapshot(const Registry& state) {
     w.i64(account.closed_at);
     w.i64(account.changed_at);
     w.i64(account.last_usage_at);
+    w.boolean(account.password_set);
+    write_strings(w, account.mfa_devices);
+    write_changes(w, account.changes);
     w.u64(account.memberships.size());
     for (const Membership& membership : account.memberships) {
       w.str(membership.org_id);
@@ -258,6 +284,7 @@ std::string encode_snapshot(const Registry& state) {
     w.boolean(organization.credit_sharing);
     w.boolean(organization.all_features_request.has_value());
     if (organization.all_features_request) write_strings(w, *organization.all_features_request);
+    write_changes(w, organization.changes);
   }
   w.u64(state.handshakes.size());
   for (const auto& [id, handshake] : state.handshakes) {
@@ -386,6 +413,9 @@ Result<Registry> decode_snapshot(std::string_view bytes) {
     account.closed_at = r.i64();
     account.changed_at = r.i64();
     account.last_usage_at = r.i64();
+    account.password_set = r.boolean();
+    account.mfa_devices = read_strings(r);
+    account.changes = read_changes(r);
     for (uint64_t m = r.count(); m > 0 && r.ok(); --m) {
       Membership membership;
       membership.org_id = r.str();
@@ -417,6 +447,7 @@ Result<Registry> decode_snapshot(std::string_view bytes) {
     organization.changed_at = r.i64();
     organization.credit_sharing = r.boolean();
     if (r.boolean()) organization.all_features_request = read_strings(r);
+    organization.changes = read_changes(r);
     state.organizations.emplace(organization.id, std::move(organization));
   }
   for (uint64_t n = r.count(); n > 0 && r.ok(); --n) {

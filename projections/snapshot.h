@@ -11,7 +11,7 @@
 
 namespace orgledger {
 
-inline constexpr uint32_t kSnapshotVersion = 1;
+inline constexpr uint32_t kSnapshotVersion = 2;  // 2: credentials facts and change history
 
 // The state as bytes: a version, then every field of the registry in a fixed order.
 std::string encode_snapshot(const Registry& state);

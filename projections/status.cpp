@@ -130,6 +130,20 @@ std::string_view reason_name(Reason reason) {
       return "PasswordPolicyViolation";
     case Reason::kManagementAccountNotSecured:
       return "ManagementAccountNotSecured";
+    case Reason::kInvalidMfaCode:
+      return "InvalidMfaCode";
+    case Reason::kMfaDeviceAlreadyEnabled:
+      return "MfaDeviceAlreadyEnabled";
+    case Reason::kSecretRequired:
+      return "SecretRequired";
+    case Reason::kAuthenticationRequired:
+      return "AuthenticationRequired";
+    case Reason::kAuthenticationFailed:
+      return "AuthenticationFailed";
+    case Reason::kLockedOut:
+      return "LockedOut";
+    case Reason::kAccessDenied:
+      return "AccessDenied";
   }
   return "Unknown";
 }

@@ -84,6 +84,14 @@ enum class Reason : uint16_t {
   // Securing the management account (DOMAIN.md).
   kPasswordPolicyViolation,
   kManagementAccountNotSecured,
+  kInvalidMfaCode,
+  kMfaDeviceAlreadyEnabled,
+  kSecretRequired,
+  // Authentication and authorization on the socket (docs/security.md).
+  kAuthenticationRequired,
+  kAuthenticationFailed,
+  kLockedOut,
+  kAccessDenied,
 };
 
 std::string_view code_name(Code code);

@@ -152,6 +152,44 @@ void tree_json(const Registry& registry, const Organization& organization,
 
 }  // namespace
 
+namespace {
+
+void changes_json(JsonWriter& out, const std::vector<Change>& changes) {
+  out.key("changes").begin_array();
+  for (const Change& change : changes) {
+    out.begin_object()
+        .field("position", change.position)
+        .field("recorded_at", format_time(change.recorded_at))
+        .field("type", fb::EnumNameEventBody(change.type))
+        .field("actor", change.actor)
+        .end_object();
+  }
+  out.end_array();
+}
+
+// Who did what: one line per stored event that changed it.
+std::string changes_text(const std::vector<Change>& changes) {
+  if (changes.empty()) return {};
+  std::string text = fmt::format("  changes (who did what)\n    {:>10} {:<28} {:<28} {}\n",
+                                 "POSITION", "RECORDED", "EVENT", "ACTOR");
+  for (const Change& change : changes) {
+    text += fmt::format("    {:>10} {:<28} {:<28} {}\n", change.position,
+                        format_time(change.recorded_at), fb::EnumNameEventBody(change.type),
+                        change.actor);
+  }
+  return text;
+}
+
+std::string devices_text(const Account& account) {
+  std::string devices;
+  for (const std::string& device : account.mfa_devices) {
+    devices += (devices.empty() ? "" : " ") + device;
+  }
+  return devices;
+}
+
+}  // namespace
+
 Result<std::string> render_account(const Registry& registry, const std::string& account_id,
                                    bool json, Micros now) {
   std::string text;
@@ -204,7 +242,12 @@ Result<std::string> render_account(const Registry& registry, const std::string& 
     for (const std::string& service : allowed) out.value(service);
     out.end_array().key("services_denied").begin_array();
     for (const std::string& service : denied) out.value(service);
-    out.end_array().end_object();
+    out.end_array();
+    out.field("password_set", account->password_set).key("mfa_devices").begin_array();
+    for (const std::string& device : account->mfa_devices) out.value(device);
+    out.end_array();
+    changes_json(out, account->changes);
+    out.end_object();
     return out.str() + "\n";
   }
   text += fmt::format("account {}  {} <{}>\n", account->id, account->name, account->email);
@@ -239,6 +282,9 @@ Result<std::string> render_account(const Registry& registry, const std::string& 
     denied_text += (denied_text.empty() ? "" : " ") + service;
   text += fmt::format("  services      may use {}{}\n", allowed_text.empty() ? "-" : allowed_text,
                       denied_text.empty() ? "" : "; denied " + denied_text);
+  text += fmt::format("  security      password {}; MFA {}\n",
+                      account->password_set ? "set" : "not set",
+                      account->mfa_devices.empty() ? "off" : "on (" + devices_text(*account) + ")");
   if (!account->memberships.empty()) {
     text += fmt::format("  membership history\n");
     text += fmt::format("    {:<34} {:<14} {:<8} {:<21} {}\n", "ORGANIZATION", "PAYER", "METHOD",
@@ -249,6 +295,7 @@ Result<std::string> render_account(const Registry& registry, const std::string& 
                           format_time(membership.joined_at), time_or_dash(membership.left_at));
     }
   }
+  text += changes_text(account->changes);
   return text;
 }
 
@@ -314,7 +361,9 @@ Result<std::string> render_organization(const Registry& registry, const std::str
           .field("document", policy.document)
           .end_object();
     }
-    out.end_array().end_object();
+    out.end_array();
+    changes_json(out, organization->changes);
+    out.end_object();
     return out.str() + "\n";
   }
 
@@ -358,23 +407,35 @@ Result<std::string> render_organization(const Registry& registry, const std::str
     any_policy = true;
     text += fmt::format("  {:<24} {:<20} {}\n", id, policy.name, statements_summary(policy));
   }
+  text += changes_text(organization->changes);
   return text;
 }
 
-Result<std::string> render_bill(const Registry& registry, const std::string& payer, Month month,
-                                bool json) {
+namespace {
+
+Status unknown_account(std::string_view account_id) {
+  return Status(Code::kNotFound, Reason::kAccountNotFound,
+                "account \"" + std::string(account_id) + "\" does not exist");
+}
+
+// The table form of a bill, or of one account's charges on it (`account_id` set).
+std::string bill_text(const Registry& registry, const Bill& bill, std::string_view account_id) {
   std::string text;
-  auto computed = compute_bill(registry, payer, month);
-  if (!computed.is_ok()) return computed.status();
-  const Bill& bill = *computed;
-  if (json) {
-    return bill_to_json(bill) + "\n";
-  }
   std::map<std::string, std::string> units;
+  for (const auto& [usage_type, schedules] : registry.billing.prices) {
+    if (!schedules.empty()) units[usage_type] = schedules.rbegin()->second.unit;
+  }
   for (const UsageTypeSummary& type : bill.usage_types) units[type.usage_type] = type.unit;
 
-  text += fmt::format("Consolidated bill of {} ({}) for {}  [{}]\n", bill.payer_id, bill.payer_name,
-                      format_month(bill.month), bill.closed ? "closed" : "open: may still change");
+  if (account_id.empty()) {
+    text += fmt::format("Consolidated bill of {} ({}) for {}  [{}]\n", bill.payer_id,
+                        bill.payer_name, format_month(bill.month),
+                        bill.closed ? "closed" : "open: may still change");
+  } else {
+    text += fmt::format("Charges of account {} on the bill of {} ({}) for {}  [{}]\n", account_id,
+                        bill.payer_id, bill.payer_name, format_month(bill.month),
+                        bill.closed ? "closed" : "open: may still change");
+  }
   if (bill.lines.empty() && bill.corrections.empty()) {
     text += fmt::format("\n  no usage billed to this payer in {}\n", format_month(bill.month));
   }
@@ -429,6 +490,21 @@ Result<std::string> render_bill(const Registry& registry, const std::string& pay
                         format_cents(member.invoice_cents));
   }
   return text;
+}
+
+}  // namespace
+
+Result<std::string> render_bill(const Registry& registry, const std::string& payer, Month month,
+                                bool json, const std::string& account_id) {
+  if (registry.find_account(payer) == nullptr) return unknown_account(payer);
+  if (!account_id.empty() && registry.find_account(account_id) == nullptr) {
+    return unknown_account(account_id);
+  }
+  auto computed = compute_bill(registry, payer, month);
+  if (!computed.is_ok()) return computed.status();
+  const Bill bill = account_id.empty() ? std::move(*computed) : charges_of(*computed, account_id);
+  if (json) return bill_to_json(bill) + "\n";
+  return bill_text(registry, bill, account_id);
 }
 
 Result<std::string> render_focus(const Registry& registry, const std::string& payer, Month month) {

@@ -23,9 +23,11 @@ Result<std::string> render_account(const Registry& registry, const std::string& 
 Result<std::string> render_organization(const Registry& registry, const std::string& org_id,
                                         bool json, Micros now);
 
-// The consolidated bill (DOMAIN.md), as a table or as its canonical JSON.
+// The consolidated bill (DOMAIN.md), as a table or as its canonical JSON; with `account_id`,
+// only that account's charges on it (charges_of). NotFound/AccountNotFound for an unknown
+// payer or account.
 Result<std::string> render_bill(const Registry& registry, const std::string& payer, Month month,
-                                bool json);
+                                bool json, const std::string& account_id = "");
 
 // The FOCUS CSV of a payer's month (docs/billing.md "FOCUS export"), RFC 4180 with CRLF.
 Result<std::string> render_focus(const Registry& registry, const std::string& payer, Month month);
