@@ -5,11 +5,14 @@
 #include <memory>
 
 #include "engine/engine.h"
+#include "engine/password_hash.h"
+#include "projections/credentials.h"
 #include "engine/store_format.h"
 #include "projections/billing.h"
 #include "replay/fold.h"
 #include "replay/record.h"
 #include "tests/support/events.h"
+#include "tests/support/secrets.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/temp_dir.h"
 
@@ -25,12 +28,22 @@ EventIdBytes id_of(uint8_t n) {
   return id;
 }
 
-AppendInput input(uint8_t id, fb::EventT event) { return AppendInput{id_of(id), std::move(event)}; }
-
 // A clock that the test moves by hand.
 struct ManualClock {
   Micros now = at("2026-11-01T00:00:00Z");
 };
+
+const Principal kOperator{Role::kAdmin, "test"};
+
+// An input with id `id`; PasswordChanged and MfaEnabled get the test secrets, the TOTP code for
+// the engine's clock at `now`.
+AppendInput input(uint8_t id, fb::EventT event, Micros now = ManualClock().now) {
+  AppendInput made;
+  made.event_id = id_of(id);
+  made.event = std::move(event);
+  attach_test_secret(made, now);
+  return made;
+}
 
 EngineOptions options_with(ManualClock& clock) {
   EngineOptions options;
@@ -38,13 +51,16 @@ EngineOptions options_with(ManualClock& clock) {
   return options;
 }
 
-std::vector<AppendInput> three_events() {
+// A management account (secured: password and MFA), its organization and a member.
+std::vector<AppendInput> five_events() {
   std::vector<AppendInput> inputs;
   inputs.push_back(input(
       1, account_created("111111111111", "billing@example.com", "E", "", "2026-10-01T00:00:00Z")));
+  inputs.push_back(input(2, password_changed("111111111111", "2026-10-01T00:00:10Z")));
+  inputs.push_back(input(3, mfa_enabled("111111111111", "phone", "2026-10-01T00:00:20Z")));
   inputs.push_back(
-      input(2, organization_created("o-exampleorg1", "111111111111", "2026-10-01T00:01:00Z")));
-  inputs.push_back(input(3, account_created("222222222222", "m@example.com", "M", "o-exampleorg1",
+      input(4, organization_created("o-exampleorg1", "111111111111", "2026-10-01T00:01:00Z")));
+  inputs.push_back(input(5, account_created("222222222222", "m@example.com", "M", "o-exampleorg1",
                                             "2026-10-02T00:00:00Z")));
   return inputs;
 }
@@ -53,7 +69,7 @@ std::vector<AppendInput> three_events() {
 struct RawDb {
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*>
-      handles;  // default, events, event_ids, ledger, meta, checkpoints
+      handles;  // default, events, event_ids, ledger, meta, checkpoints, credentials
 
   explicit RawDb(const std::string& directory) {
     std::vector<rocksdb::ColumnFamilyDescriptor> families = {
@@ -62,7 +78,8 @@ struct RawDb {
         {"event_ids", {}},
         {"ledger", {}},
         {"meta", {}},
-        {"checkpoints", {}}};
+        {"checkpoints", {}},
+        {"credentials", {}}};
     rocksdb::DB* raw = nullptr;
     REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), directory, families, &handles, &raw).ok());
     db.reset(raw);
@@ -88,21 +105,21 @@ TEST_CASE("store: appended events survive reopening, and positions stay gapless 
   {
     auto engine = Engine::open(dir.str(), options_with(clock));
     REQUIRE(engine.is_ok());
-    AppendOutcome outcome = (*engine)->append(three_events(), "test");
+    AppendOutcome outcome = (*engine)->append(five_events(), kOperator);
     REQUIRE_OK(outcome.status);
-    CHECK(outcome.positions == std::vector<uint64_t>{1, 2, 3});
-    CHECK(outcome.head.position == 3);
+    CHECK(outcome.positions == std::vector<uint64_t>{1, 2, 3, 4, 5});
+    CHECK(outcome.head.position == 5);
   }
   auto engine = Engine::open(dir.str(), options_with(clock));
   REQUIRE(engine.is_ok());
-  CHECK((*engine)->store().head()->position == 3);
+  CHECK((*engine)->store().head()->position == 5);
   CHECK((*engine)->registry().find_organization("o-exampleorg1") != nullptr);
   std::vector<AppendInput> more;
   more.push_back(
-      input(4, account_created("333333333333", "x@outside.io", "X", "", "2026-10-03T00:00:00Z")));
-  AppendOutcome outcome = (*engine)->append(std::move(more), "test");
+      input(9, account_created("333333333333", "x@outside.io", "X", "", "2026-10-03T00:00:00Z")));
+  AppendOutcome outcome = (*engine)->append(std::move(more), kOperator);
   REQUIRE_OK(outcome.status);
-  CHECK(outcome.positions == std::vector<uint64_t>{4});
+  CHECK(outcome.positions == std::vector<uint64_t>{6});
 }
 
 TEST_CASE("store: an identical retry answers the original positions and stores nothing") {
@@ -110,11 +127,11 @@ TEST_CASE("store: an identical retry answers the original positions and stores n
   ManualClock clock;
   auto engine = Engine::open(dir.str(), options_with(clock));
   REQUIRE(engine.is_ok());
-  REQUIRE_OK((*engine)->append(three_events(), "test").status);
+  REQUIRE_OK((*engine)->append(five_events(), kOperator).status);
   const Head before = (*engine)->store().head().value();
-  AppendOutcome retry = (*engine)->append(three_events(), "test");
+  AppendOutcome retry = (*engine)->append(five_events(), kOperator);
   REQUIRE_OK(retry.status);
-  CHECK(retry.positions == std::vector<uint64_t>{1, 2, 3});
+  CHECK(retry.positions == std::vector<uint64_t>{1, 2, 3, 4, 5});
   CHECK(retry.stored == 0);
   CHECK((*engine)->store().head()->position == before.position);
   CHECK((*engine)->store().head()->hash == before.hash);
@@ -125,14 +142,14 @@ TEST_CASE("store: the same event id with other content fails with DuplicateEvent
   ManualClock clock;
   auto engine = Engine::open(dir.str(), options_with(clock));
   REQUIRE(engine.is_ok());
-  REQUIRE_OK((*engine)->append(three_events(), "test").status);
+  REQUIRE_OK((*engine)->append(five_events(), kOperator).status);
   std::vector<AppendInput> reuse;
   reuse.push_back(
       input(1, account_created("333333333333", "x@outside.io", "X", "", "2026-10-03T00:00:00Z")));
-  AppendOutcome outcome = (*engine)->append(std::move(reuse), "test");
+  AppendOutcome outcome = (*engine)->append(std::move(reuse), kOperator);
   CHECK_FAILS_WITH(outcome.status, Code::kAlreadyExists, Reason::kDuplicateEventId);
   CHECK(outcome.failed_index == 0);
-  CHECK((*engine)->store().head()->position == 3);
+  CHECK((*engine)->store().head()->position == 5);
   CHECK((*engine)->registry().find_account("333333333333") == nullptr);
 }
 
@@ -146,7 +163,7 @@ TEST_CASE("store: one id twice within a request is stored once when identical, r
       input(7, account_created("333333333333", "x@outside.io", "X", "", "2026-10-03T00:00:00Z")));
   twice.push_back(
       input(7, account_created("333333333333", "x@outside.io", "X", "", "2026-10-03T00:00:00Z")));
-  AppendOutcome outcome = (*engine)->append(std::move(twice), "test");
+  AppendOutcome outcome = (*engine)->append(std::move(twice), kOperator);
   REQUIRE_OK(outcome.status);
   CHECK(outcome.positions == std::vector<uint64_t>{1, 1});
   CHECK(outcome.stored == 1);
@@ -156,7 +173,7 @@ TEST_CASE("store: one id twice within a request is stored once when identical, r
       input(8, account_created("444444444444", "y@outside.io", "Y", "", "2026-10-03T00:00:00Z")));
   conflicting.push_back(
       input(8, account_created("555555555555", "z@outside.io", "Z", "", "2026-10-03T00:00:00Z")));
-  outcome = (*engine)->append(std::move(conflicting), "test");
+  outcome = (*engine)->append(std::move(conflicting), kOperator);
   CHECK_FAILS_WITH(outcome.status, Code::kAlreadyExists, Reason::kDuplicateEventId);
   CHECK(outcome.failed_index == 1);
   CHECK((*engine)->store().head()->position == 1);
@@ -167,18 +184,18 @@ TEST_CASE("store: a request with one invalid event stores nothing, not even the 
   ManualClock clock;
   auto engine = Engine::open(dir.str(), options_with(clock));
   REQUIRE(engine.is_ok());
-  std::vector<AppendInput> inputs = three_events();
-  inputs.push_back(input(4, account_closed("111111111111", "2026-10-05T00:00:00Z")));  // management
-  AppendOutcome outcome = (*engine)->append(std::move(inputs), "test");
+  std::vector<AppendInput> inputs = five_events();
+  inputs.push_back(input(9, account_closed("111111111111", "2026-10-05T00:00:00Z")));  // management
+  AppendOutcome outcome = (*engine)->append(std::move(inputs), kOperator);
   CHECK_FAILS_WITH_DETAIL(outcome.status, Code::kFailedPrecondition, Reason::kConstraintViolation,
                           "CANNOT_CLOSE_MANAGEMENT_ACCOUNT");
-  CHECK(outcome.failed_index == 3);
+  CHECK(outcome.failed_index == 5);
   CHECK((*engine)->store().head()->position == 0);
   CHECK((*engine)->registry().accounts.empty());
   // The ids of the refused request were not consumed: the valid events can still be appended.
-  AppendOutcome retry = (*engine)->append(three_events(), "test");
+  AppendOutcome retry = (*engine)->append(five_events(), kOperator);
   REQUIRE_OK(retry.status);
-  CHECK(retry.stored == 3);
+  CHECK(retry.stored == 5);
 }
 
 TEST_CASE("store: recorded_at never decreases, even when the clock steps back") {
@@ -189,12 +206,12 @@ TEST_CASE("store: recorded_at never decreases, even when the clock steps back") 
   std::vector<AppendInput> first;
   first.push_back(
       input(1, account_created("111111111111", "b@example.com", "E", "", "2026-10-01T00:00:00Z")));
-  REQUIRE_OK((*engine)->append(std::move(first), "test").status);
+  REQUIRE_OK((*engine)->append(std::move(first), kOperator).status);
   clock.now -= 3'600 * kMicrosPerSecond;
   std::vector<AppendInput> second;
   second.push_back(
       input(2, account_created("222222222222", "c@example.com", "F", "", "2026-10-01T00:00:00Z")));
-  REQUIRE_OK((*engine)->append(std::move(second), "test").status);
+  REQUIRE_OK((*engine)->append(std::move(second), kOperator).status);
   auto one = (*engine)->store().read(1);
   auto two = (*engine)->store().read(2);
   REQUIRE(one.is_ok());
@@ -211,7 +228,7 @@ TEST_CASE(
   {
     auto engine = Engine::open(dir.str(), options_with(clock));
     REQUIRE(engine.is_ok());
-    REQUIRE_OK((*engine)->append(three_events(), "test").status);
+    REQUIRE_OK((*engine)->append(five_events(), kOperator).status);
   }
   RawDb raw(dir.str());
   const std::string key_one("\x00\x00\x00\x00\x00\x00\x00\x01", 8);
@@ -234,11 +251,27 @@ TEST_CASE(
         std::string(reinterpret_cast<const char*>(id_of(1).data()), 16));
 
   // meta: the format version and the head (position, hash of the last value, recorded_at).
-  CHECK(raw.get(4, "format_version") == "1");
+  CHECK(raw.get(4, "format_version") == "2");
   const std::string head = raw.get(4, "head");
   REQUIRE(head.size() == store_format::kHeadValueSize);
-  CHECK(head.substr(0, 8) == std::string("\x00\x00\x00\x00\x00\x00\x00\x03", 8));
-  const Hash last = sha256(raw.get(1, std::string("\x00\x00\x00\x00\x00\x00\x00\x03", 8)));
+  CHECK(head.substr(0, 8) == std::string("\x00\x00\x00\x00\x00\x00\x00\x05", 8));
+  const Hash last = sha256(raw.get(1, std::string("\x00\x00\x00\x00\x00\x00\x00\x05", 8)));
+
+  // credentials: the argon2id hash of the password and the TOTP key, nowhere else.
+  const std::string password_hash = raw.get(6, "password/111111111111");
+  CHECK(password_hash.starts_with("$argon2id$"));
+  CHECK(verify_password(password_hash, kTestPassword));
+  const std::string totp = raw.get(6, "totp/111111111111/phone");
+  const auto entry_of_totp = store_format::decode_totp_entry(totp);
+  REQUIRE(entry_of_totp.has_value());
+  const std::vector<uint8_t> key = decode_base32(kTestTotpSeed).value();
+  CHECK(entry_of_totp->second == std::string(key.begin(), key.end()));
+  for (uint64_t position = 1; position <= 5; ++position) {
+    const std::string stored = raw.get(1, store_format::position_key(position));
+    CHECK(stored.find(kTestPassword) == std::string::npos);
+    CHECK(stored.find(std::string(key.begin(), key.end())) == std::string::npos);
+    CHECK(stored.find(kTestTotpSeed) == std::string::npos);
+  }
   CHECK(head.substr(8, 32) == std::string(reinterpret_cast<const char*>(last.data()), 32));
 
   // event_ids: id -> position + content hash.
@@ -283,7 +316,7 @@ TEST_CASE("store: a read-only store refuses to append") {
   options.store.read_only = true;
   auto engine = Engine::open(dir.str(), options);
   REQUIRE(engine.is_ok());
-  AppendOutcome outcome = (*engine)->append(three_events(), "test");
+  AppendOutcome outcome = (*engine)->append(five_events(), kOperator);
   CHECK(outcome.status.code() == Code::kFailedPrecondition);
   CHECK((*engine)->store().head()->position == 0);
 }
@@ -293,37 +326,37 @@ TEST_CASE("store: a read-only reader sees what a writer holding the store has ap
   ManualClock clock;
   auto writer = Engine::open(dir.str(), options_with(clock));
   REQUIRE(writer.is_ok());
-  REQUIRE_OK((*writer)->append(three_events(), "test").status);
+  REQUIRE_OK((*writer)->append(five_events(), kOperator).status);
   auto reader = Store::open(dir.str(), StoreOptions{.read_only = true});
   REQUIRE(reader.is_ok());
-  CHECK((*reader)->head()->position == 3);
+  CHECK((*reader)->head()->position == 5);
 }
 
 TEST_CASE("ledger: the ledger family is written with the events and equals a replay of the log") {
   TempDir dir;
   ManualClock clock;
   clock.now = at("2026-11-26T00:00:00Z");
-  auto request = [](uint8_t first_id, std::vector<fb::EventT> events) {
+  auto request = [&clock](uint8_t first_id, std::vector<fb::EventT> events) {
     std::vector<AppendInput> inputs;
-    for (auto& event : events) inputs.push_back(input(first_id++, std::move(event)));
+    for (auto& event : events) inputs.push_back(input(first_id++, std::move(event), clock.now));
     return inputs;
   };
   {
     auto engine = Engine::open(dir.str(), options_with(clock));
     REQUIRE(engine.is_ok());
     std::vector<fb::EventT> setup = worked_example_events();
-    REQUIRE_OK((*engine)->append(request(1, std::move(setup)), "test").status);
+    REQUIRE_OK((*engine)->append(request(1, std::move(setup)), kOperator).status);
     std::vector<fb::EventT> close;
     close.push_back(billing_period_closed("2026-10", "2026-11-01T00:00:00Z"));
     close.push_back(
         usage_recorded("222222222222", "DataTransfer-Out-GB", "100", "2026-10-20T00:00:00Z"));
-    REQUIRE_OK((*engine)->append(request(20, std::move(close)), "test").status);
+    REQUIRE_OK((*engine)->append(request(20, std::move(close)), kOperator).status);
     // A refused request leaves the ledger family untouched.
     std::vector<fb::EventT> refused;
     refused.push_back(
         usage_recorded("222222222222", "DataTransfer-Out-GB", "5", "2026-11-02T00:00:00Z"));
     refused.push_back(account_closed("111111111111", "2026-11-03T00:00:00Z"));
-    REQUIRE_FALSE((*engine)->append(request(30, std::move(refused)), "test").status.is_ok());
+    REQUIRE_FALSE((*engine)->append(request(30, std::move(refused)), kOperator).status.is_ok());
 
     LedgerWrites on_disk;
     REQUIRE_OK((*engine)->store().scan_ledger([&](std::string_view key, std::string_view value) {
@@ -353,16 +386,16 @@ TEST_CASE("group commit: requests of one group are all-or-nothing each, in order
   auto engine = Engine::open(dir.str(), options_with(clock));
   REQUIRE(engine.is_ok());
   std::vector<AppendRequest> group(4);
-  group[0].inputs = three_events();
-  group[0].actor = "a";
+  group[0].inputs = five_events();
+  group[0].principal = kOperator;
   // Refused as a whole: its second event closes the management account.
   group[1].inputs.push_back(
       input(10, account_created("333333333333", "x@outside.io", "X", "", "2026-10-03T00:00:00Z")));
   group[1].inputs.push_back(input(11, account_closed("111111111111", "2026-10-04T00:00:00Z")));
-  group[1].actor = "b";
+  group[1].principal = kOperator;
   // Sees the state as left by group[0]: the member exists.
   group[2].inputs.push_back(input(12, account_left("222222222222", "2026-10-09T00:00:00Z")));
-  group[2].actor = "c";
+  group[2].principal = kOperator;
   // Expects the head before group[2]: aborted.
   group[3].inputs.push_back(
       input(13, account_created("444444444444", "y@outside.io", "Y", "", "2026-10-03T00:00:00Z")));
@@ -374,9 +407,9 @@ TEST_CASE("group commit: requests of one group are all-or-nothing each, in order
                           Reason::kConstraintViolation, "CANNOT_CLOSE_MANAGEMENT_ACCOUNT");
   CHECK(outcomes[1].failed_index == 1);
   CHECK_OK(outcomes[2].status);
-  CHECK(outcomes[2].positions == std::vector<uint64_t>{4});
+  CHECK(outcomes[2].positions == std::vector<uint64_t>{6});
   CHECK_FAILS_WITH(outcomes[3].status, Code::kAborted, Reason::kWrongExpectedHead);
-  CHECK((*engine)->store().head()->position == 4);
+  CHECK((*engine)->store().head()->position == 6);
   CHECK((*engine)->registry().find_account("333333333333") == nullptr);
   CHECK((*engine)->registry().find_account("444444444444") == nullptr);
   auto store_digest = digest(replay_to_position((*engine)->store(), 100).value());
@@ -389,19 +422,19 @@ TEST_CASE("checkpoint: start-up loads the latest checkpoint and replays only the
   Hash served{};
   {
     EngineOptions options = options_with(clock);
-    options.checkpoint_every = 3;  // a checkpoint after the first request
+    options.checkpoint_every = 5;  // a checkpoint after the first request
     auto engine = Engine::open(dir.str(), options);
     REQUIRE(engine.is_ok());
-    REQUIRE_OK((*engine)->append(three_events(), "test").status);
+    REQUIRE_OK((*engine)->append(five_events(), kOperator).status);
     std::vector<AppendInput> tail;
     tail.push_back(
-        input(4, account_created("333333333333", "x@outside.io", "X", "", "2026-10-03T00:00:00Z")));
-    REQUIRE_OK((*engine)->append(std::move(tail), "test").status);
+        input(9, account_created("333333333333", "x@outside.io", "X", "", "2026-10-03T00:00:00Z")));
+    REQUIRE_OK((*engine)->append(std::move(tail), kOperator).status);
     served = digest((*engine)->registry());
   }
   auto reopened = Engine::open(dir.str(), options_with(clock));
   REQUIRE(reopened.is_ok());
-  CHECK((*reopened)->loaded_checkpoint() == 3);
+  CHECK((*reopened)->loaded_checkpoint() == 5);
   CHECK(digest((*reopened)->registry()) == served);
 }
 
@@ -412,15 +445,15 @@ TEST_CASE("checkpoint: a damaged checkpoint is ignored and the whole log is repl
   {
     auto engine = Engine::open(dir.str(), options_with(clock));
     REQUIRE(engine.is_ok());
-    REQUIRE_OK((*engine)->append(three_events(), "test").status);
+    REQUIRE_OK((*engine)->append(five_events(), kOperator).status);
     REQUIRE_OK((*engine)->checkpoint());
     served = digest((*engine)->registry());
   }
   {
     RawDb raw(dir.str());
-    std::string value = raw.get(5, store_format::position_key(3));
+    std::string value = raw.get(5, store_format::position_key(5));
     value[value.size() / 2] = static_cast<char>(value[value.size() / 2] ^ 0x40);
-    raw.put(5, store_format::position_key(3), value);
+    raw.put(5, store_format::position_key(5), value);
   }
   auto reopened = Engine::open(dir.str(), options_with(clock));
   REQUIRE(reopened.is_ok());

@@ -11,6 +11,7 @@
 #include "projections/snapshot.h"
 #include "replay/fold.h"
 #include "tests/support/events.h"
+#include "tests/support/secrets.h"
 #include "tests/support/memory_log.h"
 #include "tests/support/seed.h"
 #include "tests/support/temp_dir.h"
@@ -41,16 +42,21 @@ class HistoryGenerator {
     // Most histories start with a few accounts and an organization, so that later events have
     // something to act on; the rest is drawn at random.
     const int64_t index = generated_++;
-    if (index < 4 && pick(0, 9) != 0) {
+    if (index < 6 && pick(0, 9) != 0) {
+      const std::string first = std::string(11, '1') + "1";
       if (index < 3) {
         const std::string id = std::string(11, '1') + std::to_string(index + 1);
         return account_created(id, "user" + id + "@example.com", "Account", "", when);
       }
-      return organization_created(organization(), std::string(11, '1') + "1", when);
+      // A management account needs a password and MFA first.
+      if (index == 3) return password_changed(first, when);
+      if (index == 4) return mfa_enabled(first, "phone", when);
+      return organization_created(organization(), first, when);
     }
     // Weighted so that every rule is reached often: invitations and their answers need
     // standalone accounts and live organizations first.
-    static const std::vector<double> kWeights = {6, 4, 1, 6, 6, 2, 2, 2, 2, 1, 1, 2, 3, 2, 5, 5, 1};
+    static const std::vector<double> kWeights = {6, 4, 1, 6, 6, 2, 2, 2, 2, 1, 1,
+                                                 2, 3, 2, 5, 5, 1, 1, 1};
     switch (std::discrete_distribution<int>(kWeights.begin(), kWeights.end())(random_)) {
       case 0: {
         const int n = pick(0, 5);
@@ -102,8 +108,13 @@ class HistoryGenerator {
         return policy_attached(policy(), target(), when);
       case 15:
         return policy_detached(policy(), target(), when);
-      default:
+      case 16:
         return policy_deleted(policy(), when);
+      case 17:
+        return password_changed(account(), when);
+      default:
+        return mfa_enabled(account(), pick(0, 3) == 0 ? "bad device!" : "key-" + std::to_string(pick(1, 2)),
+                           when);
     }
   }
 
@@ -240,9 +251,10 @@ TEST_CASE("property: the engine's served state equals a replay of its RocksDB lo
           AppendInput input;
           input.event = generator.next(now);
           input.event_id[0] = ++next_id;
+          attach_test_secret(input, now);
           request.push_back(std::move(input));
         }
-        (void)(*engine)->append(std::move(request), "test");  // refusals are part of the test
+        (void)(*engine)->append(std::move(request), local_operator());  // refusals are part of the test
       }
       served = digest((*engine)->registry());
     }

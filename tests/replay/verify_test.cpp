@@ -27,7 +27,7 @@ void fill(const std::string& directory) {
     inputs[0].event_id[0] = static_cast<uint8_t>(n);
     inputs[0].event = account_created(id, "user" + std::to_string(n) + "@example.com",
                                       "Account " + std::to_string(n), "", "2026-10-01T00:00:00Z");
-    REQUIRE_OK((*engine)->append(std::move(inputs), "test").status);
+    REQUIRE_OK((*engine)->append(std::move(inputs), local_operator()).status);
   }
 }
 
@@ -39,7 +39,8 @@ void tamper(const std::string& directory,
                                                            {"event_ids", {}},
                                                            {"ledger", {}},
                                                            {"meta", {}},
-                                                           {"checkpoints", {}}};
+                                                           {"checkpoints", {}},
+                                                           {"credentials", {}}};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* db = nullptr;
   REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), directory, families, &handles, &db).ok());

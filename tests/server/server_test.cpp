@@ -10,6 +10,7 @@
 #include <atomic>
 #include <boost/asio.hpp>
 #include <cstring>
+#include <map>
 #include <thread>
 
 #include "engine/client.h"
@@ -19,6 +20,7 @@
 #include "replay/reports.h"
 #include "replay/verify.h"
 #include "tests/support/events.h"
+#include "tests/support/secrets.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/temp_dir.h"
 
@@ -31,6 +33,14 @@ namespace {
 class TestServer {
  public:
   explicit TestServer(const std::string& directory, ServerOptions options = {}) {
+    // One operator token per role.
+    for (Role role : {Role::kAdmin, Role::kIngest, Role::kAuditor}) {
+      auto token = new_operator_token(role_name(role), role);
+      REQUIRE(token.is_ok());
+      options.tokens.push_back(
+          OperatorToken{std::string(role_name(role)), role, token_hash(token->token)});
+      tokens_[role] = token->token;
+    }
     auto engine = Engine::open(directory);
     REQUIRE(engine.is_ok());
     sequencer_ = std::make_unique<Sequencer>(std::move(*engine));
@@ -49,13 +59,24 @@ class TestServer {
     sequencer_.reset();
   }
   std::string address() const { return "127.0.0.1:" + std::to_string(server_->port()); }
-  std::unique_ptr<Client> client() const {
-    auto client = Client::connect(address());
+  // A connection signed in as the admin operator.
+  std::unique_ptr<Client> client() const { return client_as(Role::kAdmin); }
+  std::unique_ptr<Client> client_as(Role role) const {
+    auto client = anonymous_client();
+    REQUIRE(client->authenticate(Credentials{token(role), "", "", ""}).is_ok());
+    return client;
+  }
+  // A connection that has not signed in.
+  std::unique_ptr<Client> anonymous_client(const ClientOptions& options = {}) const {
+    auto client = Client::connect(address(), options);
     REQUIRE(client.is_ok());
     return std::move(*client);
   }
+  const std::string& token(Role role) const { return tokens_.at(role); }
+  Sequencer& sequencer() { return *sequencer_; }
 
  private:
+  std::map<Role, std::string> tokens_;
   std::unique_ptr<Sequencer> sequencer_;
   std::unique_ptr<Server> server_;
   std::thread runner_;
@@ -74,14 +95,27 @@ std::vector<AppendInput> worked_example() {
   std::vector<fb::EventT> events = worked_example_events();
   std::vector<AppendInput> inputs;
   uint32_t n = 0;
-  for (auto& event : events) inputs.push_back(AppendInput{id_of(0, ++n), std::move(event)});
+  for (auto& event : events) {
+    AppendInput input;
+    input.event_id = id_of(0, ++n);
+    input.event = std::move(event);
+    attach_test_secret(input);
+    inputs.push_back(std::move(input));
+  }
   return inputs;
 }
 
+AppendInput input_of(EventIdBytes id, fb::EventT event) {
+  AppendInput input;
+  input.event_id = id;
+  input.event = std::move(event);
+  return input;
+}
+
 AppendInput tiny_usage(uint32_t client, uint32_t index) {
-  return AppendInput{id_of(client + 1000, index),
-                     usage_recorded(client % 2 == 0 ? "111111111111" : "222222222222",
-                                    "DataTransfer-Out-GB", "0.000001", "2026-10-10T00:00:00Z")};
+  return input_of(id_of(client + 1000, index),
+                  usage_recorded(client % 2 == 0 ? "111111111111" : "222222222222",
+                                 "DataTransfer-Out-GB", "0.000001", "2026-10-10T00:00:00Z"));
 }
 
 // A raw TCP connection, for frames no well-behaved client would send.
@@ -110,6 +144,20 @@ std::string length_prefix(uint32_t length) {
   return out;
 }
 
+// The worked example's events: account, password, MFA, organization, member, price, 2 usage.
+constexpr uint64_t kExample = 8;
+
+std::string authenticate_request(uint64_t request_id, const std::string& token) {
+  flatbuffers::FlatBufferBuilder builder;
+  const auto body = wire::CreateAuthenticateRequest(builder, builder.CreateString(token));
+  wire::RequestBuilder request(builder);
+  request.add_request_id(request_id);
+  request.add_body_type(wire::RequestBody::AuthenticateRequest);
+  request.add_body(body.Union());
+  builder.Finish(request.Finish(), wire::RequestIdentifier());
+  return wire::frame(builder);
+}
+
 uint16_t port_of(const std::string& address) {
   return static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
 }
@@ -122,26 +170,36 @@ TEST_CASE("server: append, query and bill over the socket equal the embedded res
   auto client = server.client();
   auto reply = client->append(worked_example());
   REQUIRE(reply.is_ok());
-  CHECK(reply->stored == 6);
-  CHECK(reply->head.position == 6);
+  CHECK(reply->stored == kExample);
+  CHECK(reply->head.position == kExample);
 
+  // The same events appended to an embedded store bill the same; the account views and the
+  // digest also record who appended what and when, so they are compared with a replay of the
+  // records the server sends.
   auto embedded = Engine::open(embedded_dir.str());
   REQUIRE(embedded.is_ok());
-  REQUIRE_OK((*embedded)->append(worked_example(), "test").status);
-  const Registry& state = (*embedded)->registry();
+  REQUIRE_OK((*embedded)->append(worked_example(), local_operator()).status);
+  const Registry& independent = (*embedded)->registry();
+  auto auditor = server.client_as(Role::kAuditor);
+  RemoteRecordSource remote(*auditor);
+  auto replayed = replay_to_position(remote, std::numeric_limits<uint64_t>::max());
+  REQUIRE(replayed.is_ok());
+  const Registry& state = *replayed;
   for (bool json : {false, true}) {
     CHECK(client->get_bill("111111111111", "2026-10", "", json).value() ==
-          render_bill(state, "111111111111", 202610, json).value());
+          render_bill(independent, "111111111111", 202610, json).value());
     CHECK(client->get_account("222222222222", "", json).value() ==
           render_account(state, "222222222222", json, at("2026-11-01T00:00:00Z")).value());
   }
+  CHECK(client->get_account("111111111111", "", false)->find("operator:admin") !=
+        std::string::npos);
   CHECK(client->export_focus("111111111111", "2026-10").value() ==
-        render_focus(state, "111111111111", 202610).value());
+        render_focus(independent, "111111111111", 202610).value());
   CHECK(client->digest()->second == digest(state));
   CHECK(client->get_bill("111111111111", "2026-10", "", true)->find("\"total\":\"2007.04\"") !=
         std::string::npos);
-  // As of position 5 only the management account's usage is there.
-  CHECK(client->get_bill("111111111111", "2026-10", "5", true)->find("\"total\":\"1392.64\"") !=
+  // As of position 7 only the management account's usage is there.
+  CHECK(client->get_bill("111111111111", "2026-10", "7", true)->find("\"total\":\"1392.64\"") !=
         std::string::npos);
   auto missing = client->get_account("999999999999", "", false);
   REQUIRE_FALSE(missing.is_ok());
@@ -154,13 +212,13 @@ TEST_CASE("server: a refused append names the event and stores nothing") {
   auto client = server.client();
   std::vector<AppendInput> inputs = worked_example();
   inputs.push_back(
-      AppendInput{id_of(0, 99), account_closed("111111111111", "2026-10-20T00:00:00Z")});
+      input_of(id_of(0, 99), account_closed("111111111111", "2026-10-20T00:00:00Z")));
   std::optional<uint32_t> failed_index;
   auto reply = client->append(inputs, std::nullopt, &failed_index);
   REQUIRE_FALSE(reply.is_ok());
   CHECK_FAILS_WITH_DETAIL(reply.status(), Code::kFailedPrecondition, Reason::kConstraintViolation,
                           "CANNOT_CLOSE_MANAGEMENT_ACCOUNT");
-  CHECK(failed_index == std::optional<uint32_t>(6));
+  CHECK(failed_index == std::optional<uint32_t>(kExample));
   CHECK(client->hello().value() == 0);
 }
 
@@ -174,9 +232,9 @@ TEST_CASE("server: expected_head conflict answers Aborted and stores nothing") {
   auto stale = client->append(more, 5);
   REQUIRE_FALSE(stale.is_ok());
   CHECK_FAILS_WITH(stale.status(), Code::kAborted, Reason::kWrongExpectedHead);
-  CHECK(client->hello().value() == 6);
-  CHECK(client->append(more, 6).is_ok());
-  CHECK(client->hello().value() == 7);
+  CHECK(client->hello().value() == kExample);
+  CHECK(client->append(more, kExample).is_ok());
+  CHECK(client->hello().value() == kExample + 1);
 }
 
 TEST_CASE(
@@ -193,7 +251,8 @@ TEST_CASE(
   for (uint32_t c = 0; c < kClients; ++c) {
     threads.emplace_back([&, c] {
       auto client = Client::connect(server.address());
-      if (!client.is_ok()) {
+      if (!client.is_ok() ||
+          !(*client)->authenticate(Credentials{server.token(Role::kIngest), "", "", ""}).is_ok()) {
         ++failures;
         return;
       }
@@ -219,13 +278,13 @@ TEST_CASE(
 
   auto client = server.client();
   const uint64_t head = client->hello().value();
-  CHECK(head == 6 + kClients * kAppends);
+  CHECK(head == kExample + kClients * kAppends);
   // Every acknowledged position holds that client's event, and no position twice.
   std::vector<bool> seen(head + 1, false);
   for (uint32_t c = 0; c < kClients; ++c) {
     REQUIRE(acknowledged[c].size() == kAppends);
     for (uint64_t position : acknowledged[c]) {
-      REQUIRE(position > 6);
+      REQUIRE(position > kExample);
       REQUIRE(position <= head);
       REQUIRE_FALSE(seen[position]);
       seen[position] = true;
@@ -285,7 +344,7 @@ TEST_CASE("server: a subscription catches up, then follows appends, each event o
     }
   });
   uint64_t expected = 1;
-  while (expected <= 6 + kLive) {
+  while (expected <= kExample + kLive) {
     auto batch = subscriber->next_records();
     REQUIRE(batch.is_ok());
     for (const auto& record : *batch) {
@@ -295,7 +354,7 @@ TEST_CASE("server: a subscription catches up, then follows appends, each event o
     }
   }
   appender.join();
-  CHECK(expected == 6 + kLive + 1);
+  CHECK(expected == kExample + kLive + 1);
 }
 
 TEST_CASE("server: bad frames get an error or a close, nothing is stored, others are served") {
@@ -340,9 +399,9 @@ TEST_CASE("server: bad frames get an error or a close, nothing is stored, others
     RawConnection raw(port);
     raw.send(length_prefix(100) + std::string(10, 'x'));  // truncated: then the client leaves
   }
-  CHECK(healthy->hello().value() == 6);
+  CHECK(healthy->hello().value() == kExample);
   auto fresh = server.client();
-  CHECK(fresh->hello().value() == 6);
+  CHECK(fresh->hello().value() == kExample);
   CHECK(fresh->append({tiny_usage(1, 1)}).is_ok());
 }
 
@@ -413,6 +472,8 @@ TEST_CASE(
 
   // A subscriber that never reads.
   RawConnection subscriber(port_of(server.address()));
+  subscriber.send(authenticate_request(1, server.token(Role::kAuditor)));
+  REQUIRE_FALSE(subscriber.receive().empty());
   {
     flatbuffers::FlatBufferBuilder builder;
     const auto body = wire::CreateSubscribeRequest(builder, 1);
@@ -435,7 +496,7 @@ TEST_CASE(
   const auto elapsed = std::chrono::steady_clock::now() - started;
   MESSAGE("100,000 appends beside a stuck subscriber took ",
           std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count(), " ms");
-  CHECK(appender->hello().value() == 6 + 100'000);
+  CHECK(appender->hello().value() == kExample + 100'000);
   // Once its write has been stuck past the stall timeout, the next commit cuts it.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   REQUIRE(appender->append({tiny_usage(10, 1)}).is_ok());

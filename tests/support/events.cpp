@@ -44,6 +44,26 @@ fb::EventT organization_created(std::string org_id, std::string management_id,
   return event_of(std::move(body), when);
 }
 
+fb::EventT password_changed(std::string account_id, std::string_view when) {
+  fb::PasswordChangedT body;
+  body.account_id = std::move(account_id);
+  return event_of(std::move(body), when);
+}
+
+fb::EventT mfa_enabled(std::string account_id, std::string device_id, std::string_view when) {
+  fb::MfaEnabledT body;
+  body.account_id = std::move(account_id);
+  body.device_id = std::move(device_id);
+  return event_of(std::move(body), when);
+}
+
+std::vector<fb::EventT> secure_account(const std::string& account_id, std::string_view when) {
+  std::vector<fb::EventT> events;
+  events.push_back(password_changed(account_id, when));
+  events.push_back(mfa_enabled(account_id, "test-device", when));
+  return events;
+}
+
 fb::EventT quota_set(std::string org_id, uint32_t max_accounts, std::string_view when) {
   fb::AccountQuotaSetT body;
   body.org_id = std::move(org_id);
@@ -243,6 +263,9 @@ std::vector<fb::EventT> worked_example_events() {
   std::vector<fb::EventT> events;
   events.push_back(account_created("111111111111", "billing@example.com", "Example Corp", "",
                                    "2026-09-01T00:00:00Z"));
+  for (fb::EventT& event : secure_account("111111111111", "2026-09-01T00:00:30Z")) {
+    events.push_back(std::move(event));
+  }
   events.push_back(organization_created("o-exampleorg1", "111111111111", "2026-09-01T00:01:00Z"));
   events.push_back(account_created("222222222222", "member@example.com", "Member", "o-exampleorg1",
                                    "2026-09-01T00:02:00Z"));

@@ -22,6 +22,13 @@ fb::EventT organization_created(std::string org_id, std::string management_id,
                                 std::string_view when,
                                 fb::FeatureSet feature_set = fb::FeatureSet::ALL);
 fb::EventT quota_set(std::string org_id, uint32_t max_accounts, std::string_view when);
+
+// Securing an account (DOMAIN.md): the stored facts. A management account needs both before
+// OrganizationCreated; secure_account returns PasswordChanged and MfaEnabled("test-device").
+fb::EventT password_changed(std::string account_id, std::string_view when);
+fb::EventT mfa_enabled(std::string account_id, std::string device_id, std::string_view when);
+std::vector<fb::EventT> secure_account(const std::string& account_id, std::string_view when);
+
 fb::EventT account_invited(std::string handshake_id, std::string org_id, std::string account_id,
                            std::string_view when);
 fb::EventT handshake_accepted(std::string handshake_id, std::string_view when);
@@ -61,7 +68,7 @@ fb::EventT all_features_requested(std::string org_id,
                                   std::string_view when);
 fb::EventT all_features_enabled(std::string org_id, std::string_view when);
 
-// DOMAIN.md's worked example as events: payer 111111111111 with organization o-exampleorg1,
+// DOMAIN.md's worked example as events: payer 111111111111 (secured) with organization o-exampleorg1,
 // member 222222222222, data transfer at 10,240 GB x $0.17 then $0.13 from 2026-10, and October
 // usage of 8,192 GB and 4,096 GB (consolidated $2,007.04).
 std::vector<fb::EventT> worked_example_events();
