@@ -26,6 +26,9 @@ Harness worked_example_organization() {
   Harness log;
   REQUIRE_OK(log.append(
       account_created(kPayer, "billing@example.com", "Example Corp", "", "2026-09-01T00:00:00Z")));
+  for (const fb::EventT& event : secure_account(kPayer, "2026-09-01T00:00:30Z")) {
+    REQUIRE_OK(log.append(event));
+  }
   REQUIRE_OK(log.append(organization_created(kOrg, kPayer, "2026-09-01T00:01:00Z")));
   REQUIRE_OK(log.append(
       account_created(kMember, "member@example.com", "Member", kOrg, "2026-09-01T00:02:00Z")));

@@ -16,11 +16,17 @@ constexpr const char* kManagement = "111111111111";
 constexpr const char* kMember = "222222222222";
 constexpr const char* kOutsider = "333333333333";
 
+// Sets a password and enables MFA for `account_id` (the stored facts).
+void secure(Harness& log, const std::string& account_id, std::string_view when) {
+  for (const fb::EventT& event : secure_account(account_id, when)) REQUIRE_OK(log.append(event));
+}
+
 // A management account with its organization (created 2026-10-01) and one standalone account.
 Harness organization_with_outsider() {
   Harness log;
   REQUIRE_OK(log.append(
       account_created(kManagement, "billing@example.com", "Example", "", "2026-09-01T00:00:00Z")));
+  secure(log, kManagement, "2026-09-01T00:01:00Z");
   REQUIRE_OK(log.append(organization_created(kOrg, kManagement, "2026-10-01T00:00:00Z")));
   REQUIRE_OK(log.append(
       account_created(kOutsider, "ops@outside.io", "Outside", "", "2026-09-15T00:00:00Z")));
@@ -191,6 +197,7 @@ TEST_CASE("organization: the CONSOLIDATED_BILLING feature set is kept") {
   Harness log;
   REQUIRE_OK(log.append(
       account_created(kManagement, "billing@example.com", "E", "", "2026-09-01T00:00:00Z")));
+  secure(log, kManagement, "2026-09-01T00:01:00Z");
   CHECK_OK(log.append(organization_created(kOrg, kManagement, "2026-10-01T00:00:00Z",
                                            fb::FeatureSet::CONSOLIDATED_BILLING)));
   CHECK(log.state().find_organization(kOrg)->feature_set == fb::FeatureSet::CONSOLIDATED_BILLING);
@@ -373,6 +380,7 @@ TEST_CASE(
     "(MasterCannotLeaveOrganization)") {
   Harness log = organization_with_outsider();
   REQUIRE_OK(log.append(account_invited("h-invite00001", kOrg, kOutsider, "2026-10-02T00:00:00Z")));
+  secure(log, kOutsider, "2026-10-02T00:00:00Z");
   REQUIRE_OK(log.append(organization_created("o-outsiderorg1", kOutsider, "2026-10-03T00:00:00Z")));
   CHECK_FAILS_WITH(log.append(handshake_accepted("h-invite00001", "2026-10-04T00:00:00Z")),
                    Code::kFailedPrecondition, Reason::kMasterCannotLeaveOrganization);
@@ -579,14 +587,62 @@ TEST_CASE(
                    Code::kFailedPrecondition, Reason::kTimestampOutOfOrder);
 }
 
-TEST_CASE("events whose rules arrive in later versions are refused with EventNotSupported") {
+// ---- Securing the management account ------------------------------------------------------------
+
+TEST_CASE("secure: an organization needs a management account with a password and MFA") {
+  Harness log;
+  REQUIRE_OK(log.append(
+      account_created(kManagement, "billing@example.com", "E", "", "2026-09-01T00:00:00Z")));
+  CHECK_FAILS_WITH(log.append(organization_created(kOrg, kManagement, "2026-10-01T00:00:00Z")),
+                   Code::kFailedPrecondition, Reason::kManagementAccountNotSecured);
+  REQUIRE_OK(log.append(password_changed(kManagement, "2026-09-02T00:00:00Z")));
+  CHECK_FAILS_WITH(log.append(organization_created(kOrg, kManagement, "2026-10-01T00:00:00Z")),
+                   Code::kFailedPrecondition, Reason::kManagementAccountNotSecured);
+  CHECK(log.state().organizations.empty());
+  REQUIRE_OK(log.append(mfa_enabled(kManagement, "phone", "2026-09-02T00:00:00Z")));
+  CHECK_OK(log.append(organization_created(kOrg, kManagement, "2026-10-01T00:00:00Z")));
+  const Account& account = *log.state().find_account(kManagement);
+  CHECK(account.password_set);
+  CHECK(account.mfa_devices == std::set<std::string, std::less<>>{"phone"});
+}
+
+TEST_CASE("secure: MFA alone is not enough either") {
+  Harness log;
+  REQUIRE_OK(log.append(
+      account_created(kManagement, "billing@example.com", "E", "", "2026-09-01T00:00:00Z")));
+  REQUIRE_OK(log.append(mfa_enabled(kManagement, "phone", "2026-09-02T00:00:00Z")));
+  CHECK_FAILS_WITH(log.append(organization_created(kOrg, kManagement, "2026-10-01T00:00:00Z")),
+                   Code::kFailedPrecondition, Reason::kManagementAccountNotSecured);
+}
+
+TEST_CASE("secure: the facts need an active account and a well-formed, new device id") {
   Harness log = organization_with_outsider();
-  fb::EventT usage;
-  usage.occurred_at = at("2026-10-03T00:00:00Z");
-  fb::PasswordChangedT body;
-  body.account_id = kManagement;
-  usage.body.Set(std::move(body));
-  CHECK_FAILS_WITH(log.append(usage), Code::kFailedPrecondition, Reason::kEventNotSupported);
+  CHECK_FAILS_WITH(log.append(password_changed("999999999999", "2026-10-02T00:00:00Z")),
+                   Code::kNotFound, Reason::kAccountNotFound);
+  CHECK_FAILS_WITH(log.append(mfa_enabled("999999999999", "phone", "2026-10-02T00:00:00Z")),
+                   Code::kNotFound, Reason::kAccountNotFound);
+  CHECK_FAILS_WITH(log.append(mfa_enabled(kOutsider, "", "2026-10-02T00:00:00Z")),
+                   Code::kInvalidArgument, Reason::kInvalidInput);
+  CHECK_FAILS_WITH(log.append(mfa_enabled(kOutsider, "a phone", "2026-10-02T00:00:00Z")),
+                   Code::kInvalidArgument, Reason::kInvalidInput);
+  CHECK_FAILS_WITH(log.append(mfa_enabled(kOutsider, std::string(65, 'd'), "2026-10-02T00:00:00Z")),
+                   Code::kInvalidArgument, Reason::kInvalidInput);
+  CHECK_OK(log.append(mfa_enabled(kOutsider, std::string(64, 'd'), "2026-10-02T00:00:00Z")));
+  // secure() enabled "test-device" for the management account.
+  CHECK_FAILS_WITH(log.append(mfa_enabled(kManagement, "test-device", "2026-10-02T00:00:00Z")),
+                   Code::kAlreadyExists, Reason::kMfaDeviceAlreadyEnabled);
+  REQUIRE_OK(log.append(account_closed(kOutsider, "2026-10-03T00:00:00Z")));
+  CHECK_FAILS_WITH(log.append(password_changed(kOutsider, "2026-10-04T00:00:00Z")),
+                   Code::kFailedPrecondition, Reason::kAccountAlreadyClosed);
+}
+
+TEST_CASE("secure: securing an account is in log order, not in its business-time order") {
+  Harness log;
+  REQUIRE_OK(log.append(
+      account_created(kManagement, "billing@example.com", "E", "", "2026-09-01T00:00:00Z")));
+  // Secured today; the organization's history starts earlier.
+  secure(log, kManagement, "2026-11-26T00:00:00Z");
+  CHECK_OK(log.append(organization_created(kOrg, kManagement, "2026-10-01T00:00:00Z")));
 }
 
 // ---- Digest ------------------------------------------------------------------------------------

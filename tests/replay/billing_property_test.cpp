@@ -84,6 +84,9 @@ TEST_CASE(
     REQUIRE(append(account_created(account_id(0), "payer@example.com", "Payer", "",
                                    "2026-09-01T00:00:00Z"))
                 .is_ok());
+    for (const fb::EventT& event : secure_account(account_id(0), "2026-09-01T00:00:00Z")) {
+      REQUIRE(append(event).is_ok());
+    }
     REQUIRE(append(organization_created(org, account_id(0), "2026-09-01T00:00:01Z")).is_ok());
     for (int m = 1; m <= members; ++m) {
       REQUIRE(append(account_created(account_id(m), "m" + std::to_string(m) + "@example.com",

@@ -16,6 +16,9 @@ MemoryLog sample_log() {
   REQUIRE_OK(
       log.append(account_created("111111111111", "b@example.com", "E", "", "2026-10-01T00:00:00Z"),
                  at("2026-10-01T00:00:00Z")));
+  for (const fb::EventT& event : secure_account("111111111111", "2026-10-01T00:00:30Z")) {
+    REQUIRE_OK(log.append(event, at("2026-10-01T00:00:30Z")));
+  }
   REQUIRE_OK(
       log.append(organization_created("o-exampleorg1", "111111111111", "2026-10-01T00:01:00Z"),
                  at("2026-10-01T00:01:00Z")));
@@ -49,9 +52,9 @@ TEST_CASE("fold: a full replay equals the state built while appending") {
   CHECK(digest(*replayed) == digest(log.state()));
 }
 
-TEST_CASE("fold: as of position 2 the member does not exist yet") {
+TEST_CASE("fold: as of position 4 the member does not exist yet") {
   MemoryLog log = sample_log();
-  auto replayed = replay_to_position(log, 2);
+  auto replayed = replay_to_position(log, 4);
   REQUIRE(replayed.is_ok());
   CHECK(replayed->find_organization("o-exampleorg1") != nullptr);
   CHECK(replayed->find_account("222222222222") == nullptr);
