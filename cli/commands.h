@@ -94,6 +94,7 @@ struct TokenArgs {
 
 struct TotpArgs {
   std::string seed_file;
+  std::string at;  // RFC 3339 time; "" is now
 };
 
 int run_serve(const ServeArgs& args);

@@ -62,15 +62,16 @@ Result<std::string> read_secret_file(const std::string& path, std::string_view w
   return secret;
 }
 
-Result<std::string> current_totp_code(const std::string& seed_file) {
+Result<std::string> current_totp_code(const std::string& seed_file,
+                                      std::optional<int64_t> unix_seconds) {
   auto seed = read_secret_file(seed_file, "TOTP seed");
   if (!seed.is_ok()) return seed.status();
   auto key = decode_base32(*seed);
   wipe(*seed);
   if (!key.is_ok()) return key.status().with_context("TOTP seed file \"" + seed_file + "\"");
-  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  const int64_t now = unix_seconds.value_or(std::chrono::duration_cast<std::chrono::seconds>(
+                                                std::chrono::system_clock::now().time_since_epoch())
+                                                .count());
   return totp_code(*key, now);
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "cli/commands.h"
@@ -39,8 +40,9 @@ Result<SourceHandle> open_source(const Location& location);
 // The first line of a file holding a secret (a token, a password, a TOTP seed).
 Result<std::string> read_secret_file(const std::string& path, std::string_view what);
 
-// The TOTP code of the seed (base32) in `seed_file` for the current time.
-Result<std::string> current_totp_code(const std::string& seed_file);
+// The TOTP code of the seed (base32) in `seed_file` at `unix_seconds` (default: now).
+Result<std::string> current_totp_code(const std::string& seed_file,
+                                      std::optional<int64_t> unix_seconds = std::nullopt);
 
 // Connects to the server of `location` (with TLS when --tls-ca is given) and signs in with its
 // token, or its account, password and TOTP code. Unauthenticated when it names no credentials.

@@ -88,6 +88,7 @@ int main(int argc, char** argv) {
   auto* totp_code = totp->add_subcommand("code", "print the current code of a seed");
   totp_code->add_option("--seed-file", totp_args.seed_file, "file holding the base32 seed")
       ->required();
+  totp_code->add_option("--at", totp_args.at, "the code at this RFC 3339 time instead of now");
 
   AppendArgs append_args;
   auto* append = app.add_subcommand("append", "append JSON Lines events (FILE or - for stdin)");

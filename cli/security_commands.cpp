@@ -14,6 +14,7 @@
 #include "engine/authenticator.h"
 #include "engine/password_hash.h"
 #include "projections/credentials.h"
+#include "projections/values.h"
 
 namespace orgledger::cli {
 namespace {
@@ -99,7 +100,13 @@ int run_totp_seed() {
 }
 
 int run_totp_code(const TotpArgs& args) {
-  auto code = current_totp_code(args.seed_file);
+  std::optional<int64_t> at;
+  if (!args.at.empty()) {
+    auto time = parse_time(args.at);
+    if (!time.is_ok()) return fail(time.status().with_context("--at"));
+    at = *time / 1'000'000;
+  }
+  auto code = current_totp_code(args.seed_file, at);
   if (!code.is_ok()) return fail(code.status());
   std::printf("%s\n", code->c_str());
   return 0;

@@ -232,7 +232,11 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_header(boost::system::error_code error) {
     if (error) {
-      close(error == asio::error::eof ? "closed by peer" : error.message());
+      // A TLS client that leaves without close_notify ends the stream "truncated": between
+      // frames that is an ordinary close.
+      const bool closed_by_peer =
+          error == asio::error::eof || error == asio::ssl::error::stream_truncated;
+      close(closed_by_peer ? "closed by peer" : error.message());
       return;
     }
     const uint32_t length = wire::decode_length(header_);

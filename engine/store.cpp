@@ -33,12 +33,7 @@ rocksdb::Slice slice(const EventIdBytes& id) {
   return rocksdb::Slice(reinterpret_cast<const char*>(id.data()), id.size());
 }
 
-const std::vector<std::string_view>& family_names() {
-  static const std::vector<std::string_view> names = {
-      format::kEventsFamily, format::kEventIdsFamily, format::kLedgerFamily, format::kMetaFamily,
-      format::kCheckpointsFamily, format::kCredentialsFamily};
-  return names;
-}
+const auto& family_names() { return format::kFamilies; }
 
 }  // namespace
 

@@ -21,6 +21,10 @@ inline constexpr std::string_view kLedgerFamily = "ledger";       // ledger aggr
 inline constexpr std::string_view kMetaFamily = "meta";           // see keys below
 inline constexpr std::string_view kCheckpointsFamily = "checkpoints";  // registry snapshots
 inline constexpr std::string_view kCredentialsFamily = "credentials";  // secrets; keys below
+// Every family besides RocksDB's default, in the order the store opens them.
+inline constexpr std::array<std::string_view, 6> kFamilies = {
+    kEventsFamily, kEventIdsFamily,    kLedgerFamily,
+    kMetaFamily,   kCheckpointsFamily, kCredentialsFamily};
 
 // Keys of the meta family.
 inline constexpr std::string_view kFormatVersionKey = "format_version";  // decimal text

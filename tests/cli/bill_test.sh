@@ -9,6 +9,7 @@ python=/usr/bin/python3  # Debian's Python: another python3 may come first on PA
 source "$(dirname "$0")/lib.sh"
 data=$work/data
 
+check "the management account is secured" secure_example_account --data "$data"
 "$orgledger" append --data "$data" --digest "$examples/worked_example.jsonl" >"$work/append" 2>&1
 check "the worked example appends" test $? -eq 0
 

@@ -11,20 +11,35 @@ data=$work/data
 
 head_line() { "$orgledger" verify --data "$data" | grep '^head position'; }
 
+# --- securing the management account -------------------------------------------------------
+echo '{"type":"AccountCreated","account_id":"111111111111","email":"billing@example.com","name":"Example Corp","occurred_at":"2026-09-01T09:00:00Z"}' >"$work/unsecured.jsonl"
+sed -n 1p "$examples/org_history.jsonl" >>"$work/unsecured.jsonl"
+"$orgledger" append --data "$work/unsecured" "$work/unsecured.jsonl" 2>"$work/err"
+check "an organization with an unsecured management account is refused" \
+  grep -q "^error: FailedPrecondition ManagementAccountNotSecured: line 2" "$work/err"
+check "secure_example_account: account, password (hashed) and MFA (a current code)" \
+  secure_example_account --data "$data"
+"$orgledger" account 111111111111 --data "$data" >"$work/out"
+check "account shows the password and the MFA device" grep -q "security      password set; MFA on (phone)" "$work/out"
+check "account shows who did what" grep -qE "^ +2 .* PasswordChanged +operator:local$" "$work/out"
+password=$(sed -n 's/.*"password":"\([^"]*\)".*/\1/p' "$examples/management_account.jsonl")
+check "the password is not in the log" bash -c "! '$orgledger' tail --data '$data' | grep -qF '$password'"
+check "the TOTP seed is not in the log" bash -c "! '$orgledger' tail --data '$data' | grep -qF '$(cat "$work/seed")'"
+
 # --- append, twice -------------------------------------------------------------------------
 "$orgledger" append --data "$data" "$examples/org_history.jsonl" >"$work/out" 2>"$work/err"
 check "append exits 0" test $? -eq 0
-check "append reports 14 new events" grep -q "appended 14 new event(s), 0 already stored" "$work/out"
+check "append reports 13 new events" grep -q "appended 13 new event(s), 0 already stored" "$work/out"
 first_head=$(head_line)
-check "head is at position 14" grep -q "^head position 14 " <<<"$first_head"
+check "head is at position 16" grep -q "^head position 16 " <<<"$first_head"
 
 "$orgledger" append --data "$data" "$examples/org_history.jsonl" >"$work/out" 2>&1
 check "appending the same file again exits 0" test $? -eq 0
-check "appending the same file again stores nothing" grep -q "appended 0 new event(s), 14 already stored" "$work/out"
+check "appending the same file again stores nothing" grep -q "appended 0 new event(s), 13 already stored" "$work/out"
 check "the head is unchanged by the second append" test "$(head_line)" = "$first_head"
 
 "$orgledger" append --data "$data" --json - <"$examples/org_history.jsonl" >"$work/out"
-check "--json gives one result per line" test "$(grep -c '"result":"already_stored"' "$work/out")" -eq 14
+check "--json gives one result per line" test "$(grep -c '"result":"already_stored"' "$work/out")" -eq 13
 
 # --- projections ---------------------------------------------------------------------------
 "$orgledger" org o-exampleorg1 --data "$data" >"$work/out"
@@ -38,7 +53,7 @@ check "org --json names the feature set" grep -q '"feature_set":"ALL"' "$work/ou
 "$orgledger" account 333333333333 --data "$data" >"$work/out"
 check "account shows it is standalone after leaving" grep -q "standalone" "$work/out"
 check "account shows its membership history" grep -q "o-exampleorg1 .*INVITED .*2026-10-20T00:00:00Z" "$work/out"
-"$orgledger" account 333333333333 --data "$data" --as-of 11 >"$work/out" 2>&1
+"$orgledger" account 333333333333 --data "$data" --as-of 13 >"$work/out" 2>&1
 check "account --as-of a position before it left shows it as a member" grep -q "member; payer 111111111111" "$work/out"
 "$orgledger" account 333333333333 --data "$data" --as-of 2000-01-01T00:00:00Z 2>"$work/err"
 check "account --as-of a time before the log began finds nothing" grep -q "^error: NotFound AccountNotFound" "$work/err"
@@ -52,8 +67,8 @@ digest_one=$("$orgledger" replay --data "$data" --digest | grep '^digest ')
 digest_two=$("$orgledger" replay --data "$data" --digest --json | sed -n 's/.*"digest":"\([0-9a-f]*\)".*/digest \1/p')
 check "replay prints a digest" grep -qE '^digest [0-9a-f]{64}$' <<<"$digest_one"
 check "replay is deterministic (human and JSON agree)" test "$digest_one" = "$digest_two"
-"$orgledger" replay --data "$data" --to 3 >"$work/out"
-check "replay --to 3 stops at 3" grep -q "replayed 3 record(s), positions 1..3: 1 account(s), 1 organization(s)" "$work/out"
+"$orgledger" replay --data "$data" --to 5 >"$work/out"
+check "replay --to 5 stops at 5" grep -q "replayed 5 record(s), positions 1..5: 1 account(s), 1 organization(s)" "$work/out"
 
 # --- bad input: refused with its line number, nothing stored --------------------------------
 refused() {  # refused NAME LINE_NUMBER JSON_LINE
@@ -78,6 +93,16 @@ refused "float price" 2 '{"type":"PriceScheduleSet","usage_type":"X","service":"
 refused "not JSON" 2 '{"type":'
 refused "domain rule (closing the management account)" 2 '{"type":"AccountClosed","account_id":"111111111111","occurred_at":"2026-11-02T00:00:00Z"}'
 refused "future timestamp" 2 '{"type":"AccountClosed","account_id":"222222222222","occurred_at":"2099-01-01T00:00:00Z"}'
+refused "weak password" 2 '{"type":"PasswordSet","account_id":"777777777777","password":"password"}'
+check "weak password: the rule that failed is named, the password is not" \
+  bash -c "grep -q 'PasswordPolicyViolation' '$work/err' && ! grep -q '\"password\"' '$work/err'"
+refused "password equal to the email" 2 '{"type":"PasswordSet","account_id":"777777777777","password":"new@example.com"}'
+refused "PasswordChanged without a password" 2 '{"type":"PasswordChanged","account_id":"777777777777","occurred_at":"2026-11-02T00:00:00Z"}'
+check "PasswordChanged without a password: SecretRequired" grep -q "InvalidArgument SecretRequired" "$work/err"
+refused "MFA with a wrong code" 2 '{"type":"MfaEnabled","account_id":"777777777777","device_id":"phone","totp_seed":"JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP","code":"000000"}'
+check "MFA with a wrong code: InvalidMfaCode" grep -q "InvalidArgument InvalidMfaCode" "$work/err"
+refused "MFA with a short seed" 2 '{"type":"MfaEnabled","account_id":"777777777777","device_id":"phone","totp_seed":"JBSWY3DP","code":"000000"}'
+refused "MFA without its code" 2 '{"type":"MfaEnabled","account_id":"777777777777","device_id":"phone","totp_seed":"JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"}'
 
 # --- reading commands never create a store -------------------------------------------------
 "$orgledger" verify --data "$work/absent" 2>"$work/err"

@@ -16,6 +16,18 @@ check() {  # check DESCRIPTION COMMAND...
   fi
 }
 
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+# secure_example_account APPEND_ARGS...: appends the example management account (created, with
+# its password) and enables MFA for it with a new seed in $work/seed, through
+# `$orgledger append APPEND_ARGS...` (so --data DIR or --connect HOST:PORT). Needs $orgledger
+# and $examples.
+secure_example_account() {
+  "$orgledger" append "$@" "$examples/management_account.jsonl" >/dev/null || return 1
+  "$repo/scripts/mfa-line" "$orgledger" 111111111111 phone "$work/seed" >"$work/mfa.jsonl" || return 1
+  "$orgledger" append "$@" "$work/mfa.jsonl" >/dev/null
+}
+
 finish() {
   echo "$passed passed, $failed failed"
   test "$failed" -eq 0

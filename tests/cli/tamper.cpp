@@ -19,8 +19,8 @@ int main(int argc, char** argv) {
   const uint64_t position = std::strtoull(argv[2], nullptr, 10);
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   families.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
-  for (const char* name : {"events", "event_ids", "ledger", "meta", "checkpoints", "credentials"}) {
-    families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  for (std::string_view name : orgledger::store_format::kFamilies) {
+    families.emplace_back(std::string(name), rocksdb::ColumnFamilyOptions());
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;

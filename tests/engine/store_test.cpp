@@ -73,13 +73,8 @@ struct RawDb {
 
   explicit RawDb(const std::string& directory) {
     std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-        {rocksdb::kDefaultColumnFamilyName, {}},
-        {"events", {}},
-        {"event_ids", {}},
-        {"ledger", {}},
-        {"meta", {}},
-        {"checkpoints", {}},
-        {"credentials", {}}};
+        {rocksdb::kDefaultColumnFamilyName, {}}};
+    for (std::string_view name : store_format::kFamilies) families.emplace_back(std::string(name), rocksdb::ColumnFamilyOptions());
     rocksdb::DB* raw = nullptr;
     REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), directory, families, &handles, &raw).ok());
     db.reset(raw);

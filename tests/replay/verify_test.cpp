@@ -34,13 +34,10 @@ void fill(const std::string& directory) {
 // Opens RocksDB directly and changes the events family behind the store's back.
 void tamper(const std::string& directory,
             const std::function<void(rocksdb::DB&, rocksdb::ColumnFamilyHandle*)>& change) {
-  std::vector<rocksdb::ColumnFamilyDescriptor> families = {{rocksdb::kDefaultColumnFamilyName, {}},
-                                                           {"events", {}},
-                                                           {"event_ids", {}},
-                                                           {"ledger", {}},
-                                                           {"meta", {}},
-                                                           {"checkpoints", {}},
-                                                           {"credentials", {}}};
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {{rocksdb::kDefaultColumnFamilyName, {}}};
+  for (std::string_view name : store_format::kFamilies) {
+    families.emplace_back(std::string(name), rocksdb::ColumnFamilyOptions());
+  }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* db = nullptr;
   REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), directory, families, &handles, &db).ok());

@@ -1,0 +1,77 @@
+// Test tool: looks for secrets in every column family of a store except `credentials` (the one
+// place secrets may live), reading RocksDB directly and read-only. Each SECRET_FILE holds one
+// secret on its first line (a password, a token, or a base32 TOTP seed, whose decoded key bytes
+// are looked for too). Exit 0 when none appears, 1 when one does (each hit is printed), 2 on
+// usage or I/O errors.
+// Usage: orgledger_scan_secrets DIR SECRET_FILE...
+#include <rocksdb/db.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/store_format.h"
+#include "projections/credentials.h"
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: orgledger_scan_secrets DIR SECRET_FILE...\n");
+    return 2;
+  }
+  std::vector<std::pair<std::string, std::string>> needles;  // (what, bytes)
+  for (int i = 2; i < argc; ++i) {
+    std::ifstream in(argv[i]);
+    std::string secret;
+    if (!in || !std::getline(in, secret) || secret.empty()) {
+      std::fprintf(stderr, "cannot read a secret from %s\n", argv[i]);
+      return 2;
+    }
+    needles.emplace_back(std::string(argv[i]), secret);
+    if (auto key = orgledger::decode_base32(secret); key.is_ok() && key->size() >= 10) {
+      needles.emplace_back(std::string(argv[i]) + " (decoded key)",
+                           std::string(key->begin(), key->end()));
+    }
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  families.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
+  for (std::string_view name : orgledger::store_format::kFamilies) {
+    families.emplace_back(std::string(name), rocksdb::ColumnFamilyOptions());
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  const rocksdb::Status opened =
+      rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), argv[1], families, &handles, &raw);
+  if (!opened.ok()) {
+    std::fprintf(stderr, "cannot open %s: %s\n", argv[1], opened.ToString().c_str());
+    return 2;
+  }
+  std::unique_ptr<rocksdb::DB> db(raw);
+  size_t entries = 0, hits = 0, scanned_families = 0;
+  for (size_t f = 0; f < handles.size(); ++f) {
+    if (families[f].name == orgledger::store_format::kCredentialsFamily) continue;
+    ++scanned_families;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[f]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      ++entries;
+      for (const auto& [what, bytes] : needles) {
+        if (it->key().ToStringView().find(bytes) != std::string_view::npos ||
+            it->value().ToStringView().find(bytes) != std::string_view::npos) {
+          std::printf("secret from %s found in family %s\n", what.c_str(),
+                      families[f].name.c_str());
+          ++hits;
+        }
+      }
+    }
+    if (!it->status().ok()) {
+      std::fprintf(stderr, "cannot read %s: %s\n", families[f].name.c_str(),
+                   it->status().ToString().c_str());
+      return 2;
+    }
+  }
+  for (auto* handle : handles) db->DestroyColumnFamilyHandle(handle);
+  std::printf("scanned %zu entries in %zu families for %zu secrets: %zu found\n", entries,
+              scanned_families, needles.size(), hits);
+  return hits == 0 ? 0 : 1;
+}
