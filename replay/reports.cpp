@@ -170,7 +170,7 @@ void changes_json(JsonWriter& out, const std::vector<Change>& changes) {
 // Who did what: one line per stored event that changed it.
 std::string changes_text(const std::vector<Change>& changes) {
   if (changes.empty()) return {};
-  std::string text = fmt::format("  changes (who did what)\n    {:>10} {:<28} {:<28} {}\n",
+  std::string text = fmt::format("\n  changes (who did what)\n    {:>10} {:<28} {:<28} {}\n",
                                  "POSITION", "RECORDED", "EVENT", "ACTOR");
   for (const Change& change : changes) {
     text += fmt::format("    {:>10} {:<28} {:<28} {}\n", change.position,
@@ -447,6 +447,8 @@ std::string bill_text(const Registry& registry, const Bill& bill, std::string_vi
                           format_decimal(type.quantity, kQuantityScale) + " " + type.unit,
                           dollars(type.consolidated_cost), dollars(type.standalone_cost));
     }
+  }
+  if (!bill.lines.empty()) {
     text += fmt::format("\n  {:<14} {:<32} {:>20} {:>16} {:>16}\n", "ACCOUNT", "USAGE TYPE",
                         "QUANTITY", "STANDALONE", "BILLED");
     for (const BillLine& line : bill.lines) {
@@ -476,7 +478,9 @@ std::string bill_text(const Registry& registry, const Bill& bill, std::string_vi
                           "-" + dollars(credit.amount), credit.description);
     }
   }
-  text += fmt::format("\n  {:<36} {:>16}\n", "usage (consolidated)", dollars(bill.usage_total));
+  text += fmt::format("\n  {:<36} {:>16}\n",
+                      account_id.empty() ? "usage (consolidated)" : "usage (its consolidated share)",
+                      dollars(bill.usage_total));
   text += fmt::format("  {:<36} {:>16}\n", "corrections", dollars(bill.corrections_total));
   text += fmt::format("  {:<36} {:>16}\n", "credits",
                       (bill.credits_total > 0 ? "-" : "") + dollars(bill.credits_total));

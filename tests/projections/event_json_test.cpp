@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "projections/values.h"
+#include "tests/support/status_matchers.h"
 
 using namespace orgledger;
 
@@ -138,8 +139,8 @@ TEST_CASE("json: missing fields, wrong types, bad times and non-objects are refu
 TEST_CASE("json: every line of the examples survives render then parse unchanged") {
   JsonEventParser parser;
   size_t lines = 0;
-  for (const char* file : {"org_history.jsonl", "worked_example.jsonl", "price_catalogue.jsonl",
-                           "org_policies.jsonl", "october_usage.jsonl"}) {
+  for (const char* file : {"management_account.jsonl", "org_history.jsonl", "worked_example.jsonl",
+                           "price_catalogue.jsonl", "org_policies.jsonl", "october_usage.jsonl"}) {
     std::ifstream in(std::string(ORGLEDGER_EXAMPLES_DIR) + "/" + file);
     REQUIRE(in.good());
     std::string line;
@@ -159,5 +160,51 @@ TEST_CASE("json: every line of the examples survives render then parse unchanged
       ++lines;
     }
   }
-  CHECK(lines == 14 + 6 + 22 + 8 + 407);  // every line of the five files
+  CHECK(lines == 2 + 13 + 5 + 22 + 8 + 407);  // every line of the six files
+}
+
+TEST_CASE("json: PasswordSet and MfaEnabled carry their secret beside the stored fact") {
+  JsonEventParser parser;
+  auto password = parser.parse(
+      R"({"type":"PasswordSet","account_id":"111111111111","password":"Example-Corp-2026!"})");
+  REQUIRE(password.is_ok());
+  CHECK(password->event.body.type == fb::EventBody::PasswordChanged);
+  REQUIRE(password->secret.has_value());
+  CHECK(password->secret->password == "Example-Corp-2026!");
+  CHECK_FALSE(password->occurred_at_given);
+  // The fact renders without the secret.
+  flatbuffers::FlatBufferBuilder builder;
+  builder.Finish(fb::Event::Pack(builder, &password->event));
+  const std::string rendered =
+      event_to_json(*flatbuffers::GetRoot<fb::Event>(builder.GetBufferPointer()), EventIdBytes{});
+  CHECK(rendered.find("Example-Corp-2026!") == std::string::npos);
+  CHECK(rendered.find("\"type\":\"PasswordChanged\"") != std::string::npos);
+
+  auto mfa = parser.parse(
+      R"({"type":"MfaEnabled","account_id":"111111111111","device_id":"phone",)"
+      R"("totp_seed":"JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP","code":"123456",)"
+      R"("occurred_at":"2026-11-26T00:00:00Z"})");
+  REQUIRE(mfa.is_ok());
+  REQUIRE(mfa->secret.has_value());
+  CHECK(mfa->secret->totp_seed == "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP");
+  CHECK(mfa->secret->code == "123456");
+  CHECK(mfa->occurred_at_given);
+  // The fact alone (as `tail` prints it) parses too, without a secret.
+  auto fact = parser.parse(
+      R"({"type":"MfaEnabled","account_id":"111111111111","device_id":"phone",)"
+      R"("occurred_at":"2026-11-26T00:00:00Z"})");
+  REQUIRE(fact.is_ok());
+  CHECK_FALSE(fact->secret.has_value());
+  CHECK_FAILS_WITH(parser.parse(R"({"type":"MfaEnabled","account_id":"111111111111",)"
+                                R"("device_id":"phone","totp_seed":"JBSWY3DP"})")
+                       .status(),
+                   Code::kInvalidArgument, Reason::kInvalidInput);
+  CHECK_FAILS_WITH(
+      parser.parse(R"({"type":"PasswordSet","account_id":"111111111111"})").status(),
+      Code::kInvalidArgument, Reason::kInvalidInput);
+  CHECK_FAILS_WITH(parser
+                       .parse(R"({"type":"PasswordSet","account_id":"111111111111",)"
+                              R"("password":"x","extra":1})")
+                       .status(),
+                   Code::kInvalidArgument, Reason::kInvalidInput);
 }

@@ -10,7 +10,9 @@
 #include <atomic>
 #include <boost/asio.hpp>
 #include <cstring>
+#include <array>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "engine/client.h"
@@ -530,4 +532,195 @@ TEST_CASE(
               .count(),
           " ms");
   CHECK(closed);
+}
+
+// ---- Authentication and authorization (docs/security.md) -----------------------------------
+
+namespace {
+
+// Whether the server let a request through. Only PermissionDenied/AccessDenied counts as
+// refused; any other failure fails the test.
+template <typename T>
+bool let_through(const Result<T>& result) {
+  const Status status = result.is_ok() ? Status::ok() : result.status();
+  if (status.is_ok()) return true;
+  if (status.code() == Code::kPermissionDenied && status.reason() == Reason::kAccessDenied) {
+    return false;
+  }
+  FAIL("unexpected refusal: ", status.to_string());
+  return false;
+}
+
+std::vector<AppendInput> one(uint32_t id, fb::EventT event) {
+  std::vector<AppendInput> inputs;
+  inputs.push_back(input_of(id_of(77, id), std::move(event)));
+  return inputs;
+}
+
+}  // namespace
+
+TEST_CASE("auth: before signing in only Hello and Authenticate are served") {
+  TempDir dir;
+  TestServer server(dir.str());
+  auto client = server.anonymous_client();
+  CHECK(client->hello().is_ok());
+  auto refused = client->append(worked_example());
+  REQUIRE_FALSE(refused.is_ok());
+  CHECK_FAILS_WITH(refused.status(), Code::kUnauthenticated, Reason::kAuthenticationRequired);
+  CHECK_FAILS_WITH(client->verify(1, 0).status(), Code::kUnauthenticated,
+                   Reason::kAuthenticationRequired);
+  CHECK_FAILS_WITH(client->get_bill("111111111111", "2026-10", "", false).status(),
+                   Code::kUnauthenticated, Reason::kAuthenticationRequired);
+  auto wrong = client->authenticate(Credentials{"olt_not-a-token", "", "", ""});
+  CHECK_FAILS_WITH(wrong.status(), Code::kUnauthenticated, Reason::kAuthenticationFailed);
+  auto signed_in = client->authenticate(Credentials{server.token(Role::kAuditor), "", "", ""});
+  REQUIRE(signed_in.is_ok());
+  CHECK(signed_in->principal == "operator:auditor");
+  CHECK(signed_in->role == "auditor");
+  CHECK(client->verify(1, 0).is_ok());
+  CHECK(client->hello().value() == 0);  // nothing was stored
+}
+
+TEST_CASE("auth: repeated failures for an account are slowed down, then locked out") {
+  TempDir dir;
+  ServerOptions options;
+  options.lockout.slow_after = 1;
+  options.lockout.lock_after = 3;
+  options.lockout.first_delay = std::chrono::milliseconds(100);
+  options.lockout.lock_for = std::chrono::seconds(60);
+  TestServer server(dir.str(), options);
+  REQUIRE(server.client()->append(worked_example()).is_ok());
+  auto client = server.anonymous_client();
+  const Credentials wrong{"", "111111111111", "Wrong-Passw0rd!", "000000"};
+  CHECK_FAILS_WITH(client->authenticate(wrong).status(), Code::kUnauthenticated,
+                   Reason::kAuthenticationFailed);
+  const auto before_slow = std::chrono::steady_clock::now();
+  CHECK_FAILS_WITH(client->authenticate(wrong).status(), Code::kUnauthenticated,
+                   Reason::kAuthenticationFailed);
+  CHECK(std::chrono::steady_clock::now() - before_slow >= std::chrono::milliseconds(100));
+  CHECK_FAILS_WITH(client->authenticate(wrong).status(), Code::kUnauthenticated,
+                   Reason::kAuthenticationFailed);
+  // Locked: even the right password and code are refused now.
+  const Credentials right{"", "111111111111", std::string(kTestPassword),
+                          test_totp_code(wall_clock_micros() + 30'000'000)};
+  CHECK_FAILS_WITH(client->authenticate(right).status(), Code::kResourceExhausted,
+                   Reason::kLockedOut);
+  // The lockout covers the address too: another account from here is refused as well.
+  CHECK_FAILS_WITH(
+      server.anonymous_client()
+          ->authenticate(Credentials{"", "222222222222", "Whatever-1!", ""})
+          .status(),
+      Code::kResourceExhausted, Reason::kLockedOut);
+}
+
+TEST_CASE("auth: the authorization matrix of roles and accounts") {
+  TempDir dir;
+  TestServer server(dir.str());
+  // The worked example (payer 111111111111 with password and MFA, member 222222222222), two
+  // standalone accounts with passwords invited to the organization, and the member's password.
+  {
+    auto admin = server.client();
+    REQUIRE(admin->append(worked_example()).is_ok());
+    std::vector<fb::EventT> events;
+    events.push_back(account_created("333333333333", "ops@outside.io", "Outside", "",
+                                     "2026-11-01T00:00:00Z"));
+    events.push_back(account_created("444444444444", "team@agency.io", "Agency", "",
+                                     "2026-11-01T00:00:00Z"));
+    events.push_back(password_changed("222222222222", "2026-11-01T00:00:00Z"));
+    events.push_back(password_changed("333333333333", "2026-11-01T00:00:00Z"));
+    events.push_back(
+        account_invited("h-invite00001", "o-exampleorg1", "333333333333", "2026-11-02T00:00:00Z"));
+    events.push_back(
+        account_invited("h-invite00002", "o-exampleorg1", "444444444444", "2026-11-02T00:00:00Z"));
+    REQUIRE(admin->append(inputs_of(std::move(events), 100)).is_ok());
+  }
+  const std::string password(kTestPassword);
+  struct Principal {
+    const char* name;
+    std::unique_ptr<Client> client;
+  };
+  std::vector<Principal> principals;
+  principals.push_back({"admin", server.client_as(Role::kAdmin)});
+  principals.push_back({"ingest", server.client_as(Role::kIngest)});
+  principals.push_back({"auditor", server.client_as(Role::kAuditor)});
+  for (const char* account : {"111111111111", "222222222222", "333333333333"}) {
+    auto client = server.anonymous_client();
+    // The payer has MFA: the code of the step after the one that enabled it.
+    const std::string code = std::string(account) == "111111111111"
+                                 ? test_totp_code(wall_clock_micros() + 30'000'000)
+                                 : "";
+    auto signed_in = client->authenticate(Credentials{"", account, password, code});
+    REQUIRE_MESSAGE(signed_in.is_ok(), account, ": ", signed_in.status().to_string());
+    CHECK(signed_in->principal == "account:" + std::string(account));
+    principals.push_back({account, std::move(client)});
+  }
+  // Who may do what: admin, ingest, auditor, payer, member, invitee.
+  struct Expectation {
+    const char* kind;
+    std::array<bool, 6> allowed;
+  };
+  const std::vector<Expectation> matrix = {
+      {"append an organization change", {true, false, false, true, false, false}},
+      {"accept a handshake", {true, false, false, false, false, true}},
+      {"read another member", {true, false, true, true, false, false}},
+      {"read its own account", {true, false, true, true, true, true}},
+      {"read the consolidated bill", {true, false, true, true, false, false}},
+      {"read the member's own charges", {true, false, true, true, true, false}},
+      {"replay (read the raw log)", {true, false, true, false, false, false}},
+      {"verify", {true, false, true, false, false, false}},
+      {"append usage", {true, true, false, false, false, false}},
+  };
+  uint32_t next_id = 1;
+  for (const Expectation& expectation : matrix) {
+    for (size_t p = 0; p < principals.size(); ++p) {
+      Client& client = *principals[p].client;
+      // Operators have no account of their own: they read the member's.
+      const std::string self = p >= 3 ? principals[p].name : "222222222222";
+      const std::string context = std::string(expectation.kind) + " as " + principals[p].name;
+      INFO(context);
+      const std::string kind = expectation.kind;
+      bool through = false;
+      if (kind == "append an organization change") {
+        const uint32_t id = next_id++;
+        through = let_through(
+            client.append(one(id, quota_set("o-exampleorg1", 10 + id, "2026-11-03T00:00:00Z"))));
+      } else if (kind == "accept a handshake") {
+        // The admin accepts the agency's invitation; everyone else tries the outsider's, whose
+        // invitee (the last principal) goes last.
+        const char* handshake = p == 0 ? "h-invite00002" : "h-invite00001";
+        through = let_through(
+            client.append(one(next_id++, handshake_accepted(handshake, "2026-11-04T00:00:00Z"))));
+      } else if (kind == "read another member") {
+        through = let_through(
+            client.get_account(p == 4 ? "111111111111" : "222222222222", "", false));
+      } else if (kind == "read its own account") {
+        through = let_through(client.get_account(self, "", false));
+      } else if (kind == "read the consolidated bill") {
+        through = let_through(client.get_bill("111111111111", "2026-10", "", false));
+      } else if (kind == "read the member's own charges") {
+        through = let_through(client.get_bill("111111111111", "2026-10", "", true, "222222222222"));
+      } else if (kind == "replay (read the raw log)") {
+        through = let_through(client.read(1, 10));
+      } else if (kind == "verify") {
+        through = let_through(client.verify(1, 0));
+      } else if (kind == "append usage") {
+        through = let_through(client.append(one(
+            next_id++, usage_recorded("222222222222", "DataTransfer-Out-GB", "1",
+                                      "2026-11-05T00:00:00Z"))));
+      }
+      CHECK(through == expectation.allowed[p]);
+    }
+  }
+  // Every stored record names the principal that appended it.
+  auto auditor = server.client_as(Role::kAuditor);
+  auto records = auditor->read(1, 1000);
+  REQUIRE(records.is_ok());
+  std::set<std::string> actors;
+  for (const auto& record : *records) {
+    auto decoded = decode_record(StoredRecord{record.position, record.bytes});
+    REQUIRE(decoded.is_ok());
+    actors.insert((*decoded)->actor()->str());
+  }
+  CHECK(actors == std::set<std::string>{"operator:admin", "operator:ingest", "account:111111111111",
+                                         "account:333333333333"});
 }
