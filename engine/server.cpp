@@ -301,7 +301,8 @@ class Session : public std::enable_shared_from_this<Session> {
     const Store& store = server_.sequencer.store();
     const wire::RequestBody type = request.body_type();
     if (type == wire::RequestBody::HelloRequest) {
-      done(wire::hello_frame(id, store.head()->position));
+      // The head is told only to a signed-in connection.
+      done(wire::hello_frame(id, principal_ ? store.head()->position : 0));
       return;
     }
     if (type == wire::RequestBody::AuthenticateRequest) {
@@ -444,6 +445,10 @@ class Session : public std::enable_shared_from_this<Session> {
         return;
       }
       case wire::RequestBody::StatsRequest: {
+        if (Status allowed = authorize_read_log(principal); !allowed.is_ok()) {
+          done(wire::error_frame(id, allowed));
+          return;
+        }
         const size_t connections = server_.connections.load();
         server_.sequencer.query([id, done, connections](const Engine& engine) {
           JsonWriter out;

@@ -49,7 +49,8 @@ Status authorize_append(const Registry& state, const fb::Event& event, const Pri
 // Reads. Operators with the admin or auditor role read everything. An account reads its own
 // account and its own charges; the management account (the payer) reads its whole
 // organization, its accounts and its consolidated bill.
-Status authorize_read_log(const Principal& principal);  // Read, Subscribe, Verify, Digest
+// Read, Subscribe, Verify, Digest and Stats: the whole log and its totals.
+Status authorize_read_log(const Principal& principal);
 Status authorize_read_account(const Registry& state, const Principal& principal,
                               std::string_view account_id);
 Status authorize_read_organization(const Registry& state, const Principal& principal,
