@@ -83,8 +83,9 @@ Result<std::unique_ptr<Client>> connect(const Location& location) {
     credentials.token = std::move(*token);
   } else if (!location.login.empty()) {
     if (location.password_file.empty()) {
-      return invalid("--login needs --password-file FILE (a file whose first line is the "
-                     "password; never a command-line argument)");
+      return invalid(
+          "--login needs --password-file FILE (a file whose first line is the "
+          "password; never a command-line argument)");
     }
     auto password = read_secret_file(location.password_file, "password");
     if (!password.is_ok()) return password.status();

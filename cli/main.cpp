@@ -16,12 +16,14 @@ void add_location(CLI::App* command, orgledger::cli::Location& location, const c
   command->add_option("--token-file", location.token_file, "file holding an operator token")
       ->envname("ORGLEDGER_TOKEN_FILE");
   auto* login = command->add_option("--login", location.login, "sign in as this account id");
-  command->add_option("--password-file", location.password_file,
-                      "file whose first line is the account's password")
+  command
+      ->add_option("--password-file", location.password_file,
+                   "file whose first line is the account's password")
       ->needs(login);
   command->add_option("--totp-code", location.totp_code, "the current MFA code")->needs(login);
-  command->add_option("--totp-seed-file", location.totp_seed_file,
-                      "file holding the MFA device's base32 seed (the code is computed)")
+  command
+      ->add_option("--totp-seed-file", location.totp_seed_file,
+                   "file holding the MFA device's base32 seed (the code is computed)")
       ->needs(login);
   command->add_option("--tls-ca", location.tls_ca, "connect with TLS, trusting this CA (PEM)")
       ->envname("ORGLEDGER_TLS_CA");
@@ -65,8 +67,7 @@ int main(int argc, char** argv) {
       ->add_option("--lockout-after", serve_args.lockout_after,
                    "failed sign-ins (per account or address) before a lockout")
       ->capture_default_str();
-  serve
-      ->add_option("--lockout-seconds", serve_args.lockout_seconds, "how long a lockout lasts")
+  serve->add_option("--lockout-seconds", serve_args.lockout_seconds, "how long a lockout lasts")
       ->capture_default_str();
 
   TokenArgs token_args;

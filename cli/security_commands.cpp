@@ -69,9 +69,9 @@ int run_token_create(const TokenArgs& args) {
     if (!existing.is_ok()) return fail(existing.status());
     for (const OperatorToken& token : *existing) {
       if (token.name == args.name) {
-        return fail(Status(Code::kAlreadyExists, Reason::kInvalidInput,
-                           "\"" + args.auth_file + "\" already has a token named \"" + args.name +
-                               "\""));
+        return fail(
+            Status(Code::kAlreadyExists, Reason::kInvalidInput,
+                   "\"" + args.auth_file + "\" already has a token named \"" + args.name + "\""));
       }
     }
   }

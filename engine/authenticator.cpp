@@ -73,21 +73,20 @@ Result<std::vector<OperatorToken>> load_auth_file(const std::string& path) {
     if (hash.empty() || (fields >> extra)) {
       return auth_file_error(path, number, "expected NAME ROLE sha256:HEX");
     }
-    const bool name_ok = name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
-                           return std::isalnum(static_cast<unsigned char>(c)) || c == '-' ||
-                                  c == '_' || c == '.';
-                         });
+    const bool name_ok =
+        name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+        });
     if (!name_ok) {
-      return auth_file_error(path, number,
-                             "a name is 1 to 64 letters, digits, '-', '_' or '.'");
+      return auth_file_error(path, number, "a name is 1 to 64 letters, digits, '-', '_' or '.'");
     }
     const auto parsed_role = parse_role(role);
     if (!parsed_role) {
-      return auth_file_error(path, number,
-                             "role \"" + role + "\" is not admin, ingest or auditor");
+      return auth_file_error(path, number, "role \"" + role + "\" is not admin, ingest or auditor");
     }
     std::optional<Hash> parsed_hash;
-    if (hash.starts_with(kHashPrefix)) parsed_hash = parse_hash_hex(hash.substr(kHashPrefix.size()));
+    if (hash.starts_with(kHashPrefix))
+      parsed_hash = parse_hash_hex(hash.substr(kHashPrefix.size()));
     if (!parsed_hash) {
       return auth_file_error(path, number,
                              "the token hash must be sha256: and 64 lower-case hex digits (the "
@@ -168,10 +167,10 @@ Status Authenticator::verify(const Credentials& credentials, Micros now, Princip
 std::chrono::milliseconds Authenticator::record_failure(const std::vector<std::string>& keys,
                                                         Micros now) {
   int worst = 0;
-  const Micros forget = std::chrono::duration_cast<std::chrono::microseconds>(
-                            policy_.forget_after).count();
-  const Micros lock = std::chrono::duration_cast<std::chrono::microseconds>(policy_.lock_for)
-                          .count();
+  const Micros forget =
+      std::chrono::duration_cast<std::chrono::microseconds>(policy_.forget_after).count();
+  const Micros lock =
+      std::chrono::duration_cast<std::chrono::microseconds>(policy_.lock_for).count();
   for (const std::string& key : keys) {
     Failures& failures = failures_[key];
     if (failures.count > 0 && now - failures.last_failure > forget) failures = Failures{};
@@ -179,8 +178,8 @@ std::chrono::milliseconds Authenticator::record_failure(const std::vector<std::s
     failures.last_failure = now;
     if (failures.count >= policy_.lock_after && failures.locked_until <= now) {
       failures.locked_until = now + lock;
-      spdlog::warn("authentication locked out {} after {} failures for {} s", key,
-                   failures.count, policy_.lock_for.count());
+      spdlog::warn("authentication locked out {} after {} failures for {} s", key, failures.count,
+                   policy_.lock_for.count());
     }
     worst = std::max(worst, failures.count);
   }
@@ -227,8 +226,8 @@ Authenticator::Outcome Authenticator::authenticate(const Credentials& credential
   if (outcome.status.reason() == Reason::kAuthenticationFailed) {
     outcome.delay = record_failure(keys, now);
     spdlog::info("authentication failed {}{} from {}",
-                 credentials.token.empty() ? "account:" : "operator token",
-                 credentials.account_id, address);
+                 credentials.token.empty() ? "account:" : "operator token", credentials.account_id,
+                 address);
   }
   return outcome;
 }

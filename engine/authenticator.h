@@ -54,12 +54,12 @@ struct Credentials {
 };
 
 struct LockoutPolicy {
-  int slow_after = 3;                                 // failures before answers are delayed
-  int lock_after = 10;                                // failures before the lockout
-  std::chrono::seconds lock_for{15 * 60};             // how long a lockout lasts
-  std::chrono::milliseconds first_delay{250};         // doubled per further failure
+  int slow_after = 3;                          // failures before answers are delayed
+  int lock_after = 10;                         // failures before the lockout
+  std::chrono::seconds lock_for{15 * 60};      // how long a lockout lasts
+  std::chrono::milliseconds first_delay{250};  // doubled per further failure
   std::chrono::milliseconds max_delay{4000};
-  std::chrono::seconds forget_after{15 * 60};         // failures older than this are forgotten
+  std::chrono::seconds forget_after{15 * 60};  // failures older than this are forgotten
 };
 
 class Authenticator {
@@ -69,9 +69,9 @@ class Authenticator {
   Authenticator(Store& store, std::vector<OperatorToken> tokens, LockoutPolicy policy = {});
 
   struct Outcome {
-    Status status;           // OK, Unauthenticated/AuthenticationFailed or
-                             // ResourceExhausted/LockedOut; the message never holds a secret
-    Principal principal;     // when OK
+    Status status;        // OK, Unauthenticated/AuthenticationFailed or
+                          // ResourceExhausted/LockedOut; the message never holds a secret
+    Principal principal;  // when OK
     std::chrono::milliseconds delay{0};  // answer no earlier than this (slowing down guessing)
   };
   // Checks `credentials` from `address` (the peer's IP) at `now` (µs since epoch).

@@ -71,8 +71,7 @@ class Client {
   Result<std::string> get_organization(std::string_view org_id, std::string_view as_of, bool json);
   // `account_id` set: only that account's charges on the payer's bill.
   Result<std::string> get_bill(std::string_view payer, std::string_view month,
-                               std::string_view as_of, bool json,
-                               std::string_view account_id = {});
+                               std::string_view as_of, bool json, std::string_view account_id = {});
   Result<std::string> export_focus(std::string_view payer, std::string_view month);
   Result<std::string> stats();
   Result<std::pair<uint64_t, Hash>> digest();

@@ -169,7 +169,7 @@ std::vector<AppendOutcome> Engine::append_group(std::vector<AppendRequest> reque
   Head head = store_->head().value();
   const Micros recorded_at = std::max(options_.clock(), store_->head_recorded_at());
   std::vector<NewRecord> records;
-  LedgerWrites ledger_writes;  // written in the same batch as the events they come from
+  LedgerWrites ledger_writes;          // written in the same batch as the events they come from
   CredentialWrites credential_writes;  // likewise: the secrets of PasswordChanged/MfaEnabled
   // Event ids stored by earlier requests of this group: id -> (position, content hash).
   std::map<EventIdBytes, EventIdEntry> group_ids;

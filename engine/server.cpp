@@ -140,8 +140,7 @@ class Session : public std::enable_shared_from_this<Session> {
         asio::ssl::stream_base::server,
         asio::bind_executor(strand_, [self = shared_from_this()](boost::system::error_code error) {
           if (error) {
-            spdlog::warn("tls handshake failed peer={} error=\"{}\"", self->peer_,
-                         error.message());
+            spdlog::warn("tls handshake failed peer={} error=\"{}\"", self->peer_, error.message());
             self->close("tls handshake failed");
             return;
           }
@@ -358,8 +357,7 @@ class Session : public std::enable_shared_from_this<Session> {
         if (auto time = parse_time(text(get.as_of())); time.is_ok()) now = *time;
         render(id, text(get.as_of()), std::move(done),
                [account_id, json, now, principal](const Registry& registry) -> Result<std::string> {
-                 ORGLEDGER_RETURN_IF_ERROR(
-                     authorize_read_account(registry, principal, account_id));
+                 ORGLEDGER_RETURN_IF_ERROR(authorize_read_account(registry, principal, account_id));
                  return render_account(registry, account_id, json, now);
                });
         return;
@@ -370,12 +368,12 @@ class Session : public std::enable_shared_from_this<Session> {
         const bool json = get.json();
         Micros now = wall_clock_now();
         if (auto time = parse_time(text(get.as_of())); time.is_ok()) now = *time;
-        render(id, text(get.as_of()), std::move(done),
-               [org_id, json, now, principal](const Registry& registry) -> Result<std::string> {
-                 ORGLEDGER_RETURN_IF_ERROR(
-                     authorize_read_organization(registry, principal, org_id));
-                 return render_organization(registry, org_id, json, now);
-               });
+        render(
+            id, text(get.as_of()), std::move(done),
+            [org_id, json, now, principal](const Registry& registry) -> Result<std::string> {
+              ORGLEDGER_RETURN_IF_ERROR(authorize_read_organization(registry, principal, org_id));
+              return render_organization(registry, org_id, json, now);
+            });
         return;
       }
       case wire::RequestBody::GetBillRequest: {
@@ -503,10 +501,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // A failure is answered only after the delay the lockout policy asks for.
   void authenticate(uint64_t id, const wire::AuthenticateRequest& request,
                     std::function<void(std::string)> done) {
-    Credentials credentials{std::string(text(request.token())),
-                            std::string(text(request.account_id())),
-                            std::string(text(request.password())),
-                            std::string(text(request.totp_code()))};
+    Credentials credentials{
+        std::string(text(request.token())), std::string(text(request.account_id())),
+        std::string(text(request.password())), std::string(text(request.totp_code()))};
     authenticating_ = true;
     asio::post(server_.blocking, [self = shared_from_this(), id, done,
                                   credentials = std::move(credentials)]() mutable {
@@ -674,7 +671,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Server::Impl& server_;
   tcp::socket socket_;  // moved into tls_ when TLS is on
   std::optional<asio::ssl::stream<tcp::socket>> tls_;
-  std::string address_;  // the peer's IP, for lockouts
+  std::string address_;                 // the peer's IP, for lockouts
   std::optional<Principal> principal_;  // set by a successful Authenticate
   bool authenticating_ = false;         // reading waits for an Authenticate's answer
   asio::strand<asio::io_context::executor_type> strand_;
@@ -781,9 +778,9 @@ Result<std::unique_ptr<Server>> Server::start(Sequencer& sequencer, ServerOption
   }
   if (!impl->options.tls_cert_file.empty()) {
     impl->tls.emplace(asio::ssl::context::tls_server);
-    impl->tls->set_options(asio::ssl::context::default_workarounds |
-                           asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
-                           asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+    impl->tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                           asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                           asio::ssl::context::no_tlsv1_1);
     impl->tls->use_certificate_chain_file(impl->options.tls_cert_file, error);
     if (error) {
       return invalid("cannot load the TLS certificate \"" + impl->options.tls_cert_file +
@@ -795,9 +792,10 @@ Result<std::unique_ptr<Server>> Server::start(Sequencer& sequencer, ServerOption
                      "\": " + error.message());
     }
   } else if (!ip.is_loopback()) {
-    spdlog::warn("serving {} without TLS: passwords, tokens and bills cross the network in "
-                 "clear text; use --tls-cert and --tls-key",
-                 impl->options.listen);
+    spdlog::warn(
+        "serving {} without TLS: passwords, tokens and bills cross the network in "
+        "clear text; use --tls-cert and --tls-key",
+        impl->options.listen);
   }
   if (impl->options.tokens.empty()) {
     spdlog::warn("no operator tokens (--auth): only accounts with a password can sign in");

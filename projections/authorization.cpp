@@ -180,8 +180,7 @@ EventSubjects subjects_of(const Registry& state, const fb::Event& event) {
   return subjects;
 }
 
-Status authorize_append(const Registry& state, const fb::Event& event,
-                        const Principal& principal) {
+Status authorize_append(const Registry& state, const fb::Event& event, const Principal& principal) {
   const fb::EventBody type = event.body_type();
   switch (principal.role) {
     case Role::kAdmin:

@@ -756,7 +756,6 @@ LedgerWrites ledger_entries(const Registry& state) {
   return entries;
 }
 
-
 std::string format_cents(int64_t cents) {
   const bool negative = cents < 0;
   const uint64_t magnitude = negative ? 0 - static_cast<uint64_t>(cents) : cents;

@@ -440,7 +440,8 @@ Result<ParsedEvent> JsonEventParser::parse(std::string_view line) {
     TAKE(seed, fields->take_optional_string("totp_seed"));
     TAKE(code, fields->take_optional_string("code"));
     if (seed.has_value() != code.has_value()) {
-      return invalid("MfaEnabled needs both \"totp_seed\" and \"code\" (a current code of the seed)");
+      return invalid(
+          "MfaEnabled needs both \"totp_seed\" and \"code\" (a current code of the seed)");
     }
     if (seed) parsed.secret = CredentialSecret{"", std::move(*seed), std::move(*code)};
     parsed.event.body.Set(std::move(value));

@@ -213,20 +213,19 @@ Status validate_mfa_enabled(const Registry& state, const fb::MfaEnabled& event) 
                   "account " + in_quotes((*account)->id) + " is closed");
   }
   const std::string_view device_id = text(event.device_id());
-  const bool well_formed =
-      !device_id.empty() && device_id.size() <= 64 &&
-      std::all_of(device_id.begin(), device_id.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               c == '-' || c == '_' || c == '.';
-      });
+  const bool well_formed = !device_id.empty() && device_id.size() <= 64 &&
+                           std::all_of(device_id.begin(), device_id.end(), [](char c) {
+                             return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                    (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+                           });
   if (!well_formed) {
     return invalid_input("device id " + in_quotes(device_id) +
                          " must be 1 to 64 letters, digits, '-', '_' or '.'");
   }
   if ((*account)->mfa_devices.contains(device_id)) {
-    return Status(Code::kAlreadyExists, Reason::kMfaDeviceAlreadyEnabled,
-                  "account " + in_quotes((*account)->id) + " already has MFA device " +
-                      in_quotes(device_id));
+    return Status(
+        Code::kAlreadyExists, Reason::kMfaDeviceAlreadyEnabled,
+        "account " + in_quotes((*account)->id) + " already has MFA device " + in_quotes(device_id));
   }
   return Status::ok();
 }

@@ -428,9 +428,9 @@ std::string bill_text(const Registry& registry, const Bill& bill, std::string_vi
   for (const UsageTypeSummary& type : bill.usage_types) units[type.usage_type] = type.unit;
 
   if (account_id.empty()) {
-    text += fmt::format("Consolidated bill of {} ({}) for {}  [{}]\n", bill.payer_id,
-                        bill.payer_name, format_month(bill.month),
-                        bill.closed ? "closed" : "open: may still change");
+    text +=
+        fmt::format("Consolidated bill of {} ({}) for {}  [{}]\n", bill.payer_id, bill.payer_name,
+                    format_month(bill.month), bill.closed ? "closed" : "open: may still change");
   } else {
     text += fmt::format("Charges of account {} on the bill of {} ({}) for {}  [{}]\n", account_id,
                         bill.payer_id, bill.payer_name, format_month(bill.month),
@@ -478,9 +478,10 @@ std::string bill_text(const Registry& registry, const Bill& bill, std::string_vi
                           "-" + dollars(credit.amount), credit.description);
     }
   }
-  text += fmt::format("\n  {:<36} {:>16}\n",
-                      account_id.empty() ? "usage (consolidated)" : "usage (its consolidated share)",
-                      dollars(bill.usage_total));
+  text +=
+      fmt::format("\n  {:<36} {:>16}\n",
+                  account_id.empty() ? "usage (consolidated)" : "usage (its consolidated share)",
+                  dollars(bill.usage_total));
   text += fmt::format("  {:<36} {:>16}\n", "corrections", dollars(bill.corrections_total));
   text += fmt::format("  {:<36} {:>16}\n", "credits",
                       (bill.credits_total > 0 ? "-" : "") + dollars(bill.credits_total));

@@ -85,10 +85,10 @@ TEST_CASE("credentials: a password is checked against the policy and kept only a
   CHECK(verify_password(*hash, "Example-Corp-2026!"));
   CHECK(f.engine->registry().find_account(kPayer)->password_set);
   // A secret goes only with the two events that need one.
-  CHECK_FAILS_WITH(f.append(account_closed(kPayer, "2026-11-26T12:00:00Z"),
-                            password("Example-Corp-2026!"))
-                       .status,
-                   Code::kInvalidArgument, Reason::kInvalidInput);
+  CHECK_FAILS_WITH(
+      f.append(account_closed(kPayer, "2026-11-26T12:00:00Z"), password("Example-Corp-2026!"))
+          .status,
+      Code::kInvalidArgument, Reason::kInvalidInput);
 }
 
 TEST_CASE("credentials: MFA is enabled only with a valid seed and a current code") {
@@ -112,8 +112,8 @@ TEST_CASE("credentials: MFA is enabled only with a valid seed and a current code
   REQUIRE(decoded.has_value());
   CHECK(decoded->first == f.now / 1'000'000 / 30);  // the step that confirmed it is used
   CHECK(f.engine->registry().find_account(kPayer)->mfa_devices.contains("phone"));
-  CHECK_FAILS_WITH(f.append(fact, totp(seed, test_totp_code(f.now))).status,
-                   Code::kAlreadyExists, Reason::kMfaDeviceAlreadyEnabled);
+  CHECK_FAILS_WITH(f.append(fact, totp(seed, test_totp_code(f.now))).status, Code::kAlreadyExists,
+                   Reason::kMfaDeviceAlreadyEnabled);
 }
 
 TEST_CASE("credentials: a refused request leaves no credential behind") {
@@ -132,9 +132,9 @@ TEST_CASE("credentials: a refused request leaves no credential behind") {
 
 TEST_CASE("sign-in: password and TOTP, a code accepted once, one step of skew") {
   Fixture f;
-  REQUIRE_OK(f.append(password_changed(kPayer, "2026-11-26T12:00:00Z"),
-                      password("Example-Corp-2026!"))
-                 .status);
+  REQUIRE_OK(
+      f.append(password_changed(kPayer, "2026-11-26T12:00:00Z"), password("Example-Corp-2026!"))
+          .status);
   Authenticator authenticator(f.engine->credential_store(), {});
   auto sign_in = [&](std::string secret, std::string code, Micros now) {
     return authenticator.authenticate(Credentials{"", kPayer, std::move(secret), std::move(code)},
@@ -176,9 +176,9 @@ TEST_CASE("sign-in: password and TOTP, a code accepted once, one step of skew") 
 
 TEST_CASE("sign-in: failures are slowed down, then locked out for a while, per account") {
   Fixture f;
-  REQUIRE_OK(f.append(password_changed(kPayer, "2026-11-26T12:00:00Z"),
-                      password("Example-Corp-2026!"))
-                 .status);
+  REQUIRE_OK(
+      f.append(password_changed(kPayer, "2026-11-26T12:00:00Z"), password("Example-Corp-2026!"))
+          .status);
   LockoutPolicy policy;
   policy.slow_after = 1;
   policy.lock_after = 3;

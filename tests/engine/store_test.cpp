@@ -6,9 +6,9 @@
 
 #include "engine/engine.h"
 #include "engine/password_hash.h"
-#include "projections/credentials.h"
 #include "engine/store_format.h"
 #include "projections/billing.h"
+#include "projections/credentials.h"
 #include "replay/fold.h"
 #include "replay/record.h"
 #include "tests/support/events.h"
@@ -74,7 +74,8 @@ struct RawDb {
   explicit RawDb(const std::string& directory) {
     std::vector<rocksdb::ColumnFamilyDescriptor> families = {
         {rocksdb::kDefaultColumnFamilyName, {}}};
-    for (std::string_view name : store_format::kFamilies) families.emplace_back(std::string(name), rocksdb::ColumnFamilyOptions());
+    for (std::string_view name : store_format::kFamilies)
+      families.emplace_back(std::string(name), rocksdb::ColumnFamilyOptions());
     rocksdb::DB* raw = nullptr;
     REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), directory, families, &handles, &raw).ok());
     db.reset(raw);

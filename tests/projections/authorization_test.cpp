@@ -31,8 +31,8 @@ const Principal kAuditor{Role::kAuditor, "audit"};
 // organization managed by kOther.
 Harness organization() {
   Harness log;
-  for (const auto& [id, email] : {std::pair{kPayer, "billing@example.com"},
-                                  std::pair{kOther, "other@example.com"}}) {
+  for (const auto& [id, email] :
+       {std::pair{kPayer, "billing@example.com"}, std::pair{kOther, "other@example.com"}}) {
     REQUIRE_OK(log.append(account_created(id, email, "Payer", "", "2026-09-01T00:00:00Z")));
     for (const fb::EventT& event : secure_account(id, "2026-09-01T00:00:00Z")) {
       REQUIRE_OK(log.append(event));
@@ -40,10 +40,10 @@ Harness organization() {
   }
   REQUIRE_OK(log.append(organization_created(kOrg, kPayer, "2026-09-01T00:01:00Z")));
   REQUIRE_OK(log.append(organization_created("o-otherorg001", kOther, "2026-09-01T00:01:00Z")));
-  REQUIRE_OK(
-      log.append(account_created(kMember, "m@example.com", "Member", kOrg, "2026-09-01T00:02:00Z")));
-  REQUIRE_OK(
-      log.append(account_created(kInvitee, "i@example.com", "Invitee", "", "2026-09-01T00:02:00Z")));
+  REQUIRE_OK(log.append(
+      account_created(kMember, "m@example.com", "Member", kOrg, "2026-09-01T00:02:00Z")));
+  REQUIRE_OK(log.append(
+      account_created(kInvitee, "i@example.com", "Invitee", "", "2026-09-01T00:02:00Z")));
   REQUIRE_OK(log.append(account_invited("h-invite00001", kOrg, kInvitee, "2026-09-02T00:00:00Z")));
   REQUIRE_OK(log.append(policy_created("p-denyec2all", kOrg, "deny",
                                        R"([{"effect":"Deny","services":["ec2"]}])",
@@ -59,12 +59,10 @@ Status authorize(const Registry& state, const fb::EventT& event, const Principal
 
 void allowed_only_for(const Registry& state, const fb::EventT& event,
                       std::initializer_list<const Principal*> allowed) {
-  for (const Principal* principal :
-       {&kAdmin, &kIngest, &kAuditor, &kPayerPrincipal, &kMemberPrincipal, &kInviteePrincipal,
-        &kOtherPrincipal}) {
+  for (const Principal* principal : {&kAdmin, &kIngest, &kAuditor, &kPayerPrincipal,
+                                     &kMemberPrincipal, &kInviteePrincipal, &kOtherPrincipal}) {
     INFO("principal ", principal->actor());
-    const bool expected =
-        std::find(allowed.begin(), allowed.end(), principal) != allowed.end();
+    const bool expected = std::find(allowed.begin(), allowed.end(), principal) != allowed.end();
     const Status status = authorize(state, event, *principal);
     if (expected) {
       CHECK_OK(status);
@@ -86,11 +84,12 @@ TEST_CASE("authorization: only the management account changes its organization")
                    {&kAdmin, &kPayerPrincipal});
   allowed_only_for(state, policy_attached("p-denyec2all", kMember, "2026-09-03T00:00:00Z"),
                    {&kAdmin, &kPayerPrincipal});
-  allowed_only_for(state, ou_created("ou-exampleorg1-x", "r-exampleorg1", "X", "2026-09-03T00:00:00Z"),
-                   {&kAdmin, &kPayerPrincipal});
   allowed_only_for(state,
-                   account_created("555555555555", "n@example.com", "New", kOrg, "2026-09-03T00:00:00Z"),
+                   ou_created("ou-exampleorg1-x", "r-exampleorg1", "X", "2026-09-03T00:00:00Z"),
                    {&kAdmin, &kPayerPrincipal});
+  allowed_only_for(
+      state, account_created("555555555555", "n@example.com", "New", kOrg, "2026-09-03T00:00:00Z"),
+      {&kAdmin, &kPayerPrincipal});
   // Another organization's management account has no say here.
   allowed_only_for(state, organization_deleted(kOrg, "2026-09-03T00:00:00Z"),
                    {&kAdmin, &kPayerPrincipal});
@@ -134,11 +133,12 @@ TEST_CASE("authorization: prices and usage are operator work; ingest does nothin
                    price_schedule_set("X", "ec2", "GB", "2026-10", {{std::nullopt, "0.1"}},
                                       "2026-09-10T00:00:00Z"),
                    {&kAdmin, &kIngest});
-  allowed_only_for(state, credit_granted("c-1", kMember, "10", std::nullopt, "2026-09-10T00:00:00Z"), {&kAdmin});
+  allowed_only_for(
+      state, credit_granted("c-1", kMember, "10", std::nullopt, "2026-09-10T00:00:00Z"), {&kAdmin});
   allowed_only_for(state, billing_period_closed("2026-09", "2026-10-01T00:00:00Z"), {&kAdmin});
-  allowed_only_for(state,
-                   account_created("555555555555", "n@example.com", "New", "", "2026-09-03T00:00:00Z"),
-                   {&kAdmin});
+  allowed_only_for(
+      state, account_created("555555555555", "n@example.com", "New", "", "2026-09-03T00:00:00Z"),
+      {&kAdmin});
 }
 
 TEST_CASE("authorization: reads") {
@@ -149,8 +149,8 @@ TEST_CASE("authorization: reads") {
   CHECK_OK(authorize_read_account(state, kAuditor, kMember));
   CHECK_FAILS_WITH(authorize_read_account(state, kMemberPrincipal, kPayer), Code::kPermissionDenied,
                    Reason::kAccessDenied);
-  CHECK_FAILS_WITH(authorize_read_account(state, kOtherPrincipal, kMember),
-                   Code::kPermissionDenied, Reason::kAccessDenied);
+  CHECK_FAILS_WITH(authorize_read_account(state, kOtherPrincipal, kMember), Code::kPermissionDenied,
+                   Reason::kAccessDenied);
   // A pending invitee is not a member yet: the payer cannot read it.
   CHECK_FAILS_WITH(authorize_read_account(state, kPayerPrincipal, kInvitee),
                    Code::kPermissionDenied, Reason::kAccessDenied);
@@ -165,8 +165,8 @@ TEST_CASE("authorization: reads") {
   CHECK_OK(authorize_read_bill(kMemberPrincipal, kPayer, kMember));
   CHECK_FAILS_WITH(authorize_read_bill(kMemberPrincipal, kPayer, ""), Code::kPermissionDenied,
                    Reason::kAccessDenied);
-  CHECK_FAILS_WITH(authorize_read_bill(kMemberPrincipal, kPayer, kInvitee),
-                   Code::kPermissionDenied, Reason::kAccessDenied);
+  CHECK_FAILS_WITH(authorize_read_bill(kMemberPrincipal, kPayer, kInvitee), Code::kPermissionDenied,
+                   Reason::kAccessDenied);
   CHECK_OK(authorize_read_log(kAuditor));
   CHECK_FAILS_WITH(authorize_read_log(kPayerPrincipal), Code::kPermissionDenied,
                    Reason::kAccessDenied);
@@ -179,5 +179,6 @@ TEST_CASE("authorization: every change names who appended it") {
   REQUIRE(invitee.changes.size() == 2);
   CHECK(invitee.changes[0].type == fb::EventBody::AccountCreated);
   CHECK(invitee.changes[1].type == fb::EventBody::AccountInvited);
-  CHECK(log.state().find_organization(kOrg)->changes.size() == 4);  // created, member, invite, policy
+  CHECK(log.state().find_organization(kOrg)->changes.size() ==
+        4);  // created, member, invite, policy
 }

@@ -180,28 +180,27 @@ TEST_CASE("json: PasswordSet and MfaEnabled carry their secret beside the stored
   CHECK(rendered.find("Example-Corp-2026!") == std::string::npos);
   CHECK(rendered.find("\"type\":\"PasswordChanged\"") != std::string::npos);
 
-  auto mfa = parser.parse(
-      R"({"type":"MfaEnabled","account_id":"111111111111","device_id":"phone",)"
-      R"("totp_seed":"JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP","code":"123456",)"
-      R"("occurred_at":"2026-11-26T00:00:00Z"})");
+  auto mfa = parser.parse(R"({"type":"MfaEnabled","account_id":"111111111111","device_id":"phone",)"
+                          R"("totp_seed":"JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP","code":"123456",)"
+                          R"("occurred_at":"2026-11-26T00:00:00Z"})");
   REQUIRE(mfa.is_ok());
   REQUIRE(mfa->secret.has_value());
   CHECK(mfa->secret->totp_seed == "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP");
   CHECK(mfa->secret->code == "123456");
   CHECK(mfa->occurred_at_given);
   // The fact alone (as `tail` prints it) parses too, without a secret.
-  auto fact = parser.parse(
-      R"({"type":"MfaEnabled","account_id":"111111111111","device_id":"phone",)"
-      R"("occurred_at":"2026-11-26T00:00:00Z"})");
+  auto fact =
+      parser.parse(R"({"type":"MfaEnabled","account_id":"111111111111","device_id":"phone",)"
+                   R"("occurred_at":"2026-11-26T00:00:00Z"})");
   REQUIRE(fact.is_ok());
   CHECK_FALSE(fact->secret.has_value());
-  CHECK_FAILS_WITH(parser.parse(R"({"type":"MfaEnabled","account_id":"111111111111",)"
-                                R"("device_id":"phone","totp_seed":"JBSWY3DP"})")
+  CHECK_FAILS_WITH(parser
+                       .parse(R"({"type":"MfaEnabled","account_id":"111111111111",)"
+                              R"("device_id":"phone","totp_seed":"JBSWY3DP"})")
                        .status(),
                    Code::kInvalidArgument, Reason::kInvalidInput);
-  CHECK_FAILS_WITH(
-      parser.parse(R"({"type":"PasswordSet","account_id":"111111111111"})").status(),
-      Code::kInvalidArgument, Reason::kInvalidInput);
+  CHECK_FAILS_WITH(parser.parse(R"({"type":"PasswordSet","account_id":"111111111111"})").status(),
+                   Code::kInvalidArgument, Reason::kInvalidInput);
   CHECK_FAILS_WITH(parser
                        .parse(R"({"type":"PasswordSet","account_id":"111111111111",)"
                               R"("password":"x","extra":1})")

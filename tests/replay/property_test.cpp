@@ -11,8 +11,8 @@
 #include "projections/snapshot.h"
 #include "replay/fold.h"
 #include "tests/support/events.h"
-#include "tests/support/secrets.h"
 #include "tests/support/memory_log.h"
+#include "tests/support/secrets.h"
 #include "tests/support/seed.h"
 #include "tests/support/temp_dir.h"
 
@@ -55,8 +55,8 @@ class HistoryGenerator {
     }
     // Weighted so that every rule is reached often: invitations and their answers need
     // standalone accounts and live organizations first.
-    static const std::vector<double> kWeights = {6, 4, 1, 6, 6, 2, 2, 2, 2, 1, 1,
-                                                 2, 3, 2, 5, 5, 1, 1, 1};
+    static const std::vector<double> kWeights = {6, 4, 1, 6, 6, 2, 2, 2, 2, 1,
+                                                 1, 2, 3, 2, 5, 5, 1, 1, 1};
     switch (std::discrete_distribution<int>(kWeights.begin(), kWeights.end())(random_)) {
       case 0: {
         const int n = pick(0, 5);
@@ -113,8 +113,8 @@ class HistoryGenerator {
       case 17:
         return password_changed(account(), when);
       default:
-        return mfa_enabled(account(), pick(0, 3) == 0 ? "bad device!" : "key-" + std::to_string(pick(1, 2)),
-                           when);
+        return mfa_enabled(
+            account(), pick(0, 3) == 0 ? "bad device!" : "key-" + std::to_string(pick(1, 2)), when);
     }
   }
 
@@ -254,7 +254,8 @@ TEST_CASE("property: the engine's served state equals a replay of its RocksDB lo
           attach_test_secret(input, now);
           request.push_back(std::move(input));
         }
-        (void)(*engine)->append(std::move(request), local_operator());  // refusals are part of the test
+        (void)(*engine)->append(std::move(request),
+                                local_operator());  // refusals are part of the test
       }
       served = digest((*engine)->registry());
     }

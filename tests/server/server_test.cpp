@@ -7,10 +7,10 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <array>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <cstring>
-#include <array>
 #include <map>
 #include <set>
 #include <thread>
@@ -213,8 +213,7 @@ TEST_CASE("server: a refused append names the event and stores nothing") {
   TestServer server(dir.str());
   auto client = server.client();
   std::vector<AppendInput> inputs = worked_example();
-  inputs.push_back(
-      input_of(id_of(0, 99), account_closed("111111111111", "2026-10-20T00:00:00Z")));
+  inputs.push_back(input_of(id_of(0, 99), account_closed("111111111111", "2026-10-20T00:00:00Z")));
   std::optional<uint32_t> failed_index;
   auto reply = client->append(inputs, std::nullopt, &failed_index);
   REQUIRE_FALSE(reply.is_ok());
@@ -606,11 +605,10 @@ TEST_CASE("auth: repeated failures for an account are slowed down, then locked o
   CHECK_FAILS_WITH(client->authenticate(right).status(), Code::kResourceExhausted,
                    Reason::kLockedOut);
   // The lockout covers the address too: another account from here is refused as well.
-  CHECK_FAILS_WITH(
-      server.anonymous_client()
-          ->authenticate(Credentials{"", "222222222222", "Whatever-1!", ""})
-          .status(),
-      Code::kResourceExhausted, Reason::kLockedOut);
+  CHECK_FAILS_WITH(server.anonymous_client()
+                       ->authenticate(Credentials{"", "222222222222", "Whatever-1!", ""})
+                       .status(),
+                   Code::kResourceExhausted, Reason::kLockedOut);
 }
 
 TEST_CASE("auth: the authorization matrix of roles and accounts") {
@@ -622,10 +620,10 @@ TEST_CASE("auth: the authorization matrix of roles and accounts") {
     auto admin = server.client();
     REQUIRE(admin->append(worked_example()).is_ok());
     std::vector<fb::EventT> events;
-    events.push_back(account_created("333333333333", "ops@outside.io", "Outside", "",
-                                     "2026-11-01T00:00:00Z"));
-    events.push_back(account_created("444444444444", "team@agency.io", "Agency", "",
-                                     "2026-11-01T00:00:00Z"));
+    events.push_back(
+        account_created("333333333333", "ops@outside.io", "Outside", "", "2026-11-01T00:00:00Z"));
+    events.push_back(
+        account_created("444444444444", "team@agency.io", "Agency", "", "2026-11-01T00:00:00Z"));
     events.push_back(password_changed("222222222222", "2026-11-01T00:00:00Z"));
     events.push_back(password_changed("333333333333", "2026-11-01T00:00:00Z"));
     events.push_back(
@@ -691,8 +689,8 @@ TEST_CASE("auth: the authorization matrix of roles and accounts") {
         through = let_through(
             client.append(one(next_id++, handshake_accepted(handshake, "2026-11-04T00:00:00Z"))));
       } else if (kind == "read another member") {
-        through = let_through(
-            client.get_account(p == 4 ? "111111111111" : "222222222222", "", false));
+        through =
+            let_through(client.get_account(p == 4 ? "111111111111" : "222222222222", "", false));
       } else if (kind == "read its own account") {
         through = let_through(client.get_account(self, "", false));
       } else if (kind == "read the consolidated bill") {
@@ -704,9 +702,9 @@ TEST_CASE("auth: the authorization matrix of roles and accounts") {
       } else if (kind == "verify") {
         through = let_through(client.verify(1, 0));
       } else if (kind == "append usage") {
-        through = let_through(client.append(one(
-            next_id++, usage_recorded("222222222222", "DataTransfer-Out-GB", "1",
-                                      "2026-11-05T00:00:00Z"))));
+        through = let_through(
+            client.append(one(next_id++, usage_recorded("222222222222", "DataTransfer-Out-GB", "1",
+                                                        "2026-11-05T00:00:00Z"))));
       }
       CHECK(through == expectation.allowed[p]);
     }
@@ -722,5 +720,5 @@ TEST_CASE("auth: the authorization matrix of roles and accounts") {
     actors.insert((*decoded)->actor()->str());
   }
   CHECK(actors == std::set<std::string>{"operator:admin", "operator:ingest", "account:111111111111",
-                                         "account:333333333333"});
+                                        "account:333333333333"});
 }

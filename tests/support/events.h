@@ -68,9 +68,9 @@ fb::EventT all_features_requested(std::string org_id,
                                   std::string_view when);
 fb::EventT all_features_enabled(std::string org_id, std::string_view when);
 
-// DOMAIN.md's worked example as events: payer 111111111111 (secured) with organization o-exampleorg1,
-// member 222222222222, data transfer at 10,240 GB x $0.17 then $0.13 from 2026-10, and October
-// usage of 8,192 GB and 4,096 GB (consolidated $2,007.04).
+// DOMAIN.md's worked example as events: payer 111111111111 (secured) with organization
+// o-exampleorg1, member 222222222222, data transfer at 10,240 GB x $0.17 then $0.13 from 2026-10,
+// and October usage of 8,192 GB and 4,096 GB (consolidated $2,007.04).
 std::vector<fb::EventT> worked_example_events();
 
 // Packs `event` as the engine stores it (within an EventRecord) and returns the bytes.

@@ -20,8 +20,7 @@ void attach_test_secret(AppendInput& input, Micros now) {
   if (input.event.body.type == fb::EventBody::PasswordChanged) {
     input.secret = CredentialSecret{std::string(kTestPassword), "", ""};
   } else if (input.event.body.type == fb::EventBody::MfaEnabled) {
-    input.secret =
-        CredentialSecret{"", std::string(kTestTotpSeed), test_totp_code(now)};
+    input.secret = CredentialSecret{"", std::string(kTestTotpSeed), test_totp_code(now)};
   }
 }
 
