@@ -19,10 +19,11 @@
 namespace orgledger::cli {
 namespace {
 
-// Writes `content` to a new file readable by its owner only. AlreadyExists when it exists:
-// a secret is never overwritten by accident.
-Status write_private_file(const std::string& path, const std::string& content) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+// Writes `content` to `path` (opened with `flags` | O_WRONLY | O_CREAT, mode 0600: readable by
+// its owner only) and syncs it. AlreadyExists when O_EXCL is given and the file exists: a
+// secret is never overwritten by accident.
+Status write_private(const std::string& path, std::string_view content, int flags) {
+  const int fd = ::open(path.c_str(), flags | O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
     return Status(errno == EEXIST ? Code::kAlreadyExists : Code::kUnavailable, Reason::kNone,
                   "cannot create \"" + path + "\"" + (errno == EEXIST ? ": it exists" : ""));
@@ -31,20 +32,6 @@ Status write_private_file(const std::string& path, const std::string& content) {
   const bool synced = ::fsync(fd) == 0;
   ::close(fd);
   if (written != static_cast<ssize_t>(content.size()) || !synced) {
-    return Status(Code::kUnavailable, Reason::kNone, "cannot write \"" + path + "\"");
-  }
-  return Status::ok();
-}
-
-// Appends one line to the --auth file, creating it readable by its owner only.
-Status append_auth_line(const std::string& path, const std::string& line) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) return Status(Code::kUnavailable, Reason::kNone, "cannot open \"" + path + "\"");
-  const std::string text = line + "\n";
-  const ssize_t written = ::write(fd, text.data(), text.size());
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (written != static_cast<ssize_t>(text.size()) || !synced) {
     return Status(Code::kUnavailable, Reason::kNone, "cannot write \"" + path + "\"");
   }
   return Status::ok();
@@ -77,10 +64,11 @@ int run_token_create(const TokenArgs& args) {
   }
   auto created = new_operator_token(args.name, role);
   if (!created.is_ok()) return fail(created.status());
-  if (Status written = write_private_file(args.out, created->token + "\n"); !written.is_ok()) {
+  if (Status written = write_private(args.out, created->token + "\n", O_EXCL); !written.is_ok()) {
     return fail(written);
   }
-  if (Status added = append_auth_line(args.auth_file, created->auth_line); !added.is_ok()) {
+  if (Status added = write_private(args.auth_file, created->auth_line + "\n", O_APPEND);
+      !added.is_ok()) {
     ::unlink(args.out.c_str());
     return fail(added);
   }

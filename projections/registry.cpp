@@ -193,25 +193,25 @@ Status validate_organization_created(const Registry& state, const fb::Organizati
   return not_before(occurred_at, (*account)->changed_at, "account " + in_quotes(management_id));
 }
 
+// The account a credential is set for: it exists and is not closed.
+Result<const Account*> securable_account(const Registry& state, std::string_view account_id) {
+  auto account = existing_account(state, account_id);
+  if (account.is_ok() && (*account)->status != AccountStatus::kActive) {
+    return Status(Code::kFailedPrecondition, Reason::kAccountAlreadyClosed,
+                  "account " + in_quotes(account_id) + " is closed");
+  }
+  return account;
+}
+
 // Securing an account changes its credentials, not its business history: these facts are in
 // log order and do not take part in the occurred-time order of its changes.
 Status validate_password_changed(const Registry& state, const fb::PasswordChanged& event) {
-  auto account = existing_account(state, text(event.account_id()));
-  if (!account.is_ok()) return account.status();
-  if ((*account)->status != AccountStatus::kActive) {
-    return Status(Code::kFailedPrecondition, Reason::kAccountAlreadyClosed,
-                  "account " + in_quotes((*account)->id) + " is closed");
-  }
-  return Status::ok();
+  return securable_account(state, text(event.account_id())).status();
 }
 
 Status validate_mfa_enabled(const Registry& state, const fb::MfaEnabled& event) {
-  auto account = existing_account(state, text(event.account_id()));
+  auto account = securable_account(state, text(event.account_id()));
   if (!account.is_ok()) return account.status();
-  if ((*account)->status != AccountStatus::kActive) {
-    return Status(Code::kFailedPrecondition, Reason::kAccountAlreadyClosed,
-                  "account " + in_quotes((*account)->id) + " is closed");
-  }
   const std::string_view device_id = text(event.device_id());
   const bool well_formed = !device_id.empty() && device_id.size() <= 64 &&
                            std::all_of(device_id.begin(), device_id.end(), [](char c) {

@@ -14,6 +14,7 @@
 
 #include "engine/store_format.h"
 #include "projections/credentials.h"
+#include "tests/support/raw_db.h"
 
 int main(int argc, char** argv) {
   if (argc < 3) {
@@ -34,43 +35,33 @@ int main(int argc, char** argv) {
                            std::string(key->begin(), key->end()));
     }
   }
-  std::vector<rocksdb::ColumnFamilyDescriptor> families;
-  families.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
-  for (std::string_view name : orgledger::store_format::kFamilies) {
-    families.emplace_back(std::string(name), rocksdb::ColumnFamilyOptions());
-  }
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  const rocksdb::Status opened =
-      rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), argv[1], families, &handles, &raw);
-  if (!opened.ok()) {
-    std::fprintf(stderr, "cannot open %s: %s\n", argv[1], opened.ToString().c_str());
+  orgledger::testing::RawDb raw(argv[1], /*read_only=*/true);
+  if (!raw.opened.ok()) {
+    std::fprintf(stderr, "cannot open %s: %s\n", argv[1], raw.opened.ToString().c_str());
     return 2;
   }
-  std::unique_ptr<rocksdb::DB> db(raw);
   size_t entries = 0, hits = 0, scanned_families = 0;
-  for (size_t f = 0; f < handles.size(); ++f) {
-    if (families[f].name == orgledger::store_format::kCredentialsFamily) continue;
+  for (size_t f = 0; f < raw.handles.size(); ++f) {
+    if (raw.names[f] == orgledger::store_format::kCredentialsFamily) continue;
     ++scanned_families;
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[f]));
+    std::unique_ptr<rocksdb::Iterator> it(
+        raw.db->NewIterator(rocksdb::ReadOptions(), raw.handles[f]));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       ++entries;
       for (const auto& [what, bytes] : needles) {
         if (it->key().ToStringView().find(bytes) != std::string_view::npos ||
             it->value().ToStringView().find(bytes) != std::string_view::npos) {
-          std::printf("secret from %s found in family %s\n", what.c_str(),
-                      families[f].name.c_str());
+          std::printf("secret from %s found in family %s\n", what.c_str(), raw.names[f].c_str());
           ++hits;
         }
       }
     }
     if (!it->status().ok()) {
-      std::fprintf(stderr, "cannot read %s: %s\n", families[f].name.c_str(),
+      std::fprintf(stderr, "cannot read %s: %s\n", raw.names[f].c_str(),
                    it->status().ToString().c_str());
       return 2;
     }
   }
-  for (auto* handle : handles) db->DestroyColumnFamilyHandle(handle);
   std::printf("scanned %zu entries in %zu families for %zu secrets: %zu found\n", entries,
               scanned_families, needles.size(), hits);
   return hits == 0 ? 0 : 1;

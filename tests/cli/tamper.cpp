@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/store_format.h"
+#include "tests/support/raw_db.h"
 
 int main(int argc, char** argv) {
   if (argc != 3) {
@@ -17,30 +18,22 @@ int main(int argc, char** argv) {
   }
   const std::string directory = argv[1];
   const uint64_t position = std::strtoull(argv[2], nullptr, 10);
-  std::vector<rocksdb::ColumnFamilyDescriptor> families;
-  families.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
-  for (std::string_view name : orgledger::store_format::kFamilies) {
-    families.emplace_back(std::string(name), rocksdb::ColumnFamilyOptions());
-  }
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  rocksdb::Status status =
-      rocksdb::DB::Open(rocksdb::DBOptions(), directory, families, &handles, &raw);
-  if (!status.ok()) {
-    std::fprintf(stderr, "cannot open %s: %s\n", directory.c_str(), status.ToString().c_str());
+  orgledger::testing::RawDb raw(directory);
+  if (!raw.opened.ok()) {
+    std::fprintf(stderr, "cannot open %s: %s\n", directory.c_str(), raw.opened.ToString().c_str());
     return 1;
   }
-  std::unique_ptr<rocksdb::DB> db(raw);
+  rocksdb::DB* db = raw.db.get();
+  const auto& handles = raw.handles;
   const std::string key = orgledger::store_format::position_key(position);
   std::string value;
-  status = db->Get(rocksdb::ReadOptions(), handles[1], key, &value);
+  rocksdb::Status status = db->Get(rocksdb::ReadOptions(), handles[1], key, &value);
   if (status.ok()) {
     // The last byte before the trailing padding of a string is inside the event's text fields.
     const size_t at = value.size() - 8;
     value[at] = static_cast<char>(value[at] ^ 0x01);
     status = db->Put(rocksdb::WriteOptions(), handles[1], key, value);
   }
-  for (auto* handle : handles) db->DestroyColumnFamilyHandle(handle);
   if (!status.ok()) {
     std::fprintf(stderr, "cannot change position %llu: %s\n",
                  static_cast<unsigned long long>(position), status.ToString().c_str());

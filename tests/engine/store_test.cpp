@@ -12,6 +12,7 @@
 #include "replay/fold.h"
 #include "replay/record.h"
 #include "tests/support/events.h"
+#include "tests/support/raw_db.h"
 #include "tests/support/secrets.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/temp_dir.h"
@@ -65,24 +66,10 @@ std::vector<AppendInput> five_events() {
   return inputs;
 }
 
-// RocksDB opened directly on a closed store, for raw-byte checks and corruption.
-struct RawDb {
-  std::unique_ptr<rocksdb::DB> db;
-  std::vector<rocksdb::ColumnFamilyHandle*>
-      handles;  // default, events, event_ids, ledger, meta, checkpoints, credentials
-
-  explicit RawDb(const std::string& directory) {
-    std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-        {rocksdb::kDefaultColumnFamilyName, {}}};
-    for (std::string_view name : store_format::kFamilies)
-      families.emplace_back(std::string(name), rocksdb::ColumnFamilyOptions());
-    rocksdb::DB* raw = nullptr;
-    REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), directory, families, &handles, &raw).ok());
-    db.reset(raw);
-  }
-  ~RawDb() {
-    for (auto* handle : handles) db->DestroyColumnFamilyHandle(handle);
-  }
+// RocksDB opened directly on a closed store, for raw-byte checks and corruption. Families by
+// index: 1 events, 2 event_ids, 3 ledger, 4 meta, 5 checkpoints, 6 credentials.
+struct RawStore : RawDb {
+  explicit RawStore(const std::string& directory) : RawDb(directory) { REQUIRE(opened.ok()); }
   std::string get(size_t family, const std::string& key) {
     std::string value;
     REQUIRE(db->Get(rocksdb::ReadOptions(), handles[family], key, &value).ok());
@@ -226,7 +213,7 @@ TEST_CASE(
     REQUIRE(engine.is_ok());
     REQUIRE_OK((*engine)->append(five_events(), kOperator).status);
   }
-  RawDb raw(dir.str());
+  RawStore raw(dir.str());
   const std::string key_one("\x00\x00\x00\x00\x00\x00\x00\x01", 8);
   const std::string key_two("\x00\x00\x00\x00\x00\x00\x00\x02", 8);
   CHECK(store_format::position_key(1) == key_one);
@@ -281,7 +268,7 @@ TEST_CASE("store: a store of an unknown format version is refused with Unsupport
   TempDir dir;
   { REQUIRE(Store::open(dir.str()).is_ok()); }
   {
-    RawDb raw(dir.str());
+    RawStore raw(dir.str());
     raw.put(4, "format_version", "99");
   }
   auto reopened = Store::open(dir.str());
@@ -446,7 +433,7 @@ TEST_CASE("checkpoint: a damaged checkpoint is ignored and the whole log is repl
     served = digest((*engine)->registry());
   }
   {
-    RawDb raw(dir.str());
+    RawStore raw(dir.str());
     std::string value = raw.get(5, store_format::position_key(5));
     value[value.size() / 2] = static_cast<char>(value[value.size() / 2] ^ 0x40);
     raw.put(5, store_format::position_key(5), value);

@@ -7,6 +7,7 @@
 #include "engine/engine.h"
 #include "engine/store_format.h"
 #include "tests/support/events.h"
+#include "tests/support/raw_db.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/temp_dir.h"
 
@@ -34,16 +35,9 @@ void fill(const std::string& directory) {
 // Opens RocksDB directly and changes the events family behind the store's back.
 void tamper(const std::string& directory,
             const std::function<void(rocksdb::DB&, rocksdb::ColumnFamilyHandle*)>& change) {
-  std::vector<rocksdb::ColumnFamilyDescriptor> families = {{rocksdb::kDefaultColumnFamilyName, {}}};
-  for (std::string_view name : store_format::kFamilies) {
-    families.emplace_back(std::string(name), rocksdb::ColumnFamilyOptions());
-  }
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* db = nullptr;
-  REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), directory, families, &handles, &db).ok());
-  change(*db, handles[1]);
-  for (auto* handle : handles) db->DestroyColumnFamilyHandle(handle);
-  delete db;
+  RawDb raw(directory);
+  REQUIRE(raw.opened.ok());
+  change(*raw.db, raw.handles[1]);
 }
 
 // Flips one byte inside the account name of the record at `position` (the FlatBuffer stays
