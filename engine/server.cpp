@@ -218,7 +218,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void read_header() {
-    if (closed_ || close_after_flush_ || authenticating_) return;
+    if (closed_ || close_after_flush_ || held_) return;
     if (in_flight_ >= server_.options.max_pipelined_requests) {
       reading_paused_ = true;  // resumed by complete() once answers drain
       return;
@@ -496,7 +496,7 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  // Signs the connection in. The check (argon2id) runs on the blocking pool; reading pauses
+  // Signs the connection in. The check (argon2id) runs on the blocking pool; reading is held
   // until the answer, so requests pipelined behind an Authenticate are judged by its outcome.
   // A failure is answered only after the delay the lockout policy asks for.
   void authenticate(uint64_t id, const wire::AuthenticateRequest& request,
@@ -504,7 +504,7 @@ class Session : public std::enable_shared_from_this<Session> {
     Credentials credentials{
         std::string(text(request.token())), std::string(text(request.account_id())),
         std::string(text(request.password())), std::string(text(request.totp_code()))};
-    authenticating_ = true;
+    held_ = true;
     asio::post(server_.blocking, [self = shared_from_this(), id, done,
                                   credentials = std::move(credentials)]() mutable {
       auto outcome =
@@ -520,7 +520,7 @@ class Session : public std::enable_shared_from_this<Session> {
           } else {
             done(wire::error_frame(id, outcome.status));
           }
-          self->authenticating_ = false;
+          self->held_ = false;
           self->read_header();
         };
         if (outcome.delay.count() == 0) {
@@ -570,15 +570,23 @@ class Session : public std::enable_shared_from_this<Session> {
       submit(std::move(append_request));
       return;
     }
-    // argon2id is slow on purpose: hash here, not on the sequencer thread.
-    asio::post(server_.blocking,
-               [id, done, submit, append_request = std::move(append_request)]() mutable {
-                 if (Status hashed = prepare_secrets(append_request.inputs); !hashed.is_ok()) {
-                   done(wire::error_frame(id, hashed));
-                   return;
-                 }
-                 submit(std::move(append_request));
-               });
+    // argon2id is slow on purpose: hash on the blocking pool, not on the sequencer thread, and
+    // hold the connection's later requests until this one is queued, so they follow it.
+    held_ = true;
+    asio::post(server_.blocking, [self = shared_from_this(), id, done, submit,
+                                  append_request = std::move(append_request)]() mutable {
+      Status hashed = prepare_secrets(append_request.inputs);
+      asio::post(self->strand_, [self, id, done, submit, hashed = std::move(hashed),
+                                 append_request = std::move(append_request)]() mutable {
+        if (hashed.is_ok()) {
+          submit(std::move(append_request));
+        } else {
+          done(wire::error_frame(id, hashed));
+        }
+        self->held_ = false;
+        self->read_header();
+      });
+    });
   }
 
   // Stores the answer of `slot` and sends every answer that is next in request order.
@@ -673,7 +681,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<asio::ssl::stream<tcp::socket>> tls_;
   std::string address_;                 // the peer's IP, for lockouts
   std::optional<Principal> principal_;  // set by a successful Authenticate
-  bool authenticating_ = false;         // reading waits for an Authenticate's answer
+  // Reading waits while an Authenticate is checked or a password is hashed, so the requests
+  // after it on this connection are judged by its outcome and sequenced after it.
+  bool held_ = false;
   asio::strand<asio::io_context::executor_type> strand_;
   asio::steady_timer idle_timer_;
   std::string peer_;

@@ -722,3 +722,26 @@ TEST_CASE("auth: the authorization matrix of roles and accounts") {
   CHECK(actors == std::set<std::string>{"operator:admin", "operator:ingest", "account:111111111111",
                                         "account:333333333333"});
 }
+
+TEST_CASE("auth: requests pipelined behind a password are sequenced after it") {
+  TempDir dir;
+  TestServer server(dir.str());
+  auto client = server.client();
+  // One request per event, sent without waiting: the password is hashed off the sequencer, and
+  // the organization (which needs it) must still come after it.
+  std::vector<AppendInput> inputs = worked_example();
+  std::string frames;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    frames += Client::append_frame(100 + i, {inputs[i]});
+  }
+  REQUIRE_OK(client->send(frames));
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    auto response = client->receive();
+    REQUIRE(response.is_ok());
+    const auto* root = flatbuffers::GetRoot<wire::Response>(response->data());
+    CHECK(root->request_id() == 100 + i);
+    INFO("request ", i);
+    REQUIRE(root->body_type() == wire::ResponseBody::AppendResponse);
+    CHECK(root->body_as_AppendResponse()->positions()->Get(0) == i + 1);
+  }
+}
