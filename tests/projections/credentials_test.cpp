@@ -79,3 +79,20 @@ TEST_CASE("totp: seeds are RFC 4648 base32") {
   CHECK_FALSE(decode_base32("GEZD1NBV").is_ok());  // 1 is not base32
   CHECK_FALSE(decode_base32("GE==ZD").is_ok());
 }
+
+TEST_CASE("totp: base32 encoding round-trips and matches RFC 4648") {
+  const std::string text = "12345678901234567890";
+  CHECK(encode_base32(std::vector<uint8_t>(text.begin(), text.end())) ==
+        "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+  // RFC 4648 section 10, without padding.
+  for (const auto& [plain, encoded] : {std::pair<std::string, std::string>{"f", "MY"},
+                                       {"fo", "MZXQ"},
+                                       {"foo", "MZXW6"},
+                                       {"foob", "MZXW6YQ"},
+                                       {"fooba", "MZXW6YTB"},
+                                       {"foobar", "MZXW6YTBOI"}}) {
+    const std::vector<uint8_t> bytes(plain.begin(), plain.end());
+    CHECK(encode_base32(bytes) == encoded);
+    CHECK(decode_base32(encoded).value() == bytes);
+  }
+}
