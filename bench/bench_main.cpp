@@ -1,0 +1,593 @@
+// orgledger_bench: the benchmark driver (issue 7; bench/README.md). Each subcommand runs one
+// scenario and prints one JSON line of figures; scripts/bench runs them all, orgledger and the
+// same-run baselines, and writes the table. Correctness (counts, digests) is checked here and
+// fails the command; timing is only reported.
+#include <libpq-fe.h>
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+#include <sqlite3.h>
+
+#include <fmt/core.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "bench/workload.h"
+#include "engine/client.h"
+#include "engine/store.h"
+#include "projections/json_writer.h"
+#include "replay/fold.h"
+#include "replay/record.h"
+#include "replay/verify.h"
+
+namespace orgledger::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "error: %s\n", what.c_str());
+  std::exit(1);
+}
+
+void check(const Status& status, const std::string& what) {
+  if (!status.is_ok()) die(what + ": " + status.to_string());
+}
+
+// Percentile (0..100) of latencies in microseconds.
+double percentile(std::vector<double>& values, double p) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const size_t at = std::min(values.size() - 1,
+                             static_cast<size_t>(p / 100.0 * static_cast<double>(values.size())));
+  return values[at];
+}
+
+// Timing is reported, never asserted; these are display figures, so floating point is fine here.
+void report(JsonWriter& out) { std::printf("%s\n", out.str().c_str()); }
+
+struct Connection {
+  std::string address;
+  std::string token_file;
+  std::string tls_ca;
+};
+
+std::unique_ptr<Client> connect(const Connection& where) {
+  std::ifstream in(where.token_file);
+  std::string token;
+  if (!std::getline(in, token)) die("cannot read the token file " + where.token_file);
+  auto client = Client::connect(where.address, ClientOptions{where.tls_ca});
+  if (!client.is_ok()) die(client.status().to_string());
+  auto signed_in = (*client)->authenticate(Credentials{token, "", "", ""});
+  if (!signed_in.is_ok()) die(signed_in.status().to_string());
+  return std::move(*client);
+}
+
+// The append frames of usage events [0, n) in requests of `batch`.
+std::vector<std::string> usage_frames(const Workload& workload, uint64_t n, size_t batch) {
+  std::vector<std::string> frames;
+  std::vector<AppendInput> inputs;
+  for (uint64_t i = 0; i < n; ++i) {
+    inputs.push_back(workload.usage(i));
+    if (inputs.size() == batch || i + 1 == n) {
+      frames.push_back(Client::append_frame(frames.size() + 1, inputs));
+      inputs.clear();
+    }
+  }
+  return frames;
+}
+
+// bulk: every usage event over `connections` connections in requests of `batch`, each
+// connection keeping `window` requests in flight. Checks that every event was stored once.
+int run_bulk(const Workload& workload, const Connection& where, int connections, size_t batch,
+             int window) {
+  const uint64_t n = workload.options().usage_events;
+  const std::vector<std::string> frames = usage_frames(workload, n, batch);
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int c = 0; c < connections; ++c) clients.push_back(connect(where));
+  const uint64_t head_before = clients[0]->hello().value();
+  std::atomic<uint64_t> stored{0};
+  std::atomic<bool> failed{false};
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (int c = 0; c < connections; ++c) {
+    threads.emplace_back([&, c] {
+      Client& client = *clients[c];
+      std::vector<size_t> mine;
+      for (size_t f = static_cast<size_t>(c); f < frames.size(); f += connections) mine.push_back(f);
+      size_t sent = 0, received = 0;
+      while (received < mine.size() && !failed) {
+        while (sent < mine.size() && sent - received < static_cast<size_t>(window)) {
+          if (!client.send(frames[mine[sent++]]).is_ok()) failed = true;
+        }
+        auto response = client.receive();
+        if (!response.is_ok()) {
+          failed = true;
+          break;
+        }
+        const auto* root = flatbuffers::GetRoot<wire::Response>(response->data());
+        if (root->body_type() != wire::ResponseBody::AppendResponse) {
+          std::fprintf(stderr, "append refused: %s\n",
+                       wire::status_of(*root->body_as_Error()).to_string().c_str());
+          failed = true;
+          break;
+        }
+        stored += root->body_as_AppendResponse()->stored();
+        ++received;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  const double seconds = seconds_since(start);
+  if (failed) die("bulk: an append failed");
+  const uint64_t head_after = clients[0]->hello().value();
+  if (stored != n || head_after != head_before + n) {
+    die("bulk: " + std::to_string(stored.load()) + " of " + std::to_string(n) +
+        " events stored, head " + std::to_string(head_before) + " -> " +
+        std::to_string(head_after));
+  }
+  auto served = clients[0]->digest();
+  check(served.is_ok() ? Status::ok() : served.status(), "digest");
+  JsonWriter out;
+  out.begin_object()
+      .field("scenario", "bulk")
+      .field("events", n)
+      .field("connections", static_cast<uint64_t>(connections))
+      .field("batch", static_cast<uint64_t>(batch))
+      .field("seconds", fmt::format("{:.3f}", seconds))
+      .field("per_second", fmt::format("{:.0f}", static_cast<double>(n) / seconds))
+      .field("head", head_after)
+      .field("digest", to_hex(served->second))
+      .end_object();
+  report(out);
+  return 0;
+}
+
+// small: `connections` connections, each appending one event per request, `per_connection`
+// requests each; latency per request.
+int run_small(const Workload& workload, const Connection& where, int connections,
+              uint64_t per_connection) {
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int c = 0; c < connections; ++c) clients.push_back(connect(where));
+  std::vector<std::vector<double>> latencies(connections);
+  std::atomic<bool> failed{false};
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (int c = 0; c < connections; ++c) {
+    threads.emplace_back([&, c] {
+      for (uint64_t i = 0; i < per_connection && !failed; ++i) {
+        std::vector<AppendInput> one{workload.usage(static_cast<uint64_t>(c) * per_connection + i)};
+        const auto sent = Clock::now();
+        auto reply = clients[c]->append(one);
+        latencies[c].push_back(std::chrono::duration<double, std::micro>(Clock::now() - sent).count());
+        if (!reply.is_ok() || reply->stored != 1) {
+          std::fprintf(stderr, "small: %s\n",
+                       reply.is_ok() ? "not stored" : reply.status().to_string().c_str());
+          failed = true;
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  const double seconds = seconds_since(start);
+  if (failed) die("small: an append failed");
+  std::vector<double> all;
+  for (auto& each : latencies) all.insert(all.end(), each.begin(), each.end());
+  const uint64_t n = all.size();
+  JsonWriter out;
+  out.begin_object()
+      .field("scenario", "small")
+      .field("events", n)
+      .field("connections", static_cast<uint64_t>(connections))
+      .field("seconds", fmt::format("{:.3f}", seconds))
+      .field("per_second", fmt::format("{:.0f}", static_cast<double>(n) / seconds))
+      .field("p50_us", fmt::format("{:.0f}", percentile(all, 50)))
+      .field("p99_us", fmt::format("{:.0f}", percentile(all, 99)))
+      .field("p999_us", fmt::format("{:.0f}", percentile(all, 99.9)))
+      .end_object();
+  report(out);
+  return 0;
+}
+
+// query: the consolidated bill of the largest organization, `requests` times.
+int run_query(const Workload& workload, const Connection& where, int requests) {
+  auto client = connect(where);
+  const std::string payer = workload.largest().payer;
+  std::vector<double> latencies;
+  std::string first;
+  for (int r = 0; r < requests; ++r) {
+    const auto sent = Clock::now();
+    auto bill = client->get_bill(payer, "2026-10", "", true);
+    latencies.push_back(std::chrono::duration<double, std::micro>(Clock::now() - sent).count());
+    if (!bill.is_ok()) die("query: " + bill.status().to_string());
+    if (r == 0) first = *bill;
+    if (*bill != first) die("query: the bill changed between requests");
+  }
+  JsonWriter out;
+  out.begin_object()
+      .field("scenario", "query")
+      .field("requests", static_cast<uint64_t>(requests))
+      .field("accounts", static_cast<uint64_t>(workload.largest().members.size()))
+      .field("p50_us", fmt::format("{:.0f}", percentile(latencies, 50)))
+      .field("p99_us", fmt::format("{:.0f}", percentile(latencies, 99)))
+      .field("bill_bytes", static_cast<uint64_t>(first.size()))
+      .end_object();
+  report(out);
+  return 0;
+}
+
+// replay / verify: over an embedded store (the server stopped).
+int run_replay(const std::string& data, bool verify) {
+  auto store = Store::open(data, StoreOptions{.read_only = true, .create_if_missing = false});
+  if (!store.is_ok()) die(store.status().to_string());
+  const uint64_t head = (*store)->head()->position;
+  const auto start = Clock::now();
+  JsonWriter out;
+  out.begin_object().field("scenario", verify ? "verify" : "replay").field("events", head);
+  if (verify) {
+    const VerifyReport report = verify_chain(**store, 1, std::numeric_limits<uint64_t>::max());
+    if (!report.status.is_ok()) die("verify: " + report.status.to_string());
+  } else {
+    Registry state;
+    auto summary = fold(**store, FoldRange{}, state);
+    if (!summary.is_ok()) die("replay: " + summary.status().to_string());
+    out.field("digest", to_hex(digest(state)));
+  }
+  const double seconds = seconds_since(start);
+  out.field("seconds", fmt::format("{:.3f}", seconds))
+      .field("per_second", fmt::format("{:.0f}", static_cast<double>(head) / seconds))
+      .end_object();
+  report(out);
+  return 0;
+}
+
+// The stored records of the usage events, chained as the engine chains them, in batches:
+// `visit(batch)` gets each batch of (position, record bytes, input).
+struct BaselineRecord {
+  uint64_t position;
+  std::string bytes;
+  AppendInput input;
+};
+template <typename Visit>
+void for_each_batch(const Workload& workload, size_t batch, Visit visit) {
+  Hash previous{};
+  const Micros recorded_at = month_start(kBenchMonth + 1);
+  std::vector<BaselineRecord> records;
+  const uint64_t n = workload.options().usage_events;
+  for (uint64_t i = 0; i < n; ++i) {
+    AppendInput input = workload.usage(i);
+    std::string bytes =
+        encode_record(i + 1, recorded_at, input.event_id, "operator:bench", previous, input.event);
+    previous = sha256(bytes);
+    records.push_back({i + 1, std::move(bytes), std::move(input)});
+    if (records.size() == batch || i + 1 == n) {
+      visit(records);
+      records.clear();
+    }
+  }
+}
+
+// The raw RocksDB ceiling: the same record bytes in WriteBatch(batch) with sync=true, then a
+// full scan. Only the writes and the scan are timed.
+int run_rocksdb(const Workload& workload, const std::string& directory, size_t batch) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status opened = rocksdb::DB::Open(options, directory, &raw);
+  if (!opened.ok()) die("rocksdb: " + opened.ToString());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  double write_seconds = 0;
+  uint64_t written = 0;
+  for_each_batch(workload, batch, [&](const std::vector<BaselineRecord>& records) {
+    rocksdb::WriteBatch write;
+    for (const auto& record : records) {
+      const std::string key = fmt::format("{:016x}", record.position);
+      write.Put(key, record.bytes);
+    }
+    const auto start = Clock::now();
+    const rocksdb::Status status = db->Write(sync, &write);
+    write_seconds += seconds_since(start);
+    if (!status.ok()) die("rocksdb write: " + status.ToString());
+    written += records.size();
+  });
+  const auto scan_start = Clock::now();
+  uint64_t scanned = 0, bytes = 0;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    ++scanned;
+    bytes += it->value().size();
+  }
+  const double scan_seconds = seconds_since(scan_start);
+  if (scanned != written) die("rocksdb: scanned " + std::to_string(scanned) + " records");
+  JsonWriter out;
+  out.begin_object()
+      .field("scenario", "rocksdb")
+      .field("events", written)
+      .field("write_per_second", fmt::format("{:.0f}", static_cast<double>(written) / write_seconds))
+      .field("scan_per_second", fmt::format("{:.0f}", static_cast<double>(scanned) / scan_seconds))
+      .field("bytes", bytes)
+      .end_object();
+  report(out);
+  return 0;
+}
+
+// SQLite in WAL mode with synchronous=FULL, batches of `batch` rows per transaction.
+int run_sqlite(const Workload& workload, const std::string& file, size_t batch) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open(file.c_str(), &db) != SQLITE_OK) die("sqlite: cannot open " + file);
+  auto exec = [&](const char* sql) {
+    char* error = nullptr;
+    if (sqlite3_exec(db, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+      die(std::string("sqlite: ") + (error ? error : sql));
+    }
+  };
+  exec("PRAGMA journal_mode=WAL");
+  exec("PRAGMA synchronous=FULL");
+  exec("CREATE TABLE events (position INTEGER PRIMARY KEY, record BLOB NOT NULL)");
+  sqlite3_stmt* insert = nullptr;
+  sqlite3_prepare_v2(db, "INSERT INTO events VALUES (?, ?)", -1, &insert, nullptr);
+  double seconds = 0;
+  uint64_t written = 0;
+  for_each_batch(workload, batch, [&](const std::vector<BaselineRecord>& records) {
+    const auto start = Clock::now();
+    exec("BEGIN");
+    for (const auto& record : records) {
+      sqlite3_bind_int64(insert, 1, static_cast<sqlite3_int64>(record.position));
+      sqlite3_bind_blob(insert, 2, record.bytes.data(), static_cast<int>(record.bytes.size()),
+                        SQLITE_STATIC);
+      if (sqlite3_step(insert) != SQLITE_DONE) die("sqlite: insert failed");
+      sqlite3_reset(insert);
+    }
+    exec("COMMIT");
+    seconds += seconds_since(start);
+    written += records.size();
+  });
+  sqlite3_finalize(insert);
+  sqlite3_close(db);
+  JsonWriter out;
+  out.begin_object()
+      .field("scenario", "sqlite")
+      .field("events", written)
+      .field("per_second", fmt::format("{:.0f}", static_cast<double>(written) / seconds))
+      .end_object();
+  report(out);
+  return 0;
+}
+
+// PostgreSQL: COPY in transactions of `batch` rows (synchronous_commit=on), then the largest
+// organization's month as SQL (sum of quantity per account and usage type), `requests` times.
+int run_postgres(const Workload& workload, const std::string& conninfo, size_t batch,
+                 int requests) {
+  PGconn* db = PQconnectdb(conninfo.c_str());
+  if (PQstatus(db) != CONNECTION_OK) die(std::string("postgres: ") + PQerrorMessage(db));
+  auto exec = [&](const std::string& sql) {
+    PGresult* result = PQexec(db, sql.c_str());
+    const auto status = PQresultStatus(result);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && status != PGRES_COPY_IN) {
+      die("postgres: " + sql + ": " + PQerrorMessage(db));
+    }
+    PQclear(result);
+  };
+  exec("SET synchronous_commit = on");
+  exec("DROP TABLE IF EXISTS events");
+  exec(
+      "CREATE TABLE events (position bigint PRIMARY KEY, account_id text NOT NULL, usage_type text "
+      "NOT NULL, quantity bigint NOT NULL, occurred_at bigint NOT NULL, record bytea NOT NULL)");
+  double seconds = 0;
+  uint64_t written = 0;
+  std::string rows;
+  for_each_batch(workload, batch, [&](const std::vector<BaselineRecord>& records) {
+    rows.clear();
+    for (const auto& record : records) {
+      const auto& usage = *record.input.event.body.AsUsageRecorded();
+      rows += fmt::format("{}\t{}\t{}\t{}\t{}\t\\\\x{}\n", record.position, usage.account_id,
+                          usage.usage_type, usage.quantity, record.input.event.occurred_at,
+                          to_hex(reinterpret_cast<const uint8_t*>(record.bytes.data()),
+                                 record.bytes.size()));
+    }
+    const auto start = Clock::now();
+    exec("BEGIN");
+    exec("COPY events FROM STDIN");
+    if (PQputCopyData(db, rows.data(), static_cast<int>(rows.size())) != 1 ||
+        PQputCopyEnd(db, nullptr) != 1) {
+      die(std::string("postgres copy: ") + PQerrorMessage(db));
+    }
+    PGresult* result = PQgetResult(db);
+    if (PQresultStatus(result) != PGRES_COMMAND_OK) {
+      die(std::string("postgres copy: ") + PQerrorMessage(db));
+    }
+    PQclear(result);
+    exec("COMMIT");
+    seconds += seconds_since(start);
+    written += records.size();
+  });
+  exec("CREATE INDEX events_account ON events (account_id)");
+  exec("ANALYZE events");
+  std::string members = "{";
+  for (const std::string& id : workload.largest().members) {
+    members += (members.size() > 1 ? "," : "") + id;
+  }
+  members += "}";
+  const std::string from = std::to_string(month_start(kBenchMonth));
+  const std::string to = std::to_string(month_start(kBenchMonth + 1));
+  const char* values[] = {members.c_str(), from.c_str(), to.c_str()};
+  std::vector<double> latencies;
+  for (int r = 0; r < requests; ++r) {
+    const auto sent = Clock::now();
+    PGresult* result = PQexecParams(
+        db,
+        "SELECT account_id, usage_type, sum(quantity) FROM events WHERE account_id = ANY($1) "
+        "AND occurred_at >= $2::bigint AND occurred_at < $3::bigint GROUP BY 1, 2 ORDER BY 1, 2",
+        3, nullptr, values, nullptr, nullptr, 0);
+    latencies.push_back(std::chrono::duration<double, std::micro>(Clock::now() - sent).count());
+    if (PQresultStatus(result) != PGRES_TUPLES_OK) {
+      die(std::string("postgres bill: ") + PQerrorMessage(db));
+    }
+    PQclear(result);
+  }
+  PQfinish(db);
+  JsonWriter out;
+  out.begin_object()
+      .field("scenario", "postgres")
+      .field("events", written)
+      .field("per_second", fmt::format("{:.0f}", static_cast<double>(written) / seconds))
+      .field("bill_p50_us", fmt::format("{:.0f}", percentile(latencies, 50)))
+      .field("bill_p99_us", fmt::format("{:.0f}", percentile(latencies, 99)))
+      .end_object();
+  report(out);
+  return 0;
+}
+
+// digest: the served state's digest and head (for comparing with a replay after the stop).
+int run_digest(const Connection& where) {
+  auto client = connect(where);
+  auto served = client->digest();
+  if (!served.is_ok()) die("digest: " + served.status().to_string());
+  JsonWriter out;
+  out.begin_object()
+      .field("scenario", "digest")
+      .field("head", served->first)
+      .field("digest", to_hex(served->second))
+      .end_object();
+  report(out);
+  return 0;
+}
+
+// workload: writes the setup JSON Lines (two parts) and, when asked, the usage as JSON Lines
+// and as ready protocol frames.
+int run_workload(const Workload& workload, const std::string& directory, bool usage_jsonl,
+                 bool frames, size_t batch) {
+  std::filesystem::create_directories(directory);
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  auto write = [&](const std::string& name, const std::string& content) {
+    std::ofstream out(directory + "/" + name, std::ios::binary);
+    out << content;
+    if (!out) die("cannot write " + directory + "/" + name);
+  };
+  write("setup_accounts.jsonl", workload.setup_accounts_jsonl(now));
+  write("setup_organizations.jsonl", workload.setup_organizations_jsonl());
+  if (usage_jsonl) {
+    std::ofstream out(directory + "/usage.jsonl", std::ios::binary);
+    for (uint64_t i = 0; i < workload.options().usage_events; ++i) {
+      out << workload.usage_jsonl(i) << '\n';
+    }
+  }
+  if (frames) {
+    std::ofstream out(directory + "/usage.frames", std::ios::binary);
+    for (const std::string& frame : usage_frames(workload, workload.options().usage_events, batch)) {
+      out << frame;
+    }
+  }
+  JsonWriter report_out;
+  report_out.begin_object()
+      .field("scenario", "workload")
+      .field("organizations", static_cast<uint64_t>(workload.organizations().size()))
+      .field("accounts", static_cast<uint64_t>(workload.account_count()))
+      .field("largest_payer", workload.largest().payer)
+      .field("largest_accounts", static_cast<uint64_t>(workload.largest().members.size()))
+      .field("usage_types", static_cast<uint64_t>(workload.usage_types().size()))
+      .field("usage_events", workload.options().usage_events)
+      .end_object();
+  report(report_out);
+  return 0;
+}
+
+}  // namespace
+}  // namespace orgledger::bench
+
+int main(int argc, char** argv) {
+  using namespace orgledger::bench;
+  CLI::App app{"orgledger_bench: the benchmark scenarios and baselines (scripts/bench runs them)"};
+  app.require_subcommand(1);
+  WorkloadOptions options;
+  app.add_option("--seed", options.seed, "workload seed")->capture_default_str();
+  app.add_option("--organizations", options.organizations)->capture_default_str();
+  app.add_option("--max-accounts", options.max_accounts, "accounts of the largest organization")
+      ->capture_default_str();
+  app.add_option("--events", options.usage_events, "usage events")->capture_default_str();
+  app.add_option("--catalogue", options.catalogue_path, "price catalogue (JSON Lines)")->required();
+  size_t batch = 1000;
+  app.add_option("--batch", batch, "events per request or transaction")->capture_default_str();
+  Connection where;
+  auto connection_options = [&](CLI::App* command) {
+    command->add_option("--connect", where.address)->required();
+    command->add_option("--token-file", where.token_file)->required();
+    command->add_option("--tls-ca", where.tls_ca);
+  };
+
+  std::string directory;
+  bool usage_jsonl = false, frames = false;
+  auto* workload_command = app.add_subcommand("workload", "write the workload's files");
+  workload_command->add_option("--out", directory)->required();
+  workload_command->add_flag("--usage-jsonl", usage_jsonl);
+  workload_command->add_flag("--frames", frames);
+  int connections = 4, window = 8, requests = 200;
+  uint64_t per_connection = 500;
+  auto* bulk = app.add_subcommand("bulk", "append every usage event");
+  connection_options(bulk);
+  bulk->add_option("--connections", connections)->capture_default_str();
+  bulk->add_option("--window", window, "requests in flight per connection")->capture_default_str();
+  auto* small = app.add_subcommand("small", "one event per request from many connections");
+  connection_options(small);
+  small->add_option("--connections", connections)->capture_default_str();
+  small->add_option("--per-connection", per_connection)->capture_default_str();
+  auto* query = app.add_subcommand("query", "the largest organization's bill");
+  connection_options(query);
+  query->add_option("--requests", requests)->capture_default_str();
+  auto* digest_command = app.add_subcommand("digest", "the served state's digest");
+  connection_options(digest_command);
+  std::string data;
+  auto* replay = app.add_subcommand("replay", "fold the whole log of a store");
+  replay->add_option("--data", data)->required();
+  auto* verify = app.add_subcommand("verify", "check the whole hash chain of a store");
+  verify->add_option("--data", data)->required();
+  auto* rocksdb_command = app.add_subcommand("rocksdb", "baseline: raw RocksDB");
+  rocksdb_command->add_option("--dir", directory)->required();
+  std::string file;
+  auto* sqlite_command = app.add_subcommand("sqlite", "baseline: SQLite WAL, synchronous=FULL");
+  sqlite_command->add_option("--file", file)->required();
+  std::string conninfo;
+  auto* postgres = app.add_subcommand("postgres", "baseline: PostgreSQL COPY and the bill as SQL");
+  postgres->add_option("--conninfo", conninfo)->required();
+  postgres->add_option("--requests", requests)->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  auto workload = Workload::make(options);
+  if (!workload.is_ok()) die(workload.status().to_string());
+  if (workload_command->parsed()) {
+    return run_workload(*workload, directory, usage_jsonl, frames, batch);
+  }
+  if (bulk->parsed()) return run_bulk(*workload, where, connections, batch, window);
+  if (small->parsed()) {
+    // Other ids than bulk's: the same accounts and types under another seed.
+    WorkloadOptions other = options;
+    other.seed = options.seed + 1'000'003;
+    other.usage_events = static_cast<uint64_t>(connections) * per_connection;
+    auto small_workload = Workload::make(other);
+    if (!small_workload.is_ok()) die(small_workload.status().to_string());
+    return run_small(*small_workload, where, connections, per_connection);
+  }
+  if (query->parsed()) return run_query(*workload, where, requests);
+  if (digest_command->parsed()) return run_digest(where);
+  if (replay->parsed()) return run_replay(data, false);
+  if (verify->parsed()) return run_replay(data, true);
+  if (rocksdb_command->parsed()) return run_rocksdb(*workload, directory, batch);
+  if (sqlite_command->parsed()) return run_sqlite(*workload, file, batch);
+  if (postgres->parsed()) return run_postgres(*workload, conninfo, batch, requests);
+  return 2;
+}
