@@ -5,9 +5,11 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <unordered_set>
 
 #include "engine/password_hash.h"
 #include "engine/store_format.h"
+#include "projections/billing.h"
 #include "projections/snapshot.h"
 #include "replay/fold.h"
 #include "replay/record.h"
@@ -69,6 +71,20 @@ Status take_secret(const Registry& state, const AppendInput& input, Micros now,
       }
       return Status::ok();
   }
+}
+
+// The batch needs only each key's last value: a burst of usage of one account and usage type
+// writes its aggregate once per group, not once per event. Keeps the order of last writes.
+LedgerWrites last_values(LedgerWrites writes) {
+  std::unordered_set<std::string_view> seen;
+  std::vector<bool> keep(writes.size(), false);
+  for (size_t i = writes.size(); i-- > 0;) keep[i] = seen.insert(writes[i].first).second;
+  LedgerWrites kept;
+  kept.reserve(seen.size());
+  for (size_t i = 0; i < writes.size(); ++i) {
+    if (keep[i]) kept.push_back(std::move(writes[i]));
+  }
+  return kept;
 }
 
 Micros system_clock_micros() {
@@ -205,13 +221,21 @@ std::vector<AppendOutcome> Engine::append_group(std::vector<AppendRequest> reque
     Head request_head = head;
     // A request of several events must be all or nothing, so they run on a copy of the state;
     // a single event is validated before it touches the live state, so it needs no copy.
+    // A request of usage events only (the hot path) is applied to the live state and, when one
+    // of them fails, reverted event by event (unapply_usage) instead of copying the state.
     size_t new_events = 0;
+    bool only_usage = true;
     for (const AppendInput& input : request.inputs) {
-      if (!group_ids.contains(input.event_id)) ++new_events;
+      if (group_ids.contains(input.event_id)) continue;
+      ++new_events;
+      only_usage = only_usage && input.event.body.type == fb::EventBody::UsageRecorded;
     }
     std::optional<Registry> scratch;
-    if (new_events > 1) scratch = registry_;
+    if (new_events > 1 && !only_usage) scratch = registry_;
     Registry& state = scratch ? *scratch : registry_;
+    const bool revert_usage = new_events > 1 && only_usage;
+    const std::optional<Month> earliest_usage_before = registry_.billing.earliest_usage_month;
+    std::vector<std::pair<size_t, Micros>> applied_usage;  // record index, prior last_usage_at
 
     for (size_t index = 0; index < request.inputs.size() && outcome.status.is_ok(); ++index) {
       const AppendInput& input = request.inputs[index];
@@ -260,6 +284,11 @@ std::vector<AppendOutcome> Engine::append_group(std::vector<AppendRequest> reque
         fail(index, std::move(accepted));
         break;
       }
+      if (revert_usage) {
+        const auto& usage = *root->event()->body_as_UsageRecorded();
+        applied_usage.emplace_back(
+            records.size(), state.find_account(usage.account_id()->string_view())->last_usage_at);
+      }
       apply(state, *root->event(), context);
       if (!scratch) live_state_changed = true;
       request_head = Head{record.position, record.record_hash};
@@ -268,8 +297,14 @@ std::vector<AppendOutcome> Engine::append_group(std::vector<AppendRequest> reque
       records.push_back(std::move(record));
     }
     if (!outcome.status.is_ok()) {
-      // Nothing of a refused request survives: its records and ledger writes are dropped (a
-      // single refused event never reached the live state).
+      // Nothing of a refused request survives: its usage is reverted, its records and ledger
+      // writes are dropped (a single refused event never reached the live state, and other
+      // requests of several events ran on a copy).
+      for (auto it = applied_usage.rbegin(); it != applied_usage.rend(); ++it) {
+        unapply_usage(registry_, *fb::GetEventRecord(records[it->first].bytes.data())->event(),
+                      it->second);
+      }
+      if (!applied_usage.empty()) registry_.billing.earliest_usage_month = earliest_usage_before;
       records.resize(records_before);
       ledger_writes.resize(writes_before);
       credential_writes.resize(credentials_before);
@@ -284,7 +319,8 @@ std::vector<AppendOutcome> Engine::append_group(std::vector<AppendRequest> reque
     head = request_head;
   }
 
-  if (Status written = store_->append(records, ledger_writes, credential_writes);
+  if (Status written = store_->append(records, last_values(std::move(ledger_writes)),
+                                      credential_writes);
       !written.is_ok()) {
     // Nothing of the group is stored, but the live state may hold its events: rebuild it from
     // the store, the one recovery path, before anything else is served.

@@ -538,6 +538,58 @@ Status validate_billing_event(const Registry& state, const fb::Event& event,
   }
 }
 
+namespace {
+
+// Where a usage event lands: its aggregate in an open month, or its correction of a closed one.
+struct UsageTarget {
+  std::string account_id;
+  bool late = false;
+  UsageKey usage;
+  std::tuple<std::string, Month, std::string> total;
+  CorrectionKey correction;
+};
+
+UsageTarget usage_target(const Registry& state, const fb::UsageRecorded& body, Micros at) {
+  UsageTarget target;
+  target.account_id = std::string(text(body.account_id()));
+  const std::string usage_type(text(body.usage_type()));
+  const std::string payer = state.payer_at(target.account_id, at);
+  const Month month = month_of(at);
+  target.late = state.billing.is_closed(month);
+  if (target.late) {
+    target.correction = CorrectionKey{payer, *state.billing.first_open_month(), month, usage_type,
+                                      target.account_id};
+  } else {
+    target.usage = UsageKey{payer, month, usage_type, target.account_id};
+    target.total = {payer, month, usage_type};
+  }
+  return target;
+}
+
+// Subtracts `quantity` from `map[key]`, removing the entry when nothing is left (it was created
+// by the usage being undone: quantities are positive).
+template <typename Map, typename Key>
+void subtract(Map& map, const Key& key, int64_t quantity) {
+  auto it = map.find(key);
+  if (it == map.end()) return;
+  it->second -= quantity;
+  if (it->second == 0) map.erase(it);
+}
+
+}  // namespace
+
+void unapply_usage(Registry& state, const fb::Event& event, Micros prior_last_usage_at) {
+  const auto& body = *event.body_as_UsageRecorded();
+  const UsageTarget target = usage_target(state, body, event.occurred_at());
+  state.accounts.find(target.account_id)->second.last_usage_at = prior_last_usage_at;
+  if (target.late) {
+    subtract(state.billing.late, target.correction, body.quantity());
+  } else {
+    subtract(state.billing.usage, target.usage, body.quantity());
+    subtract(state.billing.usage_totals, target.total, body.quantity());
+  }
+}
+
 void apply_billing_event(Registry& state, const fb::Event& event, const EventContext& context) {
   Billing& billing = state.billing;
   const Micros at = event.occurred_at();
@@ -552,27 +604,22 @@ void apply_billing_event(Registry& state, const fb::Event& event, const EventCon
     }
     case fb::EventBody::UsageRecorded: {
       const auto& body = *event.body_as_UsageRecorded();
-      const std::string account_id(text(body.account_id()));
-      const std::string usage_type(text(body.usage_type()));
-      const std::string payer = state.payer_at(account_id, at);
-      const Month month = month_of(at);
-      Account& account = state.accounts.find(account_id)->second;
+      const UsageTarget target = usage_target(state, body, at);
+      Account& account = state.accounts.find(target.account_id)->second;
       account.last_usage_at = std::max(account.last_usage_at, at);
-      if (billing.is_closed(month)) {
-        CorrectionKey key{payer, *billing.first_open_month(), month, usage_type, account_id};
-        const int64_t quantity = billing.late[key] += body.quantity();
+      if (target.late) {
+        const int64_t quantity = billing.late[target.correction] += body.quantity();
         if (context.ledger_writes) {
-          context.ledger_writes->emplace_back(ledger_keys::correction_key(key),
+          context.ledger_writes->emplace_back(ledger_keys::correction_key(target.correction),
                                               ledger_keys::encode_quantity(quantity));
         }
       } else {
-        UsageKey key{payer, month, usage_type, account_id};
-        const int64_t quantity = billing.usage[key] += body.quantity();
-        billing.usage_totals[{payer, month, usage_type}] += body.quantity();
+        const int64_t quantity = billing.usage[target.usage] += body.quantity();
+        billing.usage_totals[target.total] += body.quantity();
         billing.earliest_usage_month =
-            std::min(billing.earliest_usage_month.value_or(month), month);
+            std::min(billing.earliest_usage_month.value_or(target.usage.month), target.usage.month);
         if (context.ledger_writes) {
-          context.ledger_writes->emplace_back(ledger_keys::usage_key(key),
+          context.ledger_writes->emplace_back(ledger_keys::usage_key(target.usage),
                                               ledger_keys::encode_quantity(quantity));
         }
       }

@@ -18,6 +18,12 @@ Status validate_billing_event(const Registry& state, const fb::Event& event,
                               const EventContext& context);
 void apply_billing_event(Registry& state, const fb::Event& event, const EventContext& context);
 
+// Reverts an applied UsageRecorded: its aggregate (or correction) and the account's latest usage
+// time, set back to `prior_last_usage_at`. Reverting the usage events of a request in reverse
+// order restores the state before them, but for `billing.earliest_usage_month`, which the caller
+// restores. The engine uses it so that a request of usage events needs no copy of the state.
+void unapply_usage(Registry& state, const fb::Event& event, Micros prior_last_usage_at);
+
 // The bill of `payer_id` for `month` as the state implies it: frozen when the month is closed,
 // computed from the aggregates otherwise (credits consumed by earlier open months included).
 // A payer with nothing in that month gets an empty bill. InvalidArgument/AmountOverflow when a

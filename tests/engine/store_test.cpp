@@ -443,3 +443,56 @@ TEST_CASE("checkpoint: a damaged checkpoint is ignored and the whole log is repl
   CHECK((*reopened)->loaded_checkpoint() == 0);
   CHECK(digest((*reopened)->registry()) == served);
 }
+
+TEST_CASE("append: a refused request of usage events reverts the usage it applied, exactly") {
+  TempDir dir;
+  ManualClock clock;
+  clock.now = at("2026-11-26T00:00:00Z");
+  auto engine = Engine::open(dir.str(), options_with(clock));
+  REQUIRE(engine.is_ok());
+  std::vector<AppendInput> setup;
+  uint8_t id = 1;
+  for (fb::EventT& event : worked_example_events()) {
+    setup.push_back(input(id++, std::move(event), clock.now));
+  }
+  REQUIRE_OK((*engine)->append(std::move(setup), kOperator).status);
+  const Hash before = digest((*engine)->registry());
+  const Micros member_last_usage = (*engine)->registry().find_account("222222222222")->last_usage_at;
+
+  // New aggregates (another usage type, another month), existing ones, then a refused event.
+  std::vector<AppendInput> usage;
+  usage.push_back(input(
+      40, usage_recorded("222222222222", "DataTransfer-Out-GB", "7", "2026-11-10T00:00:00Z")));
+  usage.push_back(input(
+      41, usage_recorded("111111111111", "DataTransfer-Out-GB", "3", "2026-10-20T00:00:00Z")));
+  usage.push_back(input(
+      42, usage_recorded("222222222222", "DataTransfer-Out-GB", "1", "2026-10-21T00:00:00Z")));
+  usage.push_back(input(
+      43, usage_recorded("999999999999", "DataTransfer-Out-GB", "1", "2026-10-21T00:00:00Z")));
+  const AppendOutcome refused = (*engine)->append(std::move(usage), kOperator);
+  CHECK_FAILS_WITH(refused.status, Code::kNotFound, Reason::kAccountNotFound);
+  CHECK(refused.failed_index == 3);
+  CHECK(digest((*engine)->registry()) == before);
+  CHECK((*engine)->registry().find_account("222222222222")->last_usage_at == member_last_usage);
+  CHECK((*engine)->registry().billing.usage.size() == 2);
+  CHECK((*engine)->store().head()->position == 8);
+
+  // The same events without the bad one are accepted, and the ledger family equals a replay
+  // (each aggregate written once per batch, with its last value).
+  std::vector<AppendInput> accepted;
+  accepted.push_back(input(
+      40, usage_recorded("222222222222", "DataTransfer-Out-GB", "7", "2026-11-10T00:00:00Z")));
+  accepted.push_back(input(
+      41, usage_recorded("111111111111", "DataTransfer-Out-GB", "3", "2026-10-20T00:00:00Z")));
+  accepted.push_back(input(
+      42, usage_recorded("111111111111", "DataTransfer-Out-GB", "1", "2026-10-21T00:00:00Z")));
+  REQUIRE_OK((*engine)->append(std::move(accepted), kOperator).status);
+  LedgerWrites on_disk;
+  REQUIRE_OK((*engine)->store().scan_ledger([&](std::string_view key, std::string_view value) {
+    on_disk.emplace_back(std::string(key), std::string(value));
+  }));
+  CHECK(on_disk == ledger_entries((*engine)->registry()));
+  auto replayed = replay_to_position((*engine)->store(), 100);
+  REQUIRE(replayed.is_ok());
+  CHECK(digest(*replayed) == digest((*engine)->registry()));
+}
