@@ -2,12 +2,11 @@
 // scenario and prints one JSON line of figures; scripts/bench runs them all, orgledger and the
 // same-run baselines, and writes the table. Correctness (counts, digests) is checked here and
 // fails the command; timing is only reported.
+#include <fmt/core.h>
 #include <libpq-fe.h>
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 #include <sqlite3.h>
-
-#include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -105,7 +104,8 @@ int run_bulk(const Workload& workload, const Connection& where, int connections,
     threads.emplace_back([&, c] {
       Client& client = *clients[c];
       std::vector<size_t> mine;
-      for (size_t f = static_cast<size_t>(c); f < frames.size(); f += connections) mine.push_back(f);
+      for (size_t f = static_cast<size_t>(c); f < frames.size(); f += connections)
+        mine.push_back(f);
       size_t sent = 0, received = 0;
       while (received < mine.size() && !failed) {
         while (sent < mine.size() && sent - received < static_cast<size_t>(window)) {
@@ -170,7 +170,8 @@ int run_small(const Workload& workload, const Connection& where, int connections
         std::vector<AppendInput> one{workload.usage(static_cast<uint64_t>(c) * per_connection + i)};
         const auto sent = Clock::now();
         auto reply = clients[c]->append(one);
-        latencies[c].push_back(std::chrono::duration<double, std::micro>(Clock::now() - sent).count());
+        latencies[c].push_back(
+            std::chrono::duration<double, std::micro>(Clock::now() - sent).count());
         if (!reply.is_ok() || reply->stored != 1) {
           std::fprintf(stderr, "small: %s\n",
                        reply.is_ok() ? "not stored" : reply.status().to_string().c_str());
@@ -316,7 +317,8 @@ int run_rocksdb(const Workload& workload, const std::string& directory, size_t b
   out.begin_object()
       .field("scenario", "rocksdb")
       .field("events", written)
-      .field("write_per_second", fmt::format("{:.0f}", static_cast<double>(written) / write_seconds))
+      .field("write_per_second",
+             fmt::format("{:.0f}", static_cast<double>(written) / write_seconds))
       .field("scan_per_second", fmt::format("{:.0f}", static_cast<double>(scanned) / scan_seconds))
       .field("bytes", bytes)
       .end_object();
@@ -393,10 +395,10 @@ int run_postgres(const Workload& workload, const std::string& conninfo, size_t b
     rows.clear();
     for (const auto& record : records) {
       const auto& usage = *record.input.event.body.AsUsageRecorded();
-      rows += fmt::format("{}\t{}\t{}\t{}\t{}\t\\\\x{}\n", record.position, usage.account_id,
-                          usage.usage_type, usage.quantity, record.input.event.occurred_at,
-                          to_hex(reinterpret_cast<const uint8_t*>(record.bytes.data()),
-                                 record.bytes.size()));
+      rows += fmt::format(
+          "{}\t{}\t{}\t{}\t{}\t\\\\x{}\n", record.position, usage.account_id, usage.usage_type,
+          usage.quantity, record.input.event.occurred_at,
+          to_hex(reinterpret_cast<const uint8_t*>(record.bytes.data()), record.bytes.size()));
     }
     const auto start = Clock::now();
     exec("BEGIN");
@@ -489,7 +491,8 @@ int run_workload(const Workload& workload, const std::string& directory, bool us
   }
   if (frames) {
     std::ofstream out(directory + "/usage.frames", std::ios::binary);
-    for (const std::string& frame : usage_frames(workload, workload.options().usage_events, batch)) {
+    for (const std::string& frame :
+         usage_frames(workload, workload.options().usage_events, batch)) {
       out << frame;
     }
   }

@@ -175,8 +175,7 @@ AppendInput Workload::usage(uint64_t index) const {
   const int64_t hour = static_cast<int64_t>(index * kHours / options_.usage_events);
   const Micros start = month_start(kBenchMonth);
   input.event.occurred_at =
-      start + (hour * 3600 + static_cast<int64_t>(mix(options_.seed, 3, index) % 3600)) *
-                  1'000'000;
+      start + (hour * 3600 + static_cast<int64_t>(mix(options_.seed, 3, index) % 3600)) * 1'000'000;
   fb::UsageRecordedT usage;
   usage.account_id = accounts_[mix(options_.seed, 4, index) % accounts_.size()];
   usage.usage_type = usage_types_[mix(options_.seed, 5, index) % usage_types_.size()];

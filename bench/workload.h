@@ -19,9 +19,9 @@ namespace orgledger::bench {
 struct WorkloadOptions {
   uint64_t seed = 1;
   int organizations = 100;
-  int max_accounts = 1000;      // of the largest organization
+  int max_accounts = 1000;  // of the largest organization
   uint64_t usage_events = 10'000'000;
-  std::string catalogue_path;   // the shared price catalogue (JSON Lines)
+  std::string catalogue_path;  // the shared price catalogue (JSON Lines)
 };
 
 struct BenchOrganization {
