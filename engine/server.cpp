@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <unordered_map>
 
 #include "engine/password_hash.h"
 #include "engine/wire.h"
@@ -86,6 +87,33 @@ std::string accounts_json(const Registry& registry, std::string_view org_id) {
 
 class Session;
 
+// Rendered bills at one head. A bill cannot change until the next commit moves the head, so a
+// repeated request is answered without recomputing it. Used only on the sequencer thread.
+class BillCache {
+ public:
+  const std::string* find(const std::string& key, uint64_t head) const {
+    if (head != head_) return nullptr;
+    auto it = bills_.find(key);
+    return it == bills_.end() ? nullptr : &it->second;
+  }
+  void put(const std::string& key, uint64_t head, const std::string& text) {
+    if (head != head_ || bytes_ + text.size() > kMaxBytes) {
+      bills_.clear();
+      bytes_ = 0;
+      head_ = head;
+    }
+    if (text.size() > kMaxBytes) return;
+    bytes_ += text.size();
+    bills_[key] = text;
+  }
+
+ private:
+  static constexpr size_t kMaxBytes = 64 * 1024 * 1024;
+  uint64_t head_ = 0;
+  size_t bytes_ = 0;
+  std::unordered_map<std::string, std::string> bills_;
+};
+
 struct Server::Impl {
   Impl(Sequencer& sequencer_in, ServerOptions options_in)
       : sequencer(sequencer_in),
@@ -104,6 +132,7 @@ struct Server::Impl {
   tcp::acceptor acceptor;
   asio::thread_pool blocking;
   Authenticator authenticator;
+  BillCache bills;                        // touched only by sequencer queries
   std::optional<asio::ssl::context> tls;  // set when serving TLS
   std::atomic<bool> stopped{false};
   std::mutex sessions_mutex;
@@ -390,6 +419,23 @@ class Session : public std::enable_shared_from_this<Session> {
           return;
         }
         const bool json = get.json();
+        if (text(get.as_of()).empty()) {
+          // At the head: from the cache while no commit has moved the head.
+          const std::string key =
+              payer + '/' + std::to_string(*month) + '/' + account_id + (json ? "/json" : "/text");
+          server_.sequencer.query([bills = &server_.bills, id, done, key, payer, month = *month,
+                                   json, account_id](const Engine& engine) {
+            const uint64_t head = engine.store().head()->position;
+            if (const std::string* cached = bills->find(key, head)) {
+              done(wire::document_frame(id, *cached));
+              return;
+            }
+            auto bill = render_bill(engine.registry(), payer, month, json, account_id);
+            if (bill.is_ok()) bills->put(key, head, *bill);
+            done(document_or_error(id, bill));
+          });
+          return;
+        }
         render(id, text(get.as_of()), std::move(done),
                [payer, month = *month, json, account_id](const Registry& registry) {
                  return render_bill(registry, payer, month, json, account_id);

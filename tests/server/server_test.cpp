@@ -203,6 +203,15 @@ TEST_CASE("server: append, query and bill over the socket equal the embedded res
   // As of position 7 only the management account's usage is there.
   CHECK(client->get_bill("111111111111", "2026-10", "7", true)->find("\"total\":\"1392.64\"") !=
         std::string::npos);
+  // A bill is answered from the cache only until the next commit.
+  std::vector<AppendInput> more;
+  more.push_back(input_of(id_of(0, 50), usage_recorded("222222222222", "DataTransfer-Out-GB",
+                                                       "1024", "2026-10-06T00:00:00Z")));
+  REQUIRE(client->append(more).is_ok());
+  CHECK(client->get_bill("111111111111", "2026-10", "", true)->find("\"total\":\"2007.04\"") ==
+        std::string::npos);
+  CHECK(client->get_bill("111111111111", "2026-10", "", true).value() ==
+        client->get_bill("111111111111", "2026-10", "", true).value());
   auto missing = client->get_account("999999999999", "", false);
   REQUIRE_FALSE(missing.is_ok());
   CHECK_FAILS_WITH(missing.status(), Code::kNotFound, Reason::kAccountNotFound);
