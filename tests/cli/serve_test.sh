@@ -76,6 +76,7 @@ check "an operator sets a member's password" test $? -eq 0
 as_member=(--login 222222222222 --password-file "$work/member.password")
 ORGLEDGER_TOKEN_FILE= "$orgledger" bill 111111111111 2026-10 --account 222222222222 --connect "$address" "${as_member[@]}" >"$work/out" 2>&1
 check "a member reads its own charges" grep -q "^Charges of account 222222222222 on the bill of 111111111111" "$work/out"
+check "its charges list its own lines" grep -qE "^  222222222222 +DataTransfer-Out-GB " "$work/out"
 check "its charges name no other account" bash -c "! grep -qE '^ +(111111111111|333333333333|555555555555) ' '$work/out'"
 ORGLEDGER_TOKEN_FILE= "$orgledger" bill 111111111111 2026-10 --connect "$address" "${as_member[@]}" 2>"$work/err"
 check "a member may not read the consolidated bill" grep -q "^error: PermissionDenied AccessDenied" "$work/err"
