@@ -56,6 +56,10 @@ int main(int argc, char** argv) {
   serve->add_option("--max-frame-bytes", serve_args.max_frame_bytes, "largest frame accepted")
       ->capture_default_str();
   serve
+      ->add_option("--checkpoint-every", serve_args.checkpoint_every,
+                   "write a checkpoint of the state after this many new events (0: never)")
+      ->capture_default_str();
+  serve
       ->add_option("--auth", serve_args.auth_file,
                    "operator tokens: lines NAME ROLE sha256:HEX (see `orgledger token create`)")
       ->required();

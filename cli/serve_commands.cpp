@@ -53,7 +53,9 @@ int run_serve(const ServeArgs& args) {
   if (args.lockout_after < 1 || args.lockout_seconds < 1) {
     return fail(invalid("--lockout-after and --lockout-seconds must be at least 1"));
   }
-  auto engine = Engine::open(args.data, EngineOptions{});
+  EngineOptions engine_options;
+  engine_options.checkpoint_every = args.checkpoint_every;
+  auto engine = Engine::open(args.data, std::move(engine_options));
   if (!engine.is_ok()) return fail(engine.status());
   Sequencer sequencer(std::move(*engine));
   ServerOptions options;
