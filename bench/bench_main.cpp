@@ -233,7 +233,7 @@ int run_query(const Workload& workload, const Connection& where, int requests) {
 
 // replay / verify: over an embedded store (the server stopped).
 int run_replay(const std::string& data, bool verify) {
-  auto store = Store::open(data, StoreOptions{.read_only = true, .create_if_missing = false});
+  auto store = Store::open(data, StoreOptions::existing_read_only());
   if (!store.is_ok()) die(store.status().to_string());
   const uint64_t head = (*store)->head()->position;
   const auto start = Clock::now();

@@ -28,7 +28,7 @@ int print(const Result<std::string>& text) {
 }
 
 Result<std::unique_ptr<Store>> open_read_only(const std::string& data) {
-  return Store::open(data, StoreOptions{.read_only = true, .create_if_missing = false});
+  return Store::open(data, StoreOptions::existing_read_only());
 }
 
 Result<SourceHandle> open_source(const Location& location) {

@@ -167,6 +167,20 @@ AppendOutcome Engine::append(std::vector<AppendInput> inputs, const Principal& p
 
 std::vector<AppendOutcome> Engine::append_group(std::vector<AppendRequest> requests) {
   std::vector<AppendOutcome> outcomes(requests.size());
+  if (store_->writes_failed()) {
+    // A write failed earlier: the store must accept writes again (RocksDB resumed or reopened)
+    // before anything is validated against its head.
+    if (Status resumed = store_->recover_writes(); !resumed.is_ok()) {
+      for (AppendOutcome& outcome : outcomes) {
+        outcome.status = resumed;
+        outcome.failed_index = AppendOutcome::kWholeRequest;
+        outcome.head = store_->head().value();
+      }
+      return outcomes;
+    }
+    // Reopening replays RocksDB's log, which may hold the failed batch after all.
+    needs_recovery_ = true;
+  }
   if (needs_recovery_) {
     // Crash-only: the same recovery as start-up; appends wait until it succeeds.
     if (Status recovered = recover(); !recovered.is_ok()) {
@@ -319,11 +333,12 @@ std::vector<AppendOutcome> Engine::append_group(std::vector<AppendRequest> reque
     head = request_head;
   }
 
-  if (Status written = store_->append(records, last_values(std::move(ledger_writes)),
-                                      credential_writes);
+  if (Status written =
+          store_->append(records, last_values(std::move(ledger_writes)), credential_writes);
       !written.is_ok()) {
-    // Nothing of the group is stored, but the live state may hold its events: rebuild it from
-    // the store, the one recovery path, before anything else is served.
+    // Nothing of the group is stored (a failed log write may still bring it back whole when the
+    // store reopens: Store::recover_writes), but the live state may hold its events: rebuild it
+    // from the store, the one recovery path, before anything else is served.
     for (AppendOutcome& outcome : outcomes) {
       if (!outcome.status.is_ok()) continue;
       outcome.status = written;

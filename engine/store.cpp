@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <shared_mutex>
 
 #include "engine/store_format.h"
 
@@ -60,6 +61,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& directory,
   store->read_only_ = options.read_only;
 
   rocksdb::DBOptions db_options;
+  if (options.env) db_options.env = options.env.get();
   std::vector<std::string> existing;
   const bool exists = rocksdb::DB::ListColumnFamilies(db_options, directory, &existing).ok();
   if (!exists && (options.read_only || !options.create_if_missing)) {
@@ -78,31 +80,9 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& directory,
     }
   }
 
-  db_options.create_if_missing = !options.read_only;
-  db_options.create_missing_column_families = !options.read_only && !exists;
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
-  for (std::string_view name : family_names()) {
-    descriptors.emplace_back(std::string(name), name == format::kEventIdsFamily
-                                                    ? event_ids_options()
-                                                    : rocksdb::ColumnFamilyOptions());
-  }
-
-  rocksdb::DB* db = nullptr;
-  rocksdb::Status opened =
-      options.read_only
-          ? rocksdb::DB::OpenForReadOnly(db_options, directory, descriptors, &store->handles_, &db)
-          : rocksdb::DB::Open(db_options, directory, descriptors, &store->handles_, &db);
-  if (!opened.ok()) {
-    return from_rocksdb(opened, "cannot open the store in \"" + directory + "\"");
-  }
-  store->db_.reset(db);
-  store->events_ = store->handles_[1];
-  store->event_ids_ = store->handles_[2];
-  store->ledger_ = store->handles_[3];
-  store->meta_ = store->handles_[4];
-  store->checkpoints_ = store->handles_[5];
-  store->credentials_ = store->handles_[6];
+  store->env_ = options.env;
+  ORGLEDGER_RETURN_IF_ERROR(store->open_db(options.read_only, !exists));
+  rocksdb::DB* db = store->db_.get();
 
   std::string version;
   rocksdb::Status read =
@@ -129,11 +109,76 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& directory,
   return store;
 }
 
-Store::~Store() {
-  if (db_) {
-    for (rocksdb::ColumnFamilyHandle* handle : handles_) db_->DestroyColumnFamilyHandle(handle);
-    db_->Close().PermitUncheckedError();
+Status Store::open_db(bool read_only, bool create) {
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = create && !read_only;
+  db_options.create_missing_column_families = create && !read_only;
+  if (env_) db_options.env = env_.get();
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
+  for (std::string_view name : family_names()) {
+    descriptors.emplace_back(std::string(name), name == format::kEventIdsFamily
+                                                    ? event_ids_options()
+                                                    : rocksdb::ColumnFamilyOptions());
   }
+  rocksdb::DB* db = nullptr;
+  handles_.clear();
+  const rocksdb::Status opened =
+      read_only ? rocksdb::DB::OpenForReadOnly(db_options, directory_, descriptors, &handles_, &db)
+                : rocksdb::DB::Open(db_options, directory_, descriptors, &handles_, &db);
+  if (!opened.ok()) {
+    handles_.clear();
+    return from_rocksdb(opened, "cannot open the store in \"" + directory_ + "\"");
+  }
+  db_.reset(db);
+  db_writable_ = !read_only;
+  events_ = handles_[1];
+  event_ids_ = handles_[2];
+  ledger_ = handles_[3];
+  meta_ = handles_[4];
+  checkpoints_ = handles_[5];
+  credentials_ = handles_[6];
+  return Status::ok();
+}
+
+void Store::close_db() {
+  if (!db_) return;
+  for (rocksdb::ColumnFamilyHandle* handle : handles_) db_->DestroyColumnFamilyHandle(handle);
+  handles_.clear();
+  db_->Close().PermitUncheckedError();
+  db_.reset();
+}
+
+Store::~Store() { close_db(); }
+
+Status Store::usable() const {
+  if (db_) return Status::ok();
+  return Status(Code::kUnavailable, Reason::kStorageError,
+                "the store is closed after a failed write and could not be reopened yet");
+}
+
+Status Store::recover_writes() {
+  if (!write_failed_.load()) return Status::ok();
+  std::unique_lock exclusive(db_mutex_);
+  // Errors RocksDB can resume from (a failed flush, a full disk during compaction) resume in
+  // place; a failed log write is fatal to the open DB, which is closed and opened again.
+  // Opening replays the write-ahead log: a batch whose write failed after its bytes reached
+  // the log may come back whole, never in part.
+  if (db_ && db_writable_ && db_->Resume().ok()) {
+    write_failed_.store(false);
+    return Status::ok();
+  }
+  close_db();
+  Status reopened = open_db(false, false);
+  if (!reopened.is_ok()) {
+    // Keep serving reads from what is durable until the disk accepts writes again.
+    if (!open_db(true, false).is_ok()) close_db();
+    return Status(reopened.code(), Reason::kStorageError,
+                  "appends are suspended since a write failed: " + reopened.message());
+  }
+  ORGLEDGER_RETURN_IF_ERROR(load_head());
+  write_failed_.store(false);
+  return Status::ok();
 }
 
 Status Store::load_head() {
@@ -179,6 +224,8 @@ Micros Store::head_recorded_at() const {
 
 Status Store::scan(uint64_t from, uint64_t to, const RecordVisitor& visit) const {
   if (from > to) return Status::ok();
+  std::shared_lock lock(db_mutex_);
+  ORGLEDGER_RETURN_IF_ERROR(usable());
   rocksdb::ReadOptions read_options;
   // Folds read each record once; do not evict hotter blocks for them.
   read_options.fill_cache = false;
@@ -211,6 +258,8 @@ Status Store::scan(uint64_t from, uint64_t to, const RecordVisitor& visit) const
 }
 
 Result<std::optional<EventIdEntry>> Store::find_event_id(const EventIdBytes& event_id) const {
+  std::shared_lock lock(db_mutex_);
+  ORGLEDGER_RETURN_IF_ERROR(usable());
   std::string value;
   rocksdb::Status read = db_->Get(rocksdb::ReadOptions(), event_ids_, slice(event_id), &value);
   if (read.IsNotFound()) return std::optional<EventIdEntry>();
@@ -225,6 +274,8 @@ Result<std::optional<EventIdEntry>> Store::find_event_id(const EventIdBytes& eve
 }
 
 Result<std::string> Store::read(uint64_t position) const {
+  std::shared_lock lock(db_mutex_);
+  ORGLEDGER_RETURN_IF_ERROR(usable());
   std::string value;
   rocksdb::Status read =
       db_->Get(rocksdb::ReadOptions(), events_, slice(format::position_key(position)), &value);
@@ -247,12 +298,12 @@ Status Store::put_checkpoint(uint64_t position, std::string_view value) {
                    "cannot batch the checkpoint"));
   ORGLEDGER_RETURN_IF_ERROR(
       from_rocksdb(batch.Put(checkpoints_, key, slice(value)), "cannot batch the checkpoint"));
-  rocksdb::WriteOptions write_options;
-  write_options.sync = true;
-  return from_rocksdb(db_->Write(write_options, &batch), "cannot write a checkpoint");
+  return write_synced(batch, "cannot write a checkpoint");
 }
 
 Result<std::optional<std::pair<uint64_t, std::string>>> Store::latest_checkpoint() const {
+  std::shared_lock lock(db_mutex_);
+  ORGLEDGER_RETURN_IF_ERROR(usable());
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), checkpoints_));
   it->SeekToLast();
   ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(it->status(), "cannot read checkpoints"));
@@ -266,6 +317,8 @@ Result<std::optional<std::pair<uint64_t, std::string>>> Store::latest_checkpoint
 
 Status Store::scan_ledger(
     const std::function<void(std::string_view key, std::string_view value)>& visit) const {
+  std::shared_lock lock(db_mutex_);
+  ORGLEDGER_RETURN_IF_ERROR(usable());
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), ledger_));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     visit(it->key().ToStringView(), it->value().ToStringView());
@@ -274,6 +327,8 @@ Status Store::scan_ledger(
 }
 
 Result<std::optional<std::string>> Store::get_credential(std::string_view key) const {
+  std::shared_lock lock(db_mutex_);
+  ORGLEDGER_RETURN_IF_ERROR(usable());
   std::string value;
   const rocksdb::Status read = db_->Get(rocksdb::ReadOptions(), credentials_, slice(key), &value);
   if (read.IsNotFound()) return std::optional<std::string>();
@@ -284,6 +339,8 @@ Result<std::optional<std::string>> Store::get_credential(std::string_view key) c
 Status Store::scan_credentials(
     std::string_view prefix,
     const std::function<void(std::string_view key, std::string_view value)>& visit) const {
+  std::shared_lock lock(db_mutex_);
+  ORGLEDGER_RETURN_IF_ERROR(usable());
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), credentials_));
   for (it->Seek(slice(prefix)); it->Valid() && it->key().starts_with(slice(prefix)); it->Next()) {
     visit(it->key().ToStringView(), it->value().ToStringView());
@@ -295,10 +352,24 @@ Status Store::put_credential(std::string_view key, std::string_view value) {
   if (read_only_) {
     return Status(Code::kFailedPrecondition, Reason::kStorageError, "the store is open read-only");
   }
+  rocksdb::WriteBatch batch;
+  ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(batch.Put(credentials_, slice(key), slice(value)),
+                                         "cannot batch the credentials"));
+  return write_synced(batch, "cannot write the credentials");
+}
+
+Status Store::write_synced(rocksdb::WriteBatch& batch, std::string_view what) {
+  std::shared_lock lock(db_mutex_);
+  if (write_failed_.load()) {
+    return Status(Code::kUnavailable, Reason::kStorageError,
+                  std::string(what) + ": writes are suspended since a write failed");
+  }
+  ORGLEDGER_RETURN_IF_ERROR(usable());
   rocksdb::WriteOptions write_options;
   write_options.sync = true;
-  return from_rocksdb(db_->Put(write_options, credentials_, slice(key), slice(value)),
-                      "cannot write the credentials");
+  const rocksdb::Status written = db_->Write(write_options, &batch);
+  if (!written.ok()) write_failed_.store(true);
+  return from_rocksdb(written, what);
 }
 
 Status Store::append(const std::vector<NewRecord>& records, const LedgerWrites& ledger,
@@ -337,9 +408,7 @@ Status Store::append(const std::vector<NewRecord>& records, const LedgerWrites& 
   ORGLEDGER_RETURN_IF_ERROR(
       from_rocksdb(batch.Put(meta_, slice(format::kHeadKey), head_value), "cannot batch the head"));
 
-  rocksdb::WriteOptions write_options;
-  write_options.sync = true;
-  ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(db_->Write(write_options, &batch), "cannot write events"));
+  ORGLEDGER_RETURN_IF_ERROR(write_synced(batch, "cannot write events"));
   std::lock_guard lock(head_mutex_);
   head_ = Head{last.position, last.record_hash};
   head_recorded_at_ = last.recorded_at;

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,8 @@
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
+class Env;
+class WriteBatch;
 }  // namespace rocksdb
 
 namespace orgledger {
@@ -35,6 +38,17 @@ struct StoreOptions {
   bool read_only = false;
   // Create an empty store when `directory` holds none (ignored when read_only).
   bool create_if_missing = true;
+  // The environment RocksDB does its file I/O through; null is the operating system's. The
+  // fault tests pass one that fails writes and syncs on demand.
+  std::shared_ptr<rocksdb::Env> env;
+
+  // For offline tools: read-only, and NotFound when there is no store.
+  static StoreOptions existing_read_only() {
+    StoreOptions options;
+    options.read_only = true;
+    options.create_if_missing = false;
+    return options;
+  }
 };
 
 // What the event_ids family says about one event id.
@@ -110,13 +124,30 @@ class Store final : public RecordSource {
 
   const std::string& directory() const { return directory_; }
 
+  // After a failed write RocksDB refuses writes; so does the store, with Unavailable, until
+  // recover_writes() succeeds. That resumes RocksDB in place when it can, else closes and
+  // reopens it (reads wait meanwhile; the head is reloaded, as the log replay may bring back a
+  // failed batch whole). Unavailable / ResourceExhausted while the disk still fails; reads are
+  // then served from a read-only open. Called by the single writer.
+  bool writes_failed() const { return write_failed_.load(); }
+  Status recover_writes();
+
  private:
   Store() = default;
   Status load_head();
+  // Opens db_ and the family handles (creating them when `create`); db_ must be closed.
+  Status open_db(bool read_only, bool create);
+  void close_db();
+  // Unavailable when db_ is closed (a reopen after a failed write failed too).
+  Status usable() const;
+  // Writes `batch` synced; a failure marks the store writes_failed().
+  Status write_synced(rocksdb::WriteBatch& batch, std::string_view what);
 
   std::string directory_;
   bool read_only_ = false;
+  std::shared_ptr<rocksdb::Env> env_;  // outlives db_
   std::unique_ptr<rocksdb::DB> db_;
+  bool db_writable_ = false;  // false while db_ is a read-only stand-in (recover_writes)
   // Owned handles; destroyed before db_.
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::ColumnFamilyHandle* events_ = nullptr;
@@ -125,6 +156,9 @@ class Store final : public RecordSource {
   rocksdb::ColumnFamilyHandle* checkpoints_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
   rocksdb::ColumnFamilyHandle* credentials_ = nullptr;
+  std::atomic<bool> write_failed_{false};
+  // Shared by every use of db_, exclusive while recover_writes() reopens it.
+  mutable std::shared_mutex db_mutex_;
   mutable std::mutex head_mutex_;
   Head head_;                    // guarded by head_mutex_
   Micros head_recorded_at_ = 0;  // guarded by head_mutex_

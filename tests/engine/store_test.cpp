@@ -274,7 +274,7 @@ TEST_CASE("store: a store of an unknown format version is refused with Unsupport
   auto reopened = Store::open(dir.str());
   REQUIRE_FALSE(reopened.is_ok());
   CHECK_FAILS_WITH(reopened.status(), Code::kFailedPrecondition, Reason::kUnsupportedFormatVersion);
-  auto read_only = Store::open(dir.str(), StoreOptions{.read_only = true});
+  auto read_only = Store::open(dir.str(), StoreOptions::existing_read_only());
   REQUIRE_FALSE(read_only.is_ok());
   CHECK(read_only.status().reason() == Reason::kUnsupportedFormatVersion);
 }
@@ -282,7 +282,7 @@ TEST_CASE("store: a store of an unknown format version is refused with Unsupport
 TEST_CASE("store: read-only opening of a missing store fails with NotFound and creates nothing") {
   TempDir dir;
   const std::string missing = dir.str() + "/absent";
-  auto store = Store::open(missing, StoreOptions{.read_only = true});
+  auto store = Store::open(missing, StoreOptions::existing_read_only());
   REQUIRE_FALSE(store.is_ok());
   CHECK(store.status().code() == Code::kNotFound);
   CHECK_FALSE(std::filesystem::exists(missing));
@@ -310,7 +310,7 @@ TEST_CASE("store: a read-only reader sees what a writer holding the store has ap
   auto writer = Engine::open(dir.str(), options_with(clock));
   REQUIRE(writer.is_ok());
   REQUIRE_OK((*writer)->append(five_events(), kOperator).status);
-  auto reader = Store::open(dir.str(), StoreOptions{.read_only = true});
+  auto reader = Store::open(dir.str(), StoreOptions::existing_read_only());
   REQUIRE(reader.is_ok());
   CHECK((*reader)->head()->position == 5);
 }
@@ -348,7 +348,7 @@ TEST_CASE("ledger: the ledger family is written with the events and equals a rep
     CHECK(on_disk == ledger_entries((*engine)->registry()));
     CHECK(on_disk.size() == 4);  // two usage aggregates, one correction, one frozen bill
   }
-  auto store = Store::open(dir.str(), StoreOptions{.read_only = true});
+  auto store = Store::open(dir.str(), StoreOptions::existing_read_only());
   REQUIRE(store.is_ok());
   auto replayed = replay_to_position(**store, std::numeric_limits<uint64_t>::max());
   REQUIRE(replayed.is_ok());

@@ -56,7 +56,7 @@ void flip_name_byte(const std::string& directory, uint64_t position) {
 
 VerifyReport verify_store(const std::string& directory, uint64_t from = 1,
                           uint64_t to = std::numeric_limits<uint64_t>::max()) {
-  auto store = Store::open(directory, StoreOptions{.read_only = true});
+  auto store = Store::open(directory, StoreOptions::existing_read_only());
   REQUIRE(store.is_ok());
   return verify_chain(**store, from, to);
 }

@@ -22,6 +22,7 @@
 #include "replay/reports.h"
 #include "replay/verify.h"
 #include "tests/support/events.h"
+#include "tests/support/fault_fs.h"
 #include "tests/support/secrets.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/temp_dir.h"
@@ -34,7 +35,8 @@ namespace {
 // A server on 127.0.0.1:0 over a store in `directory`, running on its own threads.
 class TestServer {
  public:
-  explicit TestServer(const std::string& directory, ServerOptions options = {}) {
+  explicit TestServer(const std::string& directory, ServerOptions options = {},
+                      EngineOptions engine_options = {}) {
     // One operator token per role.
     for (Role role : {Role::kAdmin, Role::kIngest, Role::kAuditor}) {
       auto token = new_operator_token(role_name(role), role);
@@ -43,7 +45,7 @@ class TestServer {
           OperatorToken{std::string(role_name(role)), role, token_hash(token->token)});
       tokens_[role] = token->token;
     }
-    auto engine = Engine::open(directory);
+    auto engine = Engine::open(directory, std::move(engine_options));
     REQUIRE(engine.is_ok());
     sequencer_ = std::make_unique<Sequencer>(std::move(*engine));
     options.listen = "127.0.0.1:0";
@@ -413,6 +415,39 @@ TEST_CASE("server: bad frames get an error or a close, nothing is stored, others
   auto fresh = server.client();
   CHECK(fresh->hello().value() == kExample);
   CHECK(fresh->append({tiny_usage(1, 1)}).is_ok());
+}
+
+TEST_CASE("server: on a failing disk appends answer the fault, queries are served, then it heals") {
+  TempDir dir;
+  FaultyDisk disk = make_faulty_disk();
+  EngineOptions engine_options;
+  engine_options.store.env = disk.env;
+  TestServer server(dir.str(), {}, std::move(engine_options));
+  auto writer = server.client();
+  REQUIRE(writer->append(worked_example()).is_ok());
+  auto reader = server.client_as(Role::kAuditor);
+  const std::string bill = reader->get_bill("111111111111", "2026-10", "", true).value();
+  const auto state = reader->digest().value();
+
+  for (DiskFault fault : {DiskFault::kNoSpace, DiskFault::kWriteError}) {
+    disk.fs->set_fault(fault);
+    const Code expected =
+        fault == DiskFault::kNoSpace ? Code::kResourceExhausted : Code::kUnavailable;
+    auto refused = writer->append({tiny_usage(1, static_cast<uint32_t>(fault))});
+    REQUIRE_FALSE(refused.is_ok());
+    CHECK(refused.status().code() == expected);
+    // Reads go on, on other connections and on the writer's own, and see nothing new.
+    CHECK(reader->hello().value() == kExample);
+    CHECK(reader->get_bill("111111111111", "2026-10", "", true).value() == bill);
+    CHECK(reader->digest().value() == state);
+    CHECK(writer->hello().value() == kExample);
+    disk.fs->set_fault(DiskFault::kNone);
+  }
+  // Healed: the same process takes appends again.
+  auto appended = writer->append({tiny_usage(1, 100)});
+  REQUIRE(appended.is_ok());
+  CHECK(appended->head.position == kExample + 1);
+  CHECK(reader->hello().value() == kExample + 1);
 }
 
 TEST_CASE("server: an idle connection is closed after the idle timeout") {
