@@ -91,6 +91,45 @@ TEST_CASE("json: a JSON float where an exact decimal is required is refused") {
   }
 }
 
+TEST_CASE("json: quantities and amounts beyond int64, malformed text and bad bytes are refused") {
+  auto usage = [](std::string_view quantity, std::string_view when = "2026-10-03T10:00:00Z") {
+    return parse_error(
+        std::string(R"({"type":"UsageRecorded","account_id":"222222222222","usage_type":"X",)") +
+        R"("quantity":")" + std::string(quantity) + R"(","occurred_at":")" + std::string(when) +
+        R"("})");
+  };
+  auto credit = [](std::string_view amount) {
+    return parse_error(std::string(R"({"type":"CreditGranted","credit_id":"c1",)") +
+                       R"("account_id":"222222222222","amount":")" + std::string(amount) +
+                       R"(","occurred_at":"2026-10-03T10:00:00Z"})");
+  };
+  // At the limit: int64-max micro-units and nano-USD parse; one more does not.
+  CHECK(usage("9223372036854.775807").is_ok());
+  CHECK(credit("9223372036.854775807").is_ok());
+  for (std::string_view beyond :
+       {"9223372036854.775808", "99999999999999999999999", "-9223372036854.775809", "1.0000001"}) {
+    INFO("quantity: ", std::string(beyond));
+    const Status status = usage(beyond);
+    CHECK(status.code() == Code::kInvalidArgument);
+    CHECK(status.message().find("quantity") != std::string::npos);
+  }
+  CHECK_FALSE(credit("9223372036.854775808").is_ok());
+  CHECK_FALSE(credit("1.0000000001").is_ok());
+  for (std::string_view when : {"2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z",
+                                "2026-10-03 10:00:00", "2026-10-03T25:00:00Z", "yesterday", ""}) {
+    INFO("occurred_at: ", std::string(when));
+    CHECK(usage("1", when).code() == Code::kInvalidArgument);
+  }
+  // Invalid UTF-8 anywhere in a line is refused before any field is read.
+  for (std::string_view bad : {"\xff", "\xc3\x28", "\xed\xa0\x80", "\xf0\x28\x8c\x28"}) {
+    const Status status = parse_error(
+        std::string(
+            R"({"type":"AccountCreated","account_id":"333333333333","email":"a@b.example",)") +
+        R"("name":")" + std::string(bad) + R"(","occurred_at":"2026-10-01T00:00:00Z"})");
+    CHECK(status.code() == Code::kInvalidArgument);
+  }
+}
+
 TEST_CASE("json: unknown types, unknown fields and duplicated fields are refused") {
   CHECK(
       parse_error(

@@ -450,6 +450,120 @@ TEST_CASE("server: on a failing disk appends answer the fault, queries are serve
   CHECK(reader->hello().value() == kExample + 1);
 }
 
+TEST_CASE("server: hostile events get a clear error, store nothing, and others are served") {
+  TempDir dir;
+  TestServer server(dir.str());
+  auto hostile = server.client();
+  auto bystander = server.client_as(Role::kAuditor);
+  REQUIRE(hostile->append(worked_example()).is_ok());
+  const auto state = bystander->digest().value();
+
+  auto usage_of = [](std::string account, int64_t micro_units) {
+    fb::EventT event =
+        usage_recorded(std::move(account), "DataTransfer-Out-GB", "1", "2026-10-10T00:00:00Z");
+    event.body.AsUsageRecorded()->quantity = micro_units;
+    return event;
+  };
+  auto credit_of = [](int64_t nano_usd, std::string credit_id = "c-hostile") {
+    fb::EventT event = credit_granted(std::move(credit_id), "222222222222", "1", std::nullopt,
+                                      "2026-10-10T00:00:00Z");
+    event.body.AsCreditGranted()->amount = nano_usd;
+    return event;
+  };
+  auto at_time = [&](Micros when) {
+    fb::EventT event = usage_of("222222222222", 1);
+    event.occurred_at = when;
+    return event;
+  };
+  auto account = [](std::string id, std::string email, std::string name) {
+    return account_created(std::move(id), std::move(email), std::move(name), "",
+                           "2026-10-10T00:00:00Z");
+  };
+  fb::EventT unknown_type = usage_of("222222222222", 1);
+  unknown_type.body.Reset();
+  unknown_type.body.type = static_cast<fb::EventBody>(200);
+  fb::EventT no_body = usage_of("222222222222", 1);
+  no_body.body.Reset();
+
+  struct Hostile {
+    std::string name;
+    fb::EventT event;
+    Reason reason;
+  };
+  const int64_t kMax = std::numeric_limits<int64_t>::max();
+  const int64_t kMin = std::numeric_limits<int64_t>::min();
+  std::vector<Hostile> cases;
+  cases.push_back(
+      {"quantity at int64 max", usage_of("222222222222", kMax), Reason::kAmountOverflow});
+  cases.push_back({"quantity at int64 min", usage_of("222222222222", kMin), Reason::kInvalidInput});
+  cases.push_back({"negative quantity", usage_of("222222222222", -1), Reason::kInvalidInput});
+  cases.push_back({"zero quantity", usage_of("222222222222", 0), Reason::kInvalidInput});
+  cases.push_back({"negative credit", credit_of(-1), Reason::kInvalidInput});
+  cases.push_back({"zero credit", credit_of(0), Reason::kInvalidInput});
+  cases.push_back({"short account id", usage_of("12345", 1), Reason::kInvalidInput});
+  cases.push_back({"letters in an account id", usage_of("abcdefghijkl", 1), Reason::kInvalidInput});
+  cases.push_back({"empty account id", usage_of("", 1), Reason::kInvalidInput});
+  cases.push_back(
+      {"email without @", account("333333333333", "no-at-sign", "N"), Reason::kInvalidInput});
+  cases.push_back({"email of invalid UTF-8", account("333333333333", "a\xff@example.com", "N"),
+                   Reason::kInvalidInput});
+  cases.push_back({"name of invalid UTF-8", account("333333333333", "n@example.com", "\xc3\x28"),
+                   Reason::kInvalidInput});
+  cases.push_back({"name with a control character",
+                   account("333333333333", "n@example.com", std::string("a\0b", 3)),
+                   Reason::kInvalidInput});
+  cases.push_back({"timestamp at int64 max", at_time(kMax), Reason::kFutureTimestamp});
+  cases.push_back({"timestamp before 1970", at_time(-1), Reason::kInvalidInput});
+  cases.push_back({"timestamp at int64 min", at_time(kMin), Reason::kInvalidInput});
+  cases.push_back({"unknown event type", std::move(unknown_type), Reason::kEventNotSupported});
+  cases.push_back({"no event body", std::move(no_body), Reason::kInvalidInput});
+
+  uint32_t n = 0;
+  for (Hostile& hostile_case : cases) {
+    INFO("event: ", hostile_case.name);
+    auto reply = hostile->append({input_of(id_of(77, ++n), std::move(hostile_case.event))});
+    REQUIRE_FALSE(reply.is_ok());
+    INFO("answer: ", reply.status().to_string());
+    CHECK(reply.status().reason() == hostile_case.reason);
+    CHECK_FALSE(reply.status().message().empty());
+    // Nothing stored; the connection and the others go on.
+    CHECK(bystander->hello().value() == kExample);
+    CHECK(hostile->hello().value() == kExample);
+  }
+  CHECK(bystander->digest().value() == state);
+
+  // Credits of int64-max nano-USD are representable, and accepted; each is consumed only up to
+  // what is billed, in 128-bit sums, so the bill stays exact: the whole October is credited.
+  REQUIRE(hostile->append({input_of(id_of(78, 1), credit_of(kMax, "c-max-1"))}).is_ok());
+  REQUIRE(hostile->append({input_of(id_of(78, 2), credit_of(kMax, "c-max-2"))}).is_ok());
+  const std::string bill = bystander->get_bill("111111111111", "2026-10", "", true).value();
+  CHECK(bill.find(R"("credits_total":"2007.04","total":"0","invoice_amount":"0.00")") !=
+        std::string::npos);
+}
+
+TEST_CASE("server: a client that sends a frame one byte at a time is cut at the idle timeout") {
+  TempDir dir;
+  ServerOptions options;
+  options.idle_timeout = std::chrono::milliseconds(400);
+  TestServer server(dir.str(), options);
+  const std::string frame = Client::append_frame(1, {tiny_usage(1, 1)});
+  RawConnection slow(port_of(server.address()));
+  const auto started = std::chrono::steady_clock::now();
+  size_t sent = 0;
+  boost::system::error_code error;
+  // One byte every 50 ms: the frame would take far longer than the timeout to arrive.
+  while (sent < frame.size() && !error) {
+    boost::asio::write(slow.socket, boost::asio::buffer(frame.data() + sent, 1), error);
+    if (!error) ++sent;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (std::chrono::steady_clock::now() - started > std::chrono::seconds(5)) break;
+  }
+  CHECK(sent < frame.size());  // cut before the frame was complete
+  CHECK(slow.receive().empty());
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(5));
+  CHECK(server.client()->hello().value() == 0);  // nothing stored; the server serves others
+}
+
 TEST_CASE("server: an idle connection is closed after the idle timeout") {
   TempDir dir;
   ServerOptions options;
