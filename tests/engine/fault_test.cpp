@@ -3,6 +3,9 @@
 // reads as they were, and appends work again once the fault clears, without reopening.
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "engine/engine.h"
 #include "replay/fold.h"
 #include "replay/verify.h"
@@ -121,4 +124,40 @@ TEST_CASE("disk faults: a failed write stores nothing, reads go on, appends resu
     CHECK_FALSE(reopened->store().find_event_id(usage(id, "1").event_id).value().has_value());
   }
   CHECK(head.position == 8 + stored_ids.size());
+}
+
+TEST_CASE("disk faults: readers on other threads go on while the store reopens after a fault") {
+  TempDir dir;
+  FaultyDisk disk = make_faulty_disk();
+  auto engine = open_engine(dir.str(), &disk);
+  REQUIRE(engine->append(inputs_of(worked_example_events()), kOperator).status.is_ok());
+  const Store& store = engine->store();
+
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> reads{0}, read_errors{0};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 2; ++r) {
+    readers.emplace_back([&] {
+      while (!done.load()) {
+        const uint64_t head = store.head().value().position;
+        const bool ok = store.read(1).is_ok() &&
+                        store.find_event_id(usage(1, "1").event_id).is_ok() &&
+                        verify_chain(store, 1, head).status.is_ok();
+        ++(ok ? reads : read_errors);
+      }
+    });
+  }
+  uint64_t next_id = 1;
+  for (int round = 0; round < 10; ++round) {
+    disk.fs->set_fault(round % 2 == 0 ? DiskFault::kWriteError : DiskFault::kSyncError);
+    CHECK_FALSE(engine->append({usage(next_id++, "1")}, kOperator).status.is_ok());
+    CHECK_FALSE(engine->append({usage(next_id++, "1")}, kOperator).status.is_ok());
+    disk.fs->set_fault(DiskFault::kNone);
+    CHECK(engine->append({usage(next_id++, "1")}, kOperator).status.is_ok());
+  }
+  done.store(true);
+  for (std::thread& reader : readers) reader.join();
+  CHECK(reads.load() > 0);
+  CHECK(read_errors.load() == 0);
+  CHECK(verify_chain(store, 1, store.head().value().position).status.is_ok());
 }
