@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "engine/password_hash.h"
@@ -166,44 +167,71 @@ AppendOutcome Engine::append(std::vector<AppendInput> inputs, const Principal& p
 }
 
 std::vector<AppendOutcome> Engine::append_group(std::vector<AppendRequest> requests) {
-  std::vector<AppendOutcome> outcomes(requests.size());
-  if (store_->writes_failed()) {
+  PreparedGroup group = prepare_group(std::move(requests));
+  finish_group(group, write_group(group));
+  return std::move(group.outcomes);
+}
+
+Status Engine::write_group(PreparedGroup& group) {
+  if (group.records.empty()) return Status::ok();
+  return store_->append(group.records, last_values(std::move(group.ledger_writes)),
+                        group.credential_writes);
+}
+
+Head Engine::base_head() const {
+  return pending_.empty() ? store_->head().value() : pending_.back().head;
+}
+
+bool Engine::checkpoint_due() const {
+  return options_.checkpoint_every > 0 &&
+         store_->head()->position - last_checkpoint_ >= options_.checkpoint_every;
+}
+
+PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
+  PreparedGroup group;
+  std::vector<AppendOutcome>& outcomes = group.outcomes;
+  outcomes.resize(requests.size());
+  auto refuse_all = [&](const Status& status) {
+    for (AppendOutcome& outcome : outcomes) {
+      outcome.status = status;
+      outcome.failed_index = AppendOutcome::kWholeRequest;
+    }
+    group.head = base_head();
+    pending_.push_back(
+        Pending{group.head,
+                pending_.empty() ? store_->head_recorded_at() : pending_.back().recorded_at,
+                {}});
+    return std::move(group);
+  };
+  // Recovery only when no earlier group is unfinished (their outcome decides what is stored).
+  if (pending_.empty() && store_->writes_failed()) {
     // A write failed earlier: the store must accept writes again (RocksDB resumed or reopened)
     // before anything is validated against its head.
-    if (Status resumed = store_->recover_writes(); !resumed.is_ok()) {
-      for (AppendOutcome& outcome : outcomes) {
-        outcome.status = resumed;
-        outcome.failed_index = AppendOutcome::kWholeRequest;
-        outcome.head = store_->head().value();
-      }
-      return outcomes;
-    }
+    if (Status resumed = store_->recover_writes(); !resumed.is_ok()) return refuse_all(resumed);
     // Reopening replays RocksDB's log, which may hold the failed batch after all.
     needs_recovery_ = true;
   }
-  if (needs_recovery_) {
+  if (pending_.empty() && needs_recovery_) {
     // Crash-only: the same recovery as start-up; appends wait until it succeeds.
     if (Status recovered = recover(); !recovered.is_ok()) {
-      for (AppendOutcome& outcome : outcomes) {
-        outcome.status = Status(Code::kUnavailable, Reason::kStorageError,
-                                "appends are suspended until the state is rebuilt from the "
-                                "store: " +
-                                    recovered.message());
-        outcome.failed_index = AppendOutcome::kWholeRequest;
-        outcome.head = store_->head().value();
-      }
-      return outcomes;
+      return refuse_all(Status(Code::kUnavailable, Reason::kStorageError,
+                               "appends are suspended until the state is rebuilt from the "
+                               "store: " +
+                                   recovered.message()));
     }
     needs_recovery_ = false;
   }
-  Head head = store_->head().value();
-  const Micros recorded_at = std::max(options_.clock(), store_->head_recorded_at());
-  std::vector<NewRecord> records;
-  LedgerWrites ledger_writes;          // written in the same batch as the events they come from
-  CredentialWrites credential_writes;  // likewise: the secrets of PasswordChanged/MfaEnabled
+  // The group continues the store's head, or the last group prepared and not finished yet.
+  Head head = base_head();
+  const Micros recorded_at =
+      std::max(options_.clock(),
+               pending_.empty() ? store_->head_recorded_at() : pending_.back().recorded_at);
+  std::vector<NewRecord>& records = group.records;
+  LedgerWrites& ledger_writes = group.ledger_writes;
+  CredentialWrites& credential_writes = group.credential_writes;
   // Event ids stored by earlier requests of this group: id -> (position, content hash).
-  std::map<EventIdBytes, EventIdEntry> group_ids;
-  bool live_state_changed = false;
+  EventIdMap group_ids;
+  bool& live_state_changed = group.live_state_changed;
 
   for (size_t request_index = 0; request_index < requests.size(); ++request_index) {
     AppendRequest& request = requests[request_index];
@@ -223,7 +251,7 @@ std::vector<AppendOutcome> Engine::append_group(std::vector<AppendRequest> reque
       continue;
     }
     // Only this request's events are in here until it is accepted.
-    std::map<EventIdBytes, EventIdEntry> request_ids;
+    EventIdMap request_ids;
     const size_t records_before = records.size();
     const size_t writes_before = ledger_writes.size();
     const size_t credentials_before = credential_writes.size();
@@ -259,6 +287,8 @@ std::vector<AppendOutcome> Engine::append_group(std::vector<AppendRequest> reque
         known = it->second;
       } else if (auto earlier = group_ids.find(input.event_id); earlier != group_ids.end()) {
         known = earlier->second;
+      } else if (auto unfinished = pending_id(input.event_id)) {
+        known = unfinished;
       } else {
         auto stored = store_->find_event_id(input.event_id);
         if (!stored.is_ok()) {
@@ -333,32 +363,49 @@ std::vector<AppendOutcome> Engine::append_group(std::vector<AppendRequest> reque
     head = request_head;
   }
 
-  if (Status written =
-          store_->append(records, last_values(std::move(ledger_writes)), credential_writes);
-      !written.is_ok()) {
+  group.head = head;
+  pending_.push_back(Pending{head, recorded_at, std::move(group_ids)});
+  return group;
+}
+
+std::optional<EventIdEntry> Engine::pending_id(const EventIdBytes& id) const {
+  for (const Pending& pending : pending_) {
+    if (auto found = pending.ids.find(id); found != pending.ids.end()) return found->second;
+  }
+  return std::nullopt;
+}
+
+void Engine::finish_group(PreparedGroup& group, const Status& written) {
+  pending_.pop_front();
+  if (!written.is_ok()) {
     // Nothing of the group is stored (a failed log write may still bring it back whole when the
-    // store reopens: Store::recover_writes), but the live state may hold its events: rebuild it
-    // from the store, the one recovery path, before anything else is served.
-    for (AppendOutcome& outcome : outcomes) {
+    // store reopens: Store::recover_writes), but the live state may hold its events, and those
+    // of the groups prepared after it, which must fail too.
+    for (AppendOutcome& outcome : group.outcomes) {
       if (!outcome.status.is_ok()) continue;
       outcome.status = written;
       outcome.failed_index = AppendOutcome::kWholeRequest;
       outcome.positions.clear();
       outcome.stored = 0;
     }
+    state_ahead_of_store_ = state_ahead_of_store_ || group.live_state_changed;
+  }
+  if (pending_.empty() && state_ahead_of_store_) {
     // The live state may hold events the store does not: rebuild it now, so no query sees
     // them; if even that fails, appends stay suspended until a rebuild succeeds.
-    if (live_state_changed && !recover().is_ok()) needs_recovery_ = true;
-    head = store_->head().value();
-  } else if (options_.checkpoint_every > 0 &&
-             head.position - last_checkpoint_ >= options_.checkpoint_every) {
-    // Only start-up time depends on a checkpoint: a failed one is logged, not fatal.
-    if (Status written = checkpoint(); !written.is_ok()) {
-      spdlog::warn("checkpoint at position {} not written: {}", head.position, written.to_string());
+    if (!recover().is_ok()) needs_recovery_ = true;
+    state_ahead_of_store_ = false;
+  }
+  const Head head = written.is_ok() ? group.head : store_->head().value();
+  for (AppendOutcome& outcome : group.outcomes) outcome.head = head;
+  if (written.is_ok() && pending_.empty() && checkpoint_due()) {
+    // Only start-up time depends on a checkpoint: a failed one is logged, not fatal. It is
+    // taken only when the state is exactly the store's (no group prepared after this one).
+    if (Status checkpointed = checkpoint(); !checkpointed.is_ok()) {
+      spdlog::warn("checkpoint at position {} not written: {}", head.position,
+                   checkpointed.to_string());
     }
   }
-  for (AppendOutcome& outcome : outcomes) outcome.head = head;
-  return outcomes;
 }
 
 }  // namespace orgledger

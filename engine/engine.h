@@ -5,10 +5,12 @@
 // the server later). Start-up recovery is the one recovery path: open() folds the log.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/store.h"
@@ -64,6 +66,25 @@ struct AppendOutcome {
   Head head;          // the head after the append
 };
 
+// Event ids by id, hashed (looked up for every event of a group).
+struct EventIdHash {
+  size_t operator()(const EventIdBytes& id) const {
+    return std::hash<std::string_view>()(
+        std::string_view(reinterpret_cast<const char*>(id.data()), id.size()));
+  }
+};
+using EventIdMap = std::unordered_map<EventIdBytes, EventIdEntry, EventIdHash>;
+
+// A group validated and applied to the live state, not yet written (Engine::prepare_group).
+struct PreparedGroup {
+  std::vector<AppendOutcome> outcomes;
+  std::vector<NewRecord> records;      // to store, in position order
+  LedgerWrites ledger_writes;          // written in the same batch as the events they come from
+  CredentialWrites credential_writes;  // likewise: the secrets of PasswordChanged/MfaEnabled
+  bool live_state_changed = false;
+  Head head;  // after the group
+};
+
 // The state at the head of `store`: its latest checkpoint (when it decodes to the digest stored
 // with it) plus a fold of the log after it, else a fold of the whole log. Sets
 // `*checkpoint_position` (when given) to the checkpoint used, 0 for none. DataLoss when the log
@@ -96,6 +117,23 @@ class Engine {
   // fails with the write's error and the state is rebuilt from the store.
   std::vector<AppendOutcome> append_group(std::vector<AppendRequest> requests);
 
+  // append_group in three steps, so the sequencer can validate the next group while one is
+  // being written (docs/decisions.md "Write path"). prepare_group validates and applies a
+  // group to the live state, continuing the head of the groups prepared and not finished yet;
+  // write_group stores it (may run on another thread, concurrently with prepare_group of the
+  // next group, never with another write_group or finish_group); finish_group completes the
+  // groups in the order they were prepared, with their write's status. When a write failed,
+  // every group prepared after it must be finished with that failure too, unwritten; once none
+  // is left the live state is rebuilt from the store. The live state holds the unfinished
+  // groups, so queries must wait until none is left (no group pending).
+  PreparedGroup prepare_group(std::vector<AppendRequest> requests);
+  Status write_group(PreparedGroup& group);
+  void finish_group(PreparedGroup& group, const Status& written);
+  // Whether groups are prepared and not finished.
+  bool groups_pending() const { return !pending_.empty(); }
+  // Whether a checkpoint is due: finish_group writes it once no group is pending.
+  bool checkpoint_due() const;
+
   // Writes a checkpoint of the state at the head now. A failure costs only start-up time.
   Status checkpoint();
   // The position of the checkpoint open() started from (0: it replayed the whole log).
@@ -117,8 +155,20 @@ class Engine {
   EngineOptions options_;
   uint64_t loaded_checkpoint_ = 0;
   uint64_t last_checkpoint_ = 0;
-  // Set when a write failed after the live state had changed; cleared by recover().
+  // Set when a rebuild of the state failed; prepare_group retries it first.
   bool needs_recovery_ = false;
+  // Set when a failed group had changed the live state: rebuilt once no group is pending.
+  bool state_ahead_of_store_ = false;
+  // The groups prepared and not finished, oldest first: the head each leaves, the recorded_at
+  // it gave, and the ids it stores.
+  struct Pending {
+    Head head;
+    Micros recorded_at = 0;
+    EventIdMap ids;
+  };
+  std::deque<Pending> pending_;
+  Head base_head() const;
+  std::optional<EventIdEntry> pending_id(const EventIdBytes& id) const;
 };
 
 }  // namespace orgledger

@@ -5,15 +5,32 @@
 #include <stdexcept>
 
 namespace orgledger {
+namespace {
 
-struct Sha256::Context {
+// SHA-256 fetched from OpenSSL's provider once: EVP_sha256() looks it up on every use.
+const EVP_MD* sha256_algorithm() {
+  static EVP_MD* const algorithm = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  // Failure here means OpenSSL lacks SHA-256: nothing sensible can follow.
+  if (algorithm == nullptr) throw std::runtime_error("OpenSSL SHA-256 is unavailable");
+  return algorithm;
+}
+
+// An OpenSSL digest context, freed with its owner.
+struct DigestContext {
   EVP_MD_CTX* md = EVP_MD_CTX_new();
-  ~Context() { EVP_MD_CTX_free(md); }
+  DigestContext() = default;
+  DigestContext(const DigestContext&) = delete;
+  DigestContext& operator=(const DigestContext&) = delete;
+  ~DigestContext() { EVP_MD_CTX_free(md); }
 };
 
+}  // namespace
+
+struct Sha256::Context : DigestContext {};
+
 Sha256::Sha256() : context_(std::make_unique<Context>()) {
-  // Failure here means OpenSSL cannot allocate or lacks SHA-256: nothing sensible can follow.
-  if (context_->md == nullptr || EVP_DigestInit_ex(context_->md, EVP_sha256(), nullptr) != 1) {
+  if (context_->md == nullptr ||
+      EVP_DigestInit_ex(context_->md, sha256_algorithm(), nullptr) != 1) {
     throw std::runtime_error("OpenSSL SHA-256 is unavailable");
   }
 }
@@ -46,8 +63,15 @@ Hash Sha256::finish() {
 }
 
 Hash sha256(std::string_view bytes) {
+  // One context per thread, reused: the hot path hashes every record and every event's content.
+  thread_local DigestContext context;
   Hash hash{};
-  EVP_Digest(bytes.data(), bytes.size(), hash.data(), nullptr, EVP_sha256(), nullptr);
+  unsigned int length = 0;
+  if (context.md == nullptr || EVP_DigestInit_ex(context.md, sha256_algorithm(), nullptr) != 1 ||
+      EVP_DigestUpdate(context.md, bytes.data(), bytes.size()) != 1 ||
+      EVP_DigestFinal_ex(context.md, hash.data(), &length) != 1) {
+    throw std::runtime_error("OpenSSL SHA-256 failed");
+  }
   return hash;
 }
 
