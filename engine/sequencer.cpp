@@ -11,6 +11,8 @@ Status stopped() {
 }  // namespace
 
 Sequencer::Sequencer(std::unique_ptr<Engine> engine) : engine_(std::move(engine)) {
+  writer_thread_ = std::thread([this] { write_loop(); });
+  pthread_setname_np(writer_thread_.native_handle(), "writer");
   thread_ = std::thread([this] { run(); });
   pthread_setname_np(thread_.native_handle(), "sequencer");
 }
@@ -66,43 +68,132 @@ void Sequencer::stop() {
   // Returns only once the group being written is answered and the thread is gone, so no
   // callback or listener runs after stop() (their owners may go away right after).
   std::lock_guard join_lock(join_mutex_);
-  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) {
+    thread_.join();
+    {
+      std::lock_guard lock(writer_.mutex);
+      writer_.quit = true;
+    }
+    writer_.work_signal.notify_one();
+    writer_thread_.join();
+  }
+}
+
+Status Sequencer::Writer::wait() {
+  std::unique_lock lock(mutex);
+  done_signal.wait(lock, [&] { return !busy; });
+  return result;
+}
+
+void Sequencer::start_write(PreparedGroup& group) {
+  {
+    std::lock_guard lock(writer_.mutex);
+    writer_.group = &group;
+    writer_.busy = true;
+  }
+  writer_.work_signal.notify_one();
+}
+
+void Sequencer::write_loop() {
+  for (;;) {
+    PreparedGroup* group = nullptr;
+    {
+      std::unique_lock lock(writer_.mutex);
+      writer_.work_signal.wait(lock, [&] { return writer_.group != nullptr || writer_.quit; });
+      if (writer_.group == nullptr) return;
+      group = writer_.group;
+    }
+    Status written = engine_->write_group(*group);
+    {
+      std::lock_guard lock(writer_.mutex);
+      writer_.group = nullptr;
+      writer_.result = std::move(written);
+      writer_.busy = false;
+    }
+    writer_.done_signal.notify_one();
+  }
 }
 
 void Sequencer::run() {
+  // The group being written on the writer thread, and the requests waiting for it.
+  struct Writing {
+    PreparedGroup group;
+    std::vector<PendingAppend> waiting;
+  };
+  std::unique_ptr<Writing> writing;
+  auto answer = [&](PreparedGroup& group, std::vector<PendingAppend>& waiting,
+                    const std::vector<CommitListener>& listeners) {
+    const Head head = group.head;
+    for (size_t i = 0; i < waiting.size(); ++i) waiting[i].done(std::move(group.outcomes[i]));
+    for (const CommitListener& listener : listeners) listener(head);
+  };
   for (;;) {
     std::vector<PendingAppend> group;
     std::deque<Query> queries;
     std::vector<CommitListener> listeners;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || !appends_.empty() || !queries_.empty(); });
-      if (stopping_ && appends_.empty()) {
-        lock.unlock();
-        // A checkpoint at the head makes the next start-up replay nothing. Failing to write one
-        // only means a longer start-up: it is logged, not fatal.
-        if (Status written = engine_->checkpoint(); !written.is_ok()) {
-          spdlog::warn("final checkpoint not written: {}", written.to_string());
+      if (!writing) {
+        wake_.wait(lock, [&] { return stopping_ || !appends_.empty() || !queries_.empty(); });
+        if (stopping_ && appends_.empty()) {
+          lock.unlock();
+          // A checkpoint at the head makes the next start-up replay nothing. Failing to write
+          // one only means a longer start-up: it is logged, not fatal.
+          if (Status written = engine_->checkpoint(); !written.is_ok()) {
+            spdlog::warn("final checkpoint not written: {}", written.to_string());
+          }
+          return;
         }
-        return;
       }
-      // Group commit: everything waiting now goes into one batch.
-      group.reserve(appends_.size());
-      for (PendingAppend& pending : appends_) group.push_back(std::move(pending));
-      appends_.clear();
-      queries.swap(queries_);
+      // Group commit: everything waiting now goes into one batch. While a group is being
+      // written, the next one is validated meanwhile, unless queries wait (they must see only
+      // what is durable) or a checkpoint is due: then the write finishes first.
+      const bool drain = writing && (!queries_.empty() || engine_->checkpoint_due());
+      if (!drain) {
+        group.reserve(appends_.size());
+        for (PendingAppend& pending : appends_) group.push_back(std::move(pending));
+        appends_.clear();
+      }
       listeners = listeners_;
     }
+    std::unique_ptr<Writing> next;
     if (!group.empty()) {
       std::vector<AppendRequest> requests;
       requests.reserve(group.size());
       for (PendingAppend& pending : group) requests.push_back(std::move(pending.request));
-      std::vector<AppendOutcome> outcomes = engine_->append_group(std::move(requests));
-      const Head head = outcomes.back().head;
-      for (size_t i = 0; i < group.size(); ++i) group[i].done(std::move(outcomes[i]));
-      for (const CommitListener& listener : listeners) listener(head);
+      next = std::make_unique<Writing>(
+          Writing{engine_->prepare_group(std::move(requests)), std::move(group)});
     }
-    for (const Query& query : queries) query(*engine_);
+    if (writing) {
+      const Status written = writer_.wait();
+      engine_->finish_group(writing->group, written);
+      answer(writing->group, writing->waiting, listeners);
+      writing.reset();
+      if (!written.is_ok() && next) {
+        // The next group was validated on top of the one that failed: it fails too.
+        engine_->finish_group(next->group, written);
+        answer(next->group, next->waiting, listeners);
+        next.reset();
+      }
+    }
+    if (next) {
+      if (next->group.records.empty()) {
+        // Nothing to store (every request refused, or identical retries): answered now.
+        engine_->finish_group(next->group, Status::ok());
+        answer(next->group, next->waiting, listeners);
+      } else {
+        writing = std::move(next);
+        start_write(writing->group);
+      }
+    }
+    if (!writing) {
+      // Nothing is being written: the state is the store's, and the queries see it.
+      {
+        std::lock_guard lock(mutex_);
+        queries.swap(queries_);
+      }
+      for (const Query& query : queries) query(*engine_);
+    }
   }
 }
 

@@ -1,8 +1,10 @@
 // The single writer (DESIGN.md "The write path"): one thread, named "sequencer", owns the
 // Engine and its registry state. Connections hand it append requests and queries through a
-// queue; it drains every waiting request into one group, validates each in order, writes the
-// group as one synced WriteBatch, applies it, answers every request of the group, and only then
-// runs the queries that were waiting, so a query never sees a half-applied group.
+// queue; it drains every waiting request into one group, validates and applies each in order,
+// and hands the group to the "writer" thread, which writes it as one synced WriteBatch. While
+// that write runs, the sequencer validates the next group on top of it; it answers a group
+// only once its write is durable (and fails the next one too when it is not). Queries run
+// only when no group is being written, so a query never sees an event that is not durable.
 //
 // Thread-safety: every public method may be called from any thread. Callbacks run on the
 // sequencer thread and must not block (post their result elsewhere).
@@ -59,6 +61,21 @@ class Sequencer {
   };
 
   void run();
+  void write_loop();
+  // Hands `group` to the writer thread; writer_.wait() returns its status.
+  void start_write(PreparedGroup& group);
+
+  // The writer thread's one-group slot.
+  struct Writer {
+    std::mutex mutex;
+    std::condition_variable work_signal;
+    std::condition_variable done_signal;
+    PreparedGroup* group = nullptr;  // guarded by mutex: the group to write
+    bool busy = false;               // guarded by mutex: a write is handed over and not done
+    bool quit = false;               // guarded by mutex
+    Status result;                   // guarded by mutex: the last write's status
+    Status wait();
+  };
 
   std::unique_ptr<Engine> engine_;  // touched only by the sequencer thread after construction
   std::mutex mutex_;
@@ -68,6 +85,8 @@ class Sequencer {
   std::vector<CommitListener> listeners_;  // guarded by mutex_
   bool stopping_ = false;                  // guarded by mutex_
   std::mutex join_mutex_;                  // serializes joining thread_
+  Writer writer_;
+  std::thread writer_thread_;
   std::thread thread_;
 };
 

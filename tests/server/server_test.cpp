@@ -450,6 +450,77 @@ TEST_CASE("server: on a failing disk appends answer the fault, queries are serve
   CHECK(reader->hello().value() == kExample + 1);
 }
 
+TEST_CASE(
+    "server: concurrent appends while the disk fails on and off: acknowledged means stored, "
+    "refused means not, and the state equals a replay") {
+  TempDir dir;
+  FaultyDisk disk = make_faulty_disk();
+  EngineOptions engine_options;
+  engine_options.store.env = disk.env;
+  TestServer server(dir.str(), {}, std::move(engine_options));
+  REQUIRE(server.client()->append(worked_example()).is_ok());
+
+  constexpr uint32_t kWriters = 4;
+  constexpr uint32_t kRequests = 150;
+  std::array<std::vector<uint32_t>, kWriters> acknowledged, refused;
+  std::atomic<bool> writers_done{false};
+  std::vector<std::thread> writers;
+  for (uint32_t w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      auto client = server.client();
+      for (uint32_t i = 1; i <= kRequests; ++i) {
+        auto reply = client->append({tiny_usage(w, i)});
+        (reply.is_ok() ? acknowledged : refused)[w].push_back(i);
+      }
+    });
+  }
+  // A write error (nothing reaches the disk) on and off while the writers run.
+  std::thread flapper([&] {
+    while (!writers_done.load()) {
+      disk.fs->set_fault(DiskFault::kWriteError);
+      std::this_thread::sleep_for(std::chrono::milliseconds(3));
+      disk.fs->set_fault(DiskFault::kNone);
+      std::this_thread::sleep_for(std::chrono::milliseconds(7));
+    }
+  });
+  for (std::thread& writer : writers) writer.join();
+  writers_done.store(true);
+  flapper.join();
+  disk.fs->set_fault(DiskFault::kNone);
+
+  auto reader = server.client();
+  REQUIRE(reader->append({tiny_usage(9, 1)}).is_ok());  // appends work again
+  const auto [head, state] = reader->digest().value();
+  RemoteRecordSource remote(*reader);
+  CHECK(verify_chain(remote, 1, head).status.is_ok());
+  auto replayed = replay_to_position(remote, head);
+  REQUIRE(replayed.is_ok());
+  CHECK(digest(*replayed) == state);
+  // Every acknowledged event is stored, no refused one is.
+  std::set<EventIdBytes> stored;
+  CHECK(remote
+            .scan(1, head,
+                  [&](const StoredRecord& record) {
+                    const auto* id = decode_record(record).value()->event_id();
+                    EventIdBytes bytes{};
+                    std::copy(id->bytes()->begin(), id->bytes()->end(), bytes.begin());
+                    stored.insert(bytes);
+                    return ScanOutcome::kContinue;
+                  })
+            .is_ok());
+  size_t acknowledged_total = 0, refused_total = 0;
+  for (uint32_t w = 0; w < kWriters; ++w) {
+    for (uint32_t i : acknowledged[w]) CHECK(stored.contains(tiny_usage(w, i).event_id));
+    for (uint32_t i : refused[w]) CHECK_FALSE(stored.contains(tiny_usage(w, i).event_id));
+    acknowledged_total += acknowledged[w].size();
+    refused_total += refused[w].size();
+  }
+  MESSAGE("acknowledged ", acknowledged_total, ", refused ", refused_total);
+  CHECK(acknowledged_total > 0);
+  CHECK(refused_total > 0);
+  CHECK(head == kExample + acknowledged_total + 1);
+}
+
 TEST_CASE("server: hostile events get a clear error, store nothing, and others are served") {
   TempDir dir;
   TestServer server(dir.str());
