@@ -3,6 +3,8 @@
 // Each input is sent as the body of one frame on a connection signed in as the admin operator;
 // whatever the bytes, the server must answer with a response that verifies (or close), must
 // not crash, and must go on serving: a Hello on a fresh connection is answered afterwards.
+#include <spdlog/spdlog.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -24,6 +26,7 @@ namespace {
 class Fixture {
  public:
   Fixture() {
+    spdlog::set_level(spdlog::level::err);  // a line per connection would drown libFuzzer's
     directory_ = std::filesystem::temp_directory_path() /
                  ("orgledger-fuzz-request-" + std::to_string(::getpid()));
     std::filesystem::remove_all(directory_);
