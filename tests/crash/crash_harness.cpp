@@ -42,8 +42,12 @@ namespace {
 
 constexpr int kWriters = 4;
 
+// The server process running now, killed by die(): exit() runs no destructor of main's.
+pid_t running_server = -1;
+
 [[noreturn]] void die(const std::string& message) {
   std::fprintf(stderr, "crash harness: %s\n", message.c_str());
+  if (running_server > 0) ::kill(running_server, SIGKILL);
   std::exit(2);
 }
 
@@ -73,6 +77,7 @@ class ServerProcess {
     std::remove(out.c_str());  // the previous server's line must not be read
     pid_ = fork();
     if (pid_ < 0) die("fork failed");
+    if (pid_ > 0) running_server = pid_;
     if (pid_ == 0) {
       const int out_fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
       const int log_fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
@@ -108,6 +113,7 @@ class ServerProcess {
     int status = 0;
     waitpid(pid_, &status, 0);
     pid_ = -1;
+    running_server = -1;
   }
 
  private:
