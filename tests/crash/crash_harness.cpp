@@ -100,6 +100,7 @@ class ServerProcess {
       int status = 0;
       if (waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = -1;
+        running_server = -1;
         die("the server exited at start-up; see " + log);
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
