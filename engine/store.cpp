@@ -291,14 +291,13 @@ Status Store::put_checkpoint(uint64_t position, std::string_view value) {
   if (read_only_) {
     return Status(Code::kFailedPrecondition, Reason::kStorageError, "the store is open read-only");
   }
-  rocksdb::WriteBatch batch;
   const std::string key = format::position_key(position);
-  ORGLEDGER_RETURN_IF_ERROR(
-      from_rocksdb(batch.DeleteRange(checkpoints_, format::position_key(0), key),
-                   "cannot batch the checkpoint"));
-  ORGLEDGER_RETURN_IF_ERROR(
-      from_rocksdb(batch.Put(checkpoints_, key, slice(value)), "cannot batch the checkpoint"));
-  return write_synced(batch, "cannot write a checkpoint");
+  return write_synced("cannot write a checkpoint", [&](rocksdb::WriteBatch& batch) {
+    ORGLEDGER_RETURN_IF_ERROR(
+        from_rocksdb(batch.DeleteRange(checkpoints_, format::position_key(0), key),
+                     "cannot batch the checkpoint"));
+    return from_rocksdb(batch.Put(checkpoints_, key, slice(value)), "cannot batch the checkpoint");
+  });
 }
 
 Result<std::optional<std::pair<uint64_t, std::string>>> Store::latest_checkpoint() const {
@@ -352,19 +351,23 @@ Status Store::put_credential(std::string_view key, std::string_view value) {
   if (read_only_) {
     return Status(Code::kFailedPrecondition, Reason::kStorageError, "the store is open read-only");
   }
-  rocksdb::WriteBatch batch;
-  ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(batch.Put(credentials_, slice(key), slice(value)),
-                                         "cannot batch the credentials"));
-  return write_synced(batch, "cannot write the credentials");
+  return write_synced("cannot write the credentials", [&](rocksdb::WriteBatch& batch) {
+    return from_rocksdb(batch.Put(credentials_, slice(key), slice(value)),
+                        "cannot batch the credentials");
+  });
 }
 
-Status Store::write_synced(rocksdb::WriteBatch& batch, std::string_view what) {
+Status Store::write_synced(std::string_view what,
+                           const std::function<Status(rocksdb::WriteBatch&)>& fill) {
+  // Under the shared lock: the family handles the batch names are replaced by a reopen.
   std::shared_lock lock(db_mutex_);
   if (write_failed_.load()) {
     return Status(Code::kUnavailable, Reason::kStorageError,
                   std::string(what) + ": writes are suspended since a write failed");
   }
   ORGLEDGER_RETURN_IF_ERROR(usable());
+  rocksdb::WriteBatch batch;
+  ORGLEDGER_RETURN_IF_ERROR(fill(batch));
   rocksdb::WriteOptions write_options;
   write_options.sync = true;
   const rocksdb::Status written = db_->Write(write_options, &batch);
@@ -379,55 +382,37 @@ Status Store::append(const std::vector<NewRecord>& records, const LedgerWrites& 
   }
   if (records.empty()) return Status::ok();
   uint64_t expected = head()->position + 1;
-  rocksdb::WriteBatch batch;
   for (const NewRecord& record : records) {
     if (record.position != expected++) {
       return Status(Code::kFailedPrecondition, Reason::kNone,
                     "record positions must continue the head contiguously");
     }
-    ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(
-        batch.Put(events_, slice(format::position_key(record.position)), slice(record.bytes)),
-        "cannot batch an event"));
-  }
-  // The memtable is a skiplist that starts each insert from where the previous one ended: keys
-  // put in order (positions already are; ids and ledger keys are sorted here) are found in a
-  // few steps instead of a search from the top. The batch's content is the same in any order.
-  std::vector<const NewRecord*> by_id;
-  by_id.reserve(records.size());
-  for (const NewRecord& record : records) by_id.push_back(&record);
-  std::sort(by_id.begin(), by_id.end(),
-            [](const NewRecord* a, const NewRecord* b) { return a->event_id < b->event_id; });
-  static const bool skip_ids = getenv("HACK_NO_IDS") != nullptr;
-  if (skip_ids) by_id.clear();
-  for (const NewRecord* record : by_id) {
-    std::string entry = format::encode_u64(record->position);
-    entry.append(reinterpret_cast<const char*>(record->content_hash.data()), 32);
-    ORGLEDGER_RETURN_IF_ERROR(
-        from_rocksdb(batch.Put(event_ids_, slice(record->event_id), entry), "cannot batch an id"));
-  }
-  std::vector<const std::pair<std::string, std::string>*> by_key;
-  by_key.reserve(ledger.size());
-  for (const auto& write : ledger) by_key.push_back(&write);
-  std::sort(by_key.begin(), by_key.end(),
-            [](const auto* a, const auto* b) { return a->first < b->first; });
-  static const bool skip_ledger = getenv("HACK_NO_LEDGER") != nullptr;
-  if (skip_ledger) by_key.clear();
-  for (const auto* write : by_key) {
-    ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(
-        batch.Put(ledger_, slice(write->first), slice(write->second)), "cannot batch the ledger"));
-  }
-  for (const auto& [key, value] : credentials) {
-    ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(batch.Put(credentials_, slice(key), slice(value)),
-                                           "cannot batch the credentials"));
   }
   const NewRecord& last = records.back();
-  std::string head_value = format::encode_u64(last.position);
-  head_value.append(reinterpret_cast<const char*>(last.record_hash.data()), 32);
-  head_value += format::encode_u64(static_cast<uint64_t>(last.recorded_at));
-  ORGLEDGER_RETURN_IF_ERROR(
-      from_rocksdb(batch.Put(meta_, slice(format::kHeadKey), head_value), "cannot batch the head"));
-
-  ORGLEDGER_RETURN_IF_ERROR(write_synced(batch, "cannot write events"));
+  ORGLEDGER_RETURN_IF_ERROR(write_synced("cannot write events", [&](rocksdb::WriteBatch& batch) {
+    for (const NewRecord& record : records) {
+      ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(
+          batch.Put(events_, slice(format::position_key(record.position)), slice(record.bytes)),
+          "cannot batch an event"));
+      std::string entry = format::encode_u64(record.position);
+      entry.append(reinterpret_cast<const char*>(record.content_hash.data()), 32);
+      ORGLEDGER_RETURN_IF_ERROR(
+          from_rocksdb(batch.Put(event_ids_, slice(record.event_id), entry), "cannot batch an id"));
+    }
+    for (const auto& [key, value] : ledger) {
+      ORGLEDGER_RETURN_IF_ERROR(
+          from_rocksdb(batch.Put(ledger_, slice(key), slice(value)), "cannot batch the ledger"));
+    }
+    for (const auto& [key, value] : credentials) {
+      ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(batch.Put(credentials_, slice(key), slice(value)),
+                                             "cannot batch the credentials"));
+    }
+    std::string head_value = format::encode_u64(last.position);
+    head_value.append(reinterpret_cast<const char*>(last.record_hash.data()), 32);
+    head_value += format::encode_u64(static_cast<uint64_t>(last.recorded_at));
+    return from_rocksdb(batch.Put(meta_, slice(format::kHeadKey), head_value),
+                        "cannot batch the head");
+  }));
   std::lock_guard lock(head_mutex_);
   head_ = Head{last.position, last.record_hash};
   head_recorded_at_ = last.recorded_at;

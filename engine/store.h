@@ -140,8 +140,10 @@ class Store final : public RecordSource {
   void close_db();
   // Unavailable when db_ is closed (a reopen after a failed write failed too).
   Status usable() const;
-  // Writes `batch` synced; a failure marks the store writes_failed().
-  Status write_synced(rocksdb::WriteBatch& batch, std::string_view what);
+  // Writes the batch `fill` builds, synced, under the shared lock of db_ (the column family
+  // handles change when recover_writes reopens it); a failure marks the store writes_failed().
+  Status write_synced(std::string_view what,
+                      const std::function<Status(rocksdb::WriteBatch&)>& fill);
 
   std::string directory_;
   bool read_only_ = false;
