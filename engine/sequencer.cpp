@@ -121,11 +121,12 @@ void Sequencer::run() {
     std::vector<PendingAppend> waiting;
   };
   std::unique_ptr<Writing> writing;
-  auto answer = [&](PreparedGroup& group, std::vector<PendingAppend>& waiting,
+  // Answers a finished group's requests; the listeners hear of the head only when it moved.
+  auto answer = [&](PreparedGroup& group, std::vector<PendingAppend>& waiting, bool stored,
                     const std::vector<CommitListener>& listeners) {
-    const Head head = group.head;
     for (size_t i = 0; i < waiting.size(); ++i) waiting[i].done(std::move(group.outcomes[i]));
-    for (const CommitListener& listener : listeners) listener(head);
+    if (!stored) return;
+    for (const CommitListener& listener : listeners) listener(group.head);
   };
   for (;;) {
     std::vector<PendingAppend> group;
@@ -167,12 +168,12 @@ void Sequencer::run() {
     if (writing) {
       const Status written = writer_.wait();
       engine_->finish_group(writing->group, written);
-      answer(writing->group, writing->waiting, listeners);
+      answer(writing->group, writing->waiting, written.is_ok(), listeners);
       writing.reset();
       if (!written.is_ok() && next) {
         // The next group was validated on top of the one that failed: it fails too.
         engine_->finish_group(next->group, written);
-        answer(next->group, next->waiting, listeners);
+        answer(next->group, next->waiting, false, listeners);
         next.reset();
       }
     }
@@ -180,7 +181,7 @@ void Sequencer::run() {
       if (next->group.records.empty()) {
         // Nothing to store (every request refused, or identical retries): answered now.
         engine_->finish_group(next->group, Status::ok());
-        answer(next->group, next->waiting, listeners);
+        answer(next->group, next->waiting, false, listeners);
       } else {
         writing = std::move(next);
         start_write(writing->group);
