@@ -244,8 +244,8 @@ int run_replay(const ReplayArgs& args) {
         .field("accounts", static_cast<uint64_t>(registry.accounts.size()))
         .field("organizations", static_cast<uint64_t>(registry.organizations.size()))
         .field("handshakes", static_cast<uint64_t>(registry.handshakes.size()))
-        .field("usage_aggregates",
-               static_cast<uint64_t>(registry.billing.usage.size() + registry.billing.late.size()))
+        .field("usage_aggregates", static_cast<uint64_t>(registry.billing.usage_entries() +
+                                                         registry.billing.late.size()))
         .field("frozen_bills", static_cast<uint64_t>(registry.billing.frozen_bills.size()));
     if (args.digest) out.field("digest", digest_hex);
     out.end_object();
@@ -257,7 +257,7 @@ int run_replay(const ReplayArgs& args) {
       "{} handshake(s), {} usage aggregate(s), {} frozen bill(s)\n",
       summary->records, summary->last_position, registry.accounts.size(),
       registry.organizations.size(), registry.handshakes.size(),
-      registry.billing.usage.size() + registry.billing.late.size(),
+      registry.billing.usage_entries() + registry.billing.late.size(),
       registry.billing.frozen_bills.size());
   if (args.digest) fmt::print("digest {}\n", digest_hex);
   return 0;

@@ -86,19 +86,23 @@ Status validate_price_schedule(const Registry& state, const fb::PriceScheduleSet
   return Status::ok();
 }
 
-// The payer's total quantity of `usage_type` in `origin` (on time plus every late record).
-Int128 all_usage_of(const Billing& billing, const std::string& payer, Month origin,
-                    std::string_view usage_type) {
+// The payer's late quantity of `usage_type` in the closed month `origin`, corrected in months
+// before `before` (every late record when `before` is open-ended).
+Int128 late_usage_of(const Billing& billing, const std::string& payer, Month origin,
+                     std::string_view usage_type,
+                     Month before = std::numeric_limits<Month>::max()) {
   Int128 total = 0;
-  if (auto it = billing.usage_totals.find({payer, origin, std::string(usage_type)});
-      it != billing.usage_totals.end()) {
-    total = it->second;
-  }
   for (auto it = billing.late.lower_bound(CorrectionKey{payer, 0, 0, "", ""});
-       it != billing.late.end() && it->first.payer_id == payer; ++it) {
+       it != billing.late.end() && it->first.payer_id == payer && it->first.target < before; ++it) {
     if (it->first.origin == origin && it->first.usage_type == usage_type) total += it->second;
   }
   return total;
+}
+
+int64_t on_time_usage_of(const Billing& billing, std::string_view payer, Month month,
+                         std::string_view usage_type) {
+  const TypeUsage* usage = billing.usage_of(payer, month, usage_type);
+  return usage != nullptr ? usage->quantity : 0;
 }
 
 Status validate_usage(const Registry& state, const fb::UsageRecorded& event, Micros occurred_at) {
@@ -135,25 +139,26 @@ Status validate_usage(const Registry& state, const fb::UsageRecorded& event, Mic
   // Service control policies in force when it occurred (history, not today's).
   ORGLEDGER_RETURN_IF_ERROR(check_permission(state, account_id, schedule->service, occurred_at));
   // The aggregates this usage joins must stay representable, and so must their cost.
-  const std::string payer = state.payer_at(account_id, occurred_at);
-  const Int128 total = all_usage_of(state.billing, payer, month, usage_type) + event.quantity();
+  const std::string& payer = account->payer_at(occurred_at);
+  const bool closed = state.billing.is_closed(month);
+  const MonthUsage* month_usage = state.billing.usage_of(payer, month);
+  const TypeUsage* type_usage = nullptr;
+  if (month_usage != nullptr) {
+    if (auto it = month_usage->types.find(usage_type); it != month_usage->types.end()) {
+      type_usage = &it->second;
+    }
+  }
+  Int128 total = Int128{event.quantity()} + (type_usage != nullptr ? type_usage->quantity : 0);
+  if (closed) total += late_usage_of(state.billing, payer, month, usage_type);
   if (total > kInt64Max)
     return amount_overflow("the month's total quantity of " + in_quotes(usage_type));
   auto cost = tiered_cost(schedule->tiers, static_cast<int64_t>(total));
   if (!cost.is_ok()) return cost.status();
-  if (!state.billing.is_closed(month)) {
-    // The month's consolidated usage across usage types must fit as well.
-    Int128 month_total = *cost;
-    const auto first = state.billing.usage_totals.lower_bound({payer, month, ""});
-    for (auto it = first; it != state.billing.usage_totals.end() &&
-                          std::get<0>(it->first) == payer && std::get<1>(it->first) == month;
-         ++it) {
-      if (std::get<2>(it->first) == usage_type) continue;
-      auto other =
-          tiered_cost(state.billing.schedule_for(std::get<2>(it->first), month)->tiers, it->second);
-      if (!other.is_ok()) return other.status();
-      month_total += *other;
-    }
+  if (!closed && month_usage != nullptr) {
+    // The month's consolidated usage across usage types must fit as well: the other types'
+    // costs as they stand, plus this type's new cost.
+    const Int128 month_total =
+        month_usage->cost - (type_usage != nullptr ? type_usage->cost : 0) + *cost;
     if (month_total > kInt64Max) return amount_overflow("the payer's usage for the month");
   }
   return Status::ok();
@@ -201,7 +206,7 @@ Status validate_sharing(const Registry& state, const fb::CreditSharingSet& event
 // Payers with anything to bill in `month`: usage in it, or corrections billed in it.
 std::set<std::string> payers_of(const Billing& billing, Month month) {
   std::set<std::string> payers;
-  for (const auto& [key, quantity] : billing.usage) {
+  for (const auto& [key, usage] : billing.usage) {
     if (key.month == month) payers.insert(key.payer_id);
   }
   for (const auto& [key, quantity] : billing.late) {
@@ -284,17 +289,12 @@ Result<Bill> compute_open_bill(const Registry& state, const std::string& payer, 
   Int128 usage_total = 0, standalone_total = 0, corrections_total = 0;
 
   // 1. Usage: per usage type, tiers applied to the organization's total, shared pro rata.
-  auto it = billing.usage.lower_bound(UsageKey{payer, month, "", ""});
-  while (it != billing.usage.end() && it->first.payer_id == payer && it->first.month == month) {
-    const std::string& usage_type = it->first.usage_type;
-    std::vector<std::pair<std::string, int64_t>> accounts;
-    Int128 quantity = 0;
-    for (; it != billing.usage.end() && it->first.payer_id == payer && it->first.month == month &&
-           it->first.usage_type == usage_type;
-         ++it) {
-      accounts.emplace_back(it->first.account_id, it->second);
-      quantity += it->second;
-    }
+  static const MonthUsage kNoUsage;
+  const MonthUsage* month_usage = billing.usage_of(payer, month);
+  for (const auto& [usage_type, type_usage] : (month_usage ? *month_usage : kNoUsage).types) {
+    std::vector<std::pair<std::string, int64_t>> accounts(type_usage.accounts.begin(),
+                                                          type_usage.accounts.end());
+    const Int128 quantity = type_usage.quantity;
     const PriceSchedule* schedule = billing.schedule_for(usage_type, month);
     if (schedule == nullptr) {
       return Status(Code::kInternal, Reason::kUsageTypeNotPriced,
@@ -347,19 +347,9 @@ Result<Bill> compute_open_bill(const Registry& state, const std::string& payer, 
   }
   for (const auto& [group, accounts] : late_groups) {
     const auto& [origin, usage_type] = group;
-    Int128 base = 0;  // billed before: on time plus late records corrected in earlier months
-    if (auto total = billing.usage_totals.find({payer, origin, usage_type});
-        total != billing.usage_totals.end()) {
-      base = total->second;
-    }
-    for (auto earlier = billing.late.lower_bound(CorrectionKey{payer, 0, 0, "", ""});
-         earlier != billing.late.end() && earlier->first.payer_id == payer &&
-         earlier->first.target < month;
-         ++earlier) {
-      if (earlier->first.origin == origin && earlier->first.usage_type == usage_type) {
-        base += earlier->second;
-      }
-    }
+    // Billed before: on time plus late records corrected in earlier months.
+    const Int128 base = on_time_usage_of(billing, payer, origin, usage_type) +
+                        late_usage_of(billing, payer, origin, usage_type, month);
     Int128 late_quantity = 0;
     std::vector<int64_t> weights;
     for (const auto& [account, q] : accounts) {
@@ -488,7 +478,7 @@ Result<std::map<std::string, int64_t>> balances_before(const Registry& state, Mo
     std::set<std::string> payers;
     for (const auto& [id, credit] : billing.credits) {
       if (balances[id] > 0 && credit_applies(credit, open)) {
-        payers.insert(state.payer_at(credit.account_id, month_end(open)));
+        payers.emplace(state.payer_at(credit.account_id, month_end(open)));
       }
     }
     for (const std::string& payer : payers) {
@@ -520,6 +510,36 @@ const PriceSchedule* Billing::schedule_for(std::string_view usage_type, Month mo
   return &std::prev(it)->second;
 }
 
+const MonthUsage* Billing::usage_of(std::string_view payer_id, Month month) const {
+  auto it = usage.find(PayerMonthView{payer_id, month});
+  return it == usage.end() ? nullptr : &it->second;
+}
+
+const TypeUsage* Billing::usage_of(std::string_view payer_id, Month month,
+                                   std::string_view usage_type) const {
+  const MonthUsage* month_usage = usage_of(payer_id, month);
+  if (month_usage == nullptr) return nullptr;
+  auto it = month_usage->types.find(usage_type);
+  return it == month_usage->types.end() ? nullptr : &it->second;
+}
+
+size_t Billing::usage_entries() const {
+  size_t entries = 0;
+  for (const auto& [key, month_usage] : usage) {
+    for (const auto& [usage_type, type_usage] : month_usage.types) {
+      entries += type_usage.accounts.size();
+    }
+  }
+  return entries;
+}
+
+void Billing::reprice(TypeUsage& type_usage, MonthUsage& month_usage,
+                      const PriceSchedule& schedule) {
+  const Int128 cost = tiered_cost_nano(schedule.tiers, type_usage.quantity);
+  month_usage.cost += cost - type_usage.cost;
+  type_usage.cost = cost;
+}
+
 Status validate_billing_event(const Registry& state, const fb::Event& event,
                               const EventContext& /*context*/) {
   switch (event.body_type()) {
@@ -540,30 +560,36 @@ Status validate_billing_event(const Registry& state, const fb::Event& event,
 
 namespace {
 
-// Where a usage event lands: its aggregate in an open month, or its correction of a closed one.
-struct UsageTarget {
-  std::string account_id;
-  bool late = false;
-  UsageKey usage;
-  std::tuple<std::string, Month, std::string> total;
-  CorrectionKey correction;
-};
-
-UsageTarget usage_target(const Registry& state, const fb::UsageRecorded& body, Micros at) {
-  UsageTarget target;
-  target.account_id = std::string(text(body.account_id()));
-  const std::string usage_type(text(body.usage_type()));
-  const std::string payer = state.payer_at(target.account_id, at);
-  const Month month = month_of(at);
-  target.late = state.billing.is_closed(month);
-  if (target.late) {
-    target.correction = CorrectionKey{payer, *state.billing.first_open_month(), month, usage_type,
-                                      target.account_id};
-  } else {
-    target.usage = UsageKey{payer, month, usage_type, target.account_id};
-    target.total = {payer, month, usage_type};
+// Adds `quantity` (negative: takes it back) to the aggregate of `account_id` in the usage of
+// `payer` in the open `month`, keeping the totals and their costs in step; an aggregate, usage
+// type or month left with nothing is removed. Returns the aggregate's new quantity.
+int64_t add_usage(Billing& billing, std::string_view payer, Month month,
+                  std::string_view usage_type, std::string_view account_id, int64_t quantity) {
+  auto month_it = billing.usage.find(PayerMonthView{payer, month});
+  if (month_it == billing.usage.end()) {
+    month_it = billing.usage.emplace(PayerMonth{std::string(payer), month}, MonthUsage{}).first;
   }
-  return target;
+  MonthUsage& month_usage = month_it->second;
+  auto type_it = month_usage.types.find(usage_type);
+  if (type_it == month_usage.types.end()) {
+    type_it = month_usage.types.emplace(std::string(usage_type), TypeUsage{}).first;
+  }
+  TypeUsage& type_usage = type_it->second;
+  auto account_it = type_usage.accounts.find(account_id);
+  if (account_it == type_usage.accounts.end()) {
+    account_it = type_usage.accounts.emplace(std::string(account_id), 0).first;
+  }
+  const int64_t aggregate = account_it->second += quantity;
+  type_usage.quantity += quantity;
+  // validate found a schedule for this usage type and month, and prices never go away.
+  billing.reprice(type_usage, month_usage, *billing.schedule_for(usage_type, month));
+  if (aggregate == 0) type_usage.accounts.erase(account_it);
+  if (type_usage.accounts.empty()) {
+    month_usage.cost -= type_usage.cost;
+    month_usage.types.erase(type_it);
+  }
+  if (month_usage.types.empty()) billing.usage.erase(month_it);
+  return aggregate;
 }
 
 // Subtracts `quantity` from `map[key]`, removing the entry when nothing is left (it was created
@@ -576,17 +602,29 @@ void subtract(Map& map, const Key& key, int64_t quantity) {
   if (it->second == 0) map.erase(it);
 }
 
+// The correction a late usage event of a closed month lands in.
+CorrectionKey correction_of(const Billing& billing, std::string_view payer, Month origin,
+                            std::string_view usage_type, std::string_view account_id) {
+  return CorrectionKey{std::string(payer), *billing.first_open_month(), origin,
+                       std::string(usage_type), std::string(account_id)};
+}
+
 }  // namespace
 
 void unapply_usage(Registry& state, const fb::Event& event, Micros prior_last_usage_at) {
   const auto& body = *event.body_as_UsageRecorded();
-  const UsageTarget target = usage_target(state, body, event.occurred_at());
-  state.accounts.find(target.account_id)->second.last_usage_at = prior_last_usage_at;
-  if (target.late) {
-    subtract(state.billing.late, target.correction, body.quantity());
+  const Micros at = event.occurred_at();
+  const std::string_view account_id = text(body.account_id());
+  const std::string_view usage_type = text(body.usage_type());
+  Account& account = state.accounts.find(account_id)->second;
+  account.last_usage_at = prior_last_usage_at;
+  const std::string& payer = account.payer_at(at);
+  const Month month = month_of(at);
+  if (state.billing.is_closed(month)) {
+    subtract(state.billing.late, correction_of(state.billing, payer, month, usage_type, account_id),
+             body.quantity());
   } else {
-    subtract(state.billing.usage, target.usage, body.quantity());
-    subtract(state.billing.usage_totals, target.total, body.quantity());
+    add_usage(state.billing, payer, month, usage_type, account_id, -body.quantity());
   }
 }
 
@@ -599,28 +637,43 @@ void apply_billing_event(Registry& state, const fb::Event& event, const EventCon
       PriceSchedule schedule{std::string(text(body.usage_type())),
                              std::string(text(body.service())), std::string(text(body.unit())),
                              body.effective_month(), tiers_of(body)};
-      billing.prices[schedule.usage_type][schedule.effective_month] = std::move(schedule);
+      const Month effective = schedule.effective_month;
+      const std::string usage_type = schedule.usage_type;
+      billing.prices[usage_type][effective] = std::move(schedule);
+      // The months it prices are open (validate_price_schedule): their costs follow it.
+      for (auto& [key, month_usage] : billing.usage) {
+        if (key.month < effective) continue;
+        auto type_usage = month_usage.types.find(usage_type);
+        if (type_usage == month_usage.types.end()) continue;
+        billing.reprice(type_usage->second, month_usage,
+                        *billing.schedule_for(usage_type, key.month));
+      }
       break;
     }
     case fb::EventBody::UsageRecorded: {
       const auto& body = *event.body_as_UsageRecorded();
-      const UsageTarget target = usage_target(state, body, at);
-      Account& account = state.accounts.find(target.account_id)->second;
+      const std::string_view account_id = text(body.account_id());
+      const std::string_view usage_type = text(body.usage_type());
+      Account& account = state.accounts.find(account_id)->second;
       account.last_usage_at = std::max(account.last_usage_at, at);
-      if (target.late) {
-        const int64_t quantity = billing.late[target.correction] += body.quantity();
+      const std::string& payer = account.payer_at(at);
+      const Month month = month_of(at);
+      if (billing.is_closed(month)) {
+        CorrectionKey key = correction_of(billing, payer, month, usage_type, account_id);
+        const int64_t quantity = billing.late[key] += body.quantity();
         if (context.ledger_writes) {
-          context.ledger_writes->emplace_back(ledger_keys::correction_key(target.correction),
+          context.ledger_writes->emplace_back(ledger_keys::correction_key(key),
                                               ledger_keys::encode_quantity(quantity));
         }
       } else {
-        const int64_t quantity = billing.usage[target.usage] += body.quantity();
-        billing.usage_totals[target.total] += body.quantity();
+        const int64_t quantity =
+            add_usage(billing, payer, month, usage_type, account_id, body.quantity());
         billing.earliest_usage_month =
-            std::min(billing.earliest_usage_month.value_or(target.usage.month), target.usage.month);
+            std::min(billing.earliest_usage_month.value_or(month), month);
         if (context.ledger_writes) {
-          context.ledger_writes->emplace_back(ledger_keys::usage_key(target.usage),
-                                              ledger_keys::encode_quantity(quantity));
+          context.ledger_writes->emplace_back(
+              ledger_keys::usage_key(payer, month, usage_type, account_id),
+              ledger_keys::encode_quantity(quantity));
         }
       }
       break;
@@ -790,8 +843,14 @@ std::string bill_to_json(const Bill& bill) {
 LedgerWrites ledger_entries(const Registry& state) {
   LedgerWrites entries;
   const Billing& billing = state.billing;
-  for (const auto& [key, quantity] : billing.usage) {
-    entries.emplace_back(ledger_keys::usage_key(key), ledger_keys::encode_quantity(quantity));
+  for (const auto& [key, month_usage] : billing.usage) {
+    for (const auto& [usage_type, type_usage] : month_usage.types) {
+      for (const auto& [account_id, quantity] : type_usage.accounts) {
+        entries.emplace_back(
+            ledger_keys::usage_key(key.payer_id, key.month, usage_type, account_id),
+            ledger_keys::encode_quantity(quantity));
+      }
+    }
   }
   for (const auto& [key, quantity] : billing.late) {
     entries.emplace_back(ledger_keys::correction_key(key), ledger_keys::encode_quantity(quantity));

@@ -25,14 +25,17 @@ inline std::string encode_quantity(int64_t quantity) {
 }
 
 // 'u' payer NUL month(4, big-endian YYYYMM) usage_type NUL account -> quantity (8, big-endian)
-inline std::string usage_key(const UsageKey& key) {
-  std::string out(1, kUsagePrefix);
-  out += key.payer_id;
+inline std::string usage_key(std::string_view payer_id, Month month, std::string_view usage_type,
+                             std::string_view account_id) {
+  std::string out;
+  out.reserve(1 + payer_id.size() + 1 + 4 + usage_type.size() + 1 + account_id.size());
+  out += kUsagePrefix;
+  out += payer_id;
   out += '\0';
-  append_u32(out, static_cast<uint32_t>(key.month));
-  out += key.usage_type;
+  append_u32(out, static_cast<uint32_t>(month));
+  out += usage_type;
   out += '\0';
-  out += key.account_id;
+  out += account_id;
   return out;
 }
 

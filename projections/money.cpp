@@ -29,8 +29,12 @@ Int128 divide_half_even(Int128 numerator, Int128 denominator) {
   return quotient;
 }
 
+Int128 tiered_cost_nano(const std::vector<Tier>& tiers, int64_t quantity) {
+  return divide_half_even(tiered_cost_exact(tiers, quantity), kAttoPerNano);
+}
+
 Result<int64_t> tiered_cost(const std::vector<Tier>& tiers, int64_t quantity) {
-  const Int128 nano = divide_half_even(tiered_cost_exact(tiers, quantity), kAttoPerNano);
+  const Int128 nano = tiered_cost_nano(tiers, quantity);
   if (nano > kInt64Max) return amount_overflow("a tiered cost");
   return static_cast<int64_t>(nano);
 }

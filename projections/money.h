@@ -28,6 +28,9 @@ Int128 divide_half_even(Int128 numerator, Int128 denominator);
 // InvalidArgument/AmountOverflow when the cost does not fit in int64.
 Result<int64_t> tiered_cost(const std::vector<Tier>& tiers, int64_t quantity);
 
+// The same cost, rounded the same way, without the int64 check: exact for any quantity.
+Int128 tiered_cost_nano(const std::vector<Tier>& tiers, int64_t quantity);
+
 // The exact cost of `quantity` under `tiers` in attodollars (1e-18 USD): micro-units times
 // picodollars, summed over the tier segments, not rounded.
 Int128 tiered_cost_exact(const std::vector<Tier>& tiers, int64_t quantity);

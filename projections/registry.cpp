@@ -556,12 +556,9 @@ const Handshake* Registry::find_handshake(std::string_view id) const {
   return it == handshakes.end() ? nullptr : &it->second;
 }
 
-std::string Registry::payer_at(std::string_view account_id, Micros time) const {
+std::string_view Registry::payer_at(std::string_view account_id, Micros time) const {
   const Account* account = find_account(account_id);
-  if (account != nullptr) {
-    if (const Membership* membership = account->membership_at(time)) return membership->payer_id;
-  }
-  return std::string(account_id);
+  return account != nullptr ? std::string_view(account->payer_at(time)) : account_id;
 }
 
 size_t Registry::quota_usage(const Organization& organization, Micros time) const {

@@ -92,6 +92,11 @@ struct Account {
   const Membership* current_membership() const;
   // The membership covering `time`, or nullptr.
   const Membership* membership_at(Micros time) const;
+  // Who pays for its usage at `time`: its organization's management account, else itself.
+  const std::string& payer_at(Micros time) const {
+    const Membership* membership = membership_at(time);
+    return membership != nullptr ? membership->payer_id : id;
+  }
 };
 
 struct Organization {
@@ -190,13 +195,40 @@ struct Credit {
   int64_t consumed = 0;                // applied by frozen (closed) bills
 };
 
-// Usage aggregates: exact quantities per (payer, month, usage type, account).
-struct UsageKey {
+// Usage aggregates, recorded while their month was open: exact quantities per (payer, month,
+// usage type, account), nested in that order so that the write path finds its entry with a few
+// short comparisons and a bill walks its own entries in key order.
+struct TypeUsage {
+  int64_t quantity = 0;  // the sum over `accounts`
+  // The tiered cost of `quantity` under the schedule in force for the month, in nano-USD, exact
+  // even beyond int64. Derived (kept in step with prices and usage, not stored in snapshots): it
+  // spares the month's overflow check from pricing every other usage type again.
+  Int128 cost = 0;
+  std::map<std::string, int64_t, std::less<>> accounts;  // account id -> quantity
+};
+
+struct MonthUsage {
+  Int128 cost = 0;                                      // the sum of the usage types' `cost`
+  std::map<std::string, TypeUsage, std::less<>> types;  // usage type -> its usage
+};
+
+// A consolidated bill: the payer and the month. Ordered by payer, then month; the transparent
+// comparator finds a (string_view, Month) without building a key.
+struct PayerMonth {
   std::string payer_id;
   Month month = 0;
-  std::string usage_type;
-  std::string account_id;
-  auto operator<=>(const UsageKey&) const = default;
+};
+struct PayerMonthView {
+  std::string_view payer_id;
+  Month month = 0;
+};
+struct PayerMonthLess {
+  using is_transparent = void;
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const {
+    const int order = std::string_view(a.payer_id).compare(b.payer_id);
+    return order != 0 ? order < 0 : a.month < b.month;
+  }
 };
 
 // Late usage of a closed `origin` month, billed as a correction in `target` (the first month
@@ -213,10 +245,8 @@ struct CorrectionKey {
 struct Billing {
   // usage type -> effective month -> schedule
   ById<std::map<Month, PriceSchedule>> prices;
-  std::map<UsageKey, int64_t> usage;      // recorded while its month was open
-  std::map<CorrectionKey, int64_t> late;  // recorded after its month closed
-  // (payer, month, usage type) -> total quantity of `usage`, for overflow checks.
-  std::map<std::tuple<std::string, Month, std::string>, int64_t> usage_totals;
+  std::map<PayerMonth, MonthUsage, PayerMonthLess> usage;  // recorded while its month was open
+  std::map<CorrectionKey, int64_t> late;                   // recorded after its month closed
   ById<Credit> credits;
   std::optional<Month> last_closed;
   std::optional<Month> earliest_usage_month;
@@ -225,6 +255,15 @@ struct Billing {
 
   // The schedule in force for `usage_type` in `month`, or nullptr.
   const PriceSchedule* schedule_for(std::string_view usage_type, Month month) const;
+  // The usage of a payer's month, or of one usage type in it; nullptr when there is none.
+  const MonthUsage* usage_of(std::string_view payer_id, Month month) const;
+  const TypeUsage* usage_of(std::string_view payer_id, Month month,
+                            std::string_view usage_type) const;
+  // The number of (payer, month, usage type, account) aggregates in `usage`.
+  size_t usage_entries() const;
+  // Sets `type_usage.cost` (and its month's sum) to its quantity's cost under `schedule`.
+  static void reprice(TypeUsage& type_usage, MonthUsage& month_usage,
+                      const PriceSchedule& schedule);
   bool is_closed(Month month) const { return last_closed && month <= *last_closed; }
   // The first month whose bills are not frozen yet.
   std::optional<Month> first_open_month() const {
@@ -249,8 +288,9 @@ struct Registry {
   const Handshake* find_handshake(std::string_view id) const;
 
   // The payer of usage by `account_id` that occurred at `time`: the management account of the
-  // organization the account belonged to then, else the account itself.
-  std::string payer_at(std::string_view account_id, Micros time) const;
+  // organization the account belonged to then, else the account itself. A view into this state
+  // or into `account_id`: valid while both are unchanged.
+  std::string_view payer_at(std::string_view account_id, Micros time) const;
   // Accounts counted against an organization's quota at `time`: members plus invitations still
   // pending then.
   size_t quota_usage(const Organization& organization, Micros time) const;

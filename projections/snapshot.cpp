@@ -1,6 +1,7 @@
 #include "projections/snapshot.h"
 
 #include <cstring>
+#include <limits>
 
 #include "projections/policies.h"
 
@@ -349,13 +350,19 @@ std::string encode_snapshot(const Registry& state) {
       }
     }
   }
-  w.u64(billing.usage.size());
-  for (const auto& [key, quantity] : billing.usage) {
-    w.str(key.payer_id);
-    w.i64(key.month);
-    w.str(key.usage_type);
-    w.str(key.account_id);
-    w.i64(quantity);
+  // The aggregates, then the (payer, month, usage type) totals, both in key order (the layout
+  // of format version 2, when they were two flat maps).
+  w.u64(billing.usage_entries());
+  for (const auto& [key, month_usage] : billing.usage) {
+    for (const auto& [usage_type, type_usage] : month_usage.types) {
+      for (const auto& [account_id, quantity] : type_usage.accounts) {
+        w.str(key.payer_id);
+        w.i64(key.month);
+        w.str(usage_type);
+        w.str(account_id);
+        w.i64(quantity);
+      }
+    }
   }
   w.u64(billing.late.size());
   for (const auto& [key, quantity] : billing.late) {
@@ -366,12 +373,16 @@ std::string encode_snapshot(const Registry& state) {
     w.str(key.account_id);
     w.i64(quantity);
   }
-  w.u64(billing.usage_totals.size());
-  for (const auto& [key, quantity] : billing.usage_totals) {
-    w.str(std::get<0>(key));
-    w.i64(std::get<1>(key));
-    w.str(std::get<2>(key));
-    w.i64(quantity);
+  size_t totals = 0;
+  for (const auto& [key, month_usage] : billing.usage) totals += month_usage.types.size();
+  w.u64(totals);
+  for (const auto& [key, month_usage] : billing.usage) {
+    for (const auto& [usage_type, type_usage] : month_usage.types) {
+      w.str(key.payer_id);
+      w.i64(key.month);
+      w.str(usage_type);
+      w.i64(type_usage.quantity);
+    }
   }
   w.u64(billing.credits.size());
   for (const auto& [id, credit] : billing.credits) {
@@ -520,12 +531,17 @@ Result<Registry> decode_snapshot(std::string_view bytes) {
     }
   }
   for (uint64_t n = r.count(); n > 0 && r.ok(); --n) {
-    UsageKey key;
+    PayerMonth key;
     key.payer_id = r.str();
     key.month = static_cast<Month>(r.i64());
-    key.usage_type = r.str();
-    key.account_id = r.str();
-    billing.usage.emplace(std::move(key), r.i64());
+    TypeUsage& type_usage = billing.usage[std::move(key)].types[r.str()];
+    std::string account_id = r.str();
+    const int64_t quantity = r.i64();
+    if (quantity <= 0 || type_usage.quantity > std::numeric_limits<int64_t>::max() - quantity) {
+      return corrupt("holds a usage aggregate out of range");
+    }
+    type_usage.quantity += quantity;
+    type_usage.accounts.emplace(std::move(account_id), quantity);
   }
   for (uint64_t n = r.count(); n > 0 && r.ok(); --n) {
     CorrectionKey key;
@@ -536,13 +552,29 @@ Result<Registry> decode_snapshot(std::string_view bytes) {
     key.account_id = r.str();
     billing.late.emplace(std::move(key), r.i64());
   }
-  for (uint64_t n = r.count(); n > 0 && r.ok(); --n) {
-    std::string payer = r.str();
+  // The totals repeat the sums of the aggregates: they must agree, one for one.
+  size_t totals = 0;
+  for (uint64_t n = r.count(); n > 0 && r.ok(); --n, ++totals) {
+    const std::string payer = r.str();
     const auto month = static_cast<Month>(r.i64());
-    std::string usage_type = r.str();
-    billing.usage_totals.emplace(std::make_tuple(std::move(payer), month, std::move(usage_type)),
-                                 r.i64());
+    const std::string usage_type = r.str();
+    const TypeUsage* type_usage = billing.usage_of(payer, month, usage_type);
+    if (r.i64() != (type_usage != nullptr ? type_usage->quantity : -1)) {
+      return corrupt("holds usage totals that are not the sums of its aggregates");
+    }
   }
+  for (auto& [key, month_usage] : billing.usage) {
+    if (totals < month_usage.types.size()) {
+      return corrupt("holds usage totals that are not the sums of its aggregates");
+    }
+    totals -= month_usage.types.size();
+    for (auto& [usage_type, type_usage] : month_usage.types) {
+      const PriceSchedule* schedule = billing.schedule_for(usage_type, key.month);
+      if (schedule == nullptr) return corrupt("holds usage of a type with no price schedule");
+      Billing::reprice(type_usage, month_usage, *schedule);
+    }
+  }
+  if (totals != 0) return corrupt("holds usage totals that are not the sums of its aggregates");
   for (uint64_t n = r.count(); n > 0 && r.ok(); --n) {
     Credit credit;
     credit.id = r.str();

@@ -457,7 +457,8 @@ TEST_CASE("append: a refused request of usage events reverts the usage it applie
   }
   REQUIRE_OK((*engine)->append(std::move(setup), kOperator).status);
   const Hash before = digest((*engine)->registry());
-  const Micros member_last_usage = (*engine)->registry().find_account("222222222222")->last_usage_at;
+  const Micros member_last_usage =
+      (*engine)->registry().find_account("222222222222")->last_usage_at;
 
   // New aggregates (another usage type, another month), existing ones, then a refused event.
   std::vector<AppendInput> usage;
@@ -474,7 +475,7 @@ TEST_CASE("append: a refused request of usage events reverts the usage it applie
   CHECK(refused.failed_index == 3);
   CHECK(digest((*engine)->registry()) == before);
   CHECK((*engine)->registry().find_account("222222222222")->last_usage_at == member_last_usage);
-  CHECK((*engine)->registry().billing.usage.size() == 2);
+  CHECK((*engine)->registry().billing.usage_entries() == 2);
   CHECK((*engine)->store().head()->position == 8);
 
   // The same events without the bad one are accepted, and the ledger family equals a replay

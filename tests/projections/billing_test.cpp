@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include "projections/snapshot.h"
 #include "tests/support/events.h"
 #include "tests/support/status_matchers.h"
 
@@ -436,6 +437,39 @@ TEST_CASE("overflow: the month's usage across usage types must fit as well") {
   CHECK_OK(log.append(usage_recorded(kPayer, "A", "5000", "2026-10-03T00:00:00Z")));
   CHECK_FAILS_WITH(log.append(usage_recorded(kPayer, "B", "5000", "2026-10-03T00:00:00Z")),
                    Code::kInvalidArgument, Reason::kAmountOverflow);
+}
+
+TEST_CASE(
+    "overflow: the month's check prices the other usage types as they are now priced, also "
+    "after a price change and from a snapshot") {
+  Harness log = worked_example_organization();
+  REQUIRE_OK(log.append(price_schedule_set("A", "ec2", "unit", "2026-10", {{std::nullopt, "1"}},
+                                           "2026-09-20T00:00:00Z")));
+  REQUIRE_OK(log.append(price_schedule_set("B", "ec2", "unit", "2026-10",
+                                           {{std::nullopt, "1000000"}}, "2026-09-20T00:00:00Z")));
+  REQUIRE_OK(log.append(usage_recorded(kPayer, "A", "5000", "2026-10-03T00:00:00Z")));
+  REQUIRE_OK(log.append(usage_recorded(kMember, "B", "4000", "2026-10-03T00:00:00Z")));
+  // A's 5,000 units now cost $5,000,000,000: with B's $4,000,000,000 the month is at $9e9 of
+  // the $9,223,372,036.854775807 that int64 nano-USD holds.
+  REQUIRE_OK(log.append(price_schedule_set("A", "ec2", "unit", "2026-10",
+                                           {{std::nullopt, "1000000"}}, "2026-10-05T00:00:00Z")));
+  const fb::EventT too_much = usage_recorded(kMember, "B", "300", "2026-10-06T00:00:00Z");
+  const fb::EventT enough = usage_recorded(kMember, "B", "200", "2026-10-06T00:00:00Z");
+  CHECK_FAILS_WITH(log.append(too_much), Code::kInvalidArgument, Reason::kAmountOverflow);
+
+  auto decoded = decode_snapshot(encode_snapshot(log.state()));
+  REQUIRE(decoded.is_ok());
+  CHECK(digest(*decoded) == digest(log.state()));
+  Harness restored = log;
+  restored.restore(std::move(*decoded));
+  CHECK_FAILS_WITH(restored.append(too_much), Code::kInvalidArgument, Reason::kAmountOverflow);
+
+  // A price cut makes room again.
+  REQUIRE_OK(log.append(price_schedule_set("A", "ec2", "unit", "2026-10", {{std::nullopt, "1"}},
+                                           "2026-10-05T12:00:00Z")));
+  CHECK_OK(log.append(too_much));
+  CHECK_OK(restored.append(enough));
+  CHECK(bill_of(restored, kPayer, "2026-10").total == usd("9200000000"));
 }
 
 TEST_CASE(

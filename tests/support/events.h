@@ -83,6 +83,8 @@ class Harness {
   Status append(const fb::EventT& event);
   Status append_recorded_at(const fb::EventT& event, Micros recorded_at);
   const Registry& state() const { return state_; }
+  // Goes on from `state` (a decoded snapshot, say) instead of the state built so far.
+  void restore(Registry state) { state_ = std::move(state); }
 
  private:
   Registry state_;
