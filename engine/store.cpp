@@ -2,7 +2,9 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/memtablerep.h>
 #include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -47,9 +49,25 @@ rocksdb::ColumnFamilyOptions event_ids_options() {
   table.whole_key_filtering = true;
   rocksdb::ColumnFamilyOptions options;
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  options.memtable_whole_key_filtering = true;
-  options.memtable_prefix_bloom_size_ratio = 0.05;
+  // Ids are only ever looked up whole, never iterated: a hash memtable keyed by the whole id
+  // inserts without the skiplist search (sorting happens once, at flush).
+  options.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(std::tuple_size_v<EventIdBytes>));
+  options.memtable_factory.reset(rocksdb::NewHashLinkListRepFactory(1 << 20));
   return options;
+}
+
+// Ledger entries are written with every group and never looked up one by one (only scanned
+// whole, by the consistency checks): a vector memtable appends them and sorts once, at flush.
+rocksdb::ColumnFamilyOptions ledger_options() {
+  rocksdb::ColumnFamilyOptions options;
+  options.memtable_factory.reset(new rocksdb::VectorRepFactory());
+  return options;
+}
+
+rocksdb::ColumnFamilyOptions family_options(std::string_view name) {
+  if (name == format::kEventIdsFamily) return event_ids_options();
+  if (name == format::kLedgerFamily) return ledger_options();
+  return rocksdb::ColumnFamilyOptions();
 }
 
 }  // namespace
@@ -114,12 +132,12 @@ Status Store::open_db(bool read_only, bool create) {
   db_options.create_if_missing = create && !read_only;
   db_options.create_missing_column_families = create && !read_only;
   if (env_) db_options.env = env_.get();
+  // One writer thread; the hash memtable of event_ids does not take concurrent inserts.
+  db_options.allow_concurrent_memtable_write = false;
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
   for (std::string_view name : family_names()) {
-    descriptors.emplace_back(std::string(name), name == format::kEventIdsFamily
-                                                    ? event_ids_options()
-                                                    : rocksdb::ColumnFamilyOptions());
+    descriptors.emplace_back(std::string(name), family_options(name));
   }
   rocksdb::DB* db = nullptr;
   handles_.clear();
