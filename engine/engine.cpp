@@ -281,7 +281,8 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
 
     for (size_t index = 0; index < request.inputs.size() && outcome.status.is_ok(); ++index) {
       const AppendInput& input = request.inputs[index];
-      const Hash content = event_content_hash(input.event);
+      const Hash content =
+          input.content_hash ? *input.content_hash : event_content_hash(input.event);
       std::optional<EventIdEntry> known;
       if (auto it = request_ids.find(input.event_id); it != request_ids.end()) {
         known = it->second;

@@ -39,6 +39,9 @@ struct AppendInput {
   // by prepare_secrets) or the TOTP key.
   std::optional<CredentialSecret> secret;
   std::string password_hash;
+  // event_content_hash(event), when it was taken before the sequencer (the server takes it on
+  // the connection's thread); the engine takes it otherwise.
+  std::optional<Hash> content_hash;
 };
 
 // Hashes the password of every input that carries one (argon2id: slow on purpose, so the

@@ -17,6 +17,7 @@
 #include "engine/wire.h"
 #include "projections/json_writer.h"
 #include "replay/fold.h"
+#include "replay/record.h"
 #include "replay/reports.h"
 
 namespace orgledger {
@@ -599,6 +600,7 @@ class Session : public std::enable_shared_from_this<Session> {
       std::copy(event->event_id()->bytes()->begin(), event->event_id()->bytes()->end(),
                 input.event_id.begin());
       event->event()->UnPackTo(&input.event);
+      input.content_hash = event_content_hash(input.event);
       if (const wire::Secret* secret = event->secret()) {
         input.secret = CredentialSecret{std::string(text(secret->password())),
                                         std::string(text(secret->totp_seed())),

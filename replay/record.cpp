@@ -25,9 +25,21 @@ Result<const fb::EventRecord*> decode_record(const StoredRecord& record) {
   return root;
 }
 
+namespace {
+
+// A builder per thread, cleared for each use: it keeps its buffer instead of allocating one for
+// every record.
+flatbuffers::FlatBufferBuilder& reused_builder() {
+  thread_local flatbuffers::FlatBufferBuilder builder(1024);
+  builder.Clear();
+  return builder;
+}
+
+}  // namespace
+
 std::string encode_record(uint64_t position, Micros recorded_at, const EventIdBytes& event_id,
                           std::string_view actor, const Hash& prev_hash, const fb::EventT& event) {
-  flatbuffers::FlatBufferBuilder builder(256);
+  flatbuffers::FlatBufferBuilder& builder = reused_builder();
   const auto event_offset = fb::Event::Pack(builder, &event);
   const auto actor_offset = builder.CreateString(actor.data(), actor.size());
   const fb::EventId id(flatbuffers::span<const uint8_t, 16>(event_id.data(), 16));
@@ -44,7 +56,7 @@ std::string encode_record(uint64_t position, Micros recorded_at, const EventIdBy
 }
 
 Hash event_content_hash(const fb::EventT& event) {
-  flatbuffers::FlatBufferBuilder builder(256);
+  flatbuffers::FlatBufferBuilder& builder = reused_builder();
   builder.Finish(fb::Event::Pack(builder, &event));
   return sha256(std::string_view(reinterpret_cast<const char*>(builder.GetBufferPointer()),
                                  builder.GetSize()));
