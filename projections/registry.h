@@ -11,9 +11,11 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -173,6 +175,70 @@ struct Handshake {
 template <typename T>
 using ById = std::map<std::string, T, std::less<>>;
 
+// A ById with a hash index beside it: find() hashes the id once instead of comparing strings
+// down the tree (accounts are looked up several times for every usage event), while iteration
+// stays in id order. Entries are never erased.
+template <typename T>
+class IndexedById {
+ public:
+  using Map = ById<T>;
+  using iterator = typename Map::iterator;
+  using const_iterator = typename Map::const_iterator;
+
+  IndexedById() = default;
+  IndexedById(const IndexedById& other) : map_(other.map_) { reindex(); }
+  IndexedById& operator=(const IndexedById& other) {
+    if (this != &other) {
+      map_ = other.map_;
+      reindex();
+    }
+    return *this;
+  }
+  // Moving a std::map keeps its nodes, so the index's iterators stay valid.
+  IndexedById(IndexedById&&) noexcept = default;
+  IndexedById& operator=(IndexedById&&) noexcept = default;
+
+  template <typename Key, typename Value>
+  std::pair<iterator, bool> emplace(Key&& id, Value&& value) {
+    auto emplaced = map_.emplace(std::forward<Key>(id), std::forward<Value>(value));
+    if (emplaced.second) index_.emplace(emplaced.first->first, emplaced.first);
+    return emplaced;
+  }
+  iterator find(std::string_view id) {
+    auto it = index_.find(id);
+    return it == index_.end() ? map_.end() : it->second;
+  }
+  const_iterator find(std::string_view id) const {
+    auto it = index_.find(id);
+    return it == index_.end() ? map_.end() : const_iterator(it->second);
+  }
+  bool contains(std::string_view id) const { return index_.contains(id); }
+  T& at(std::string_view id) { return checked(find(id))->second; }
+  const T& at(std::string_view id) const { return checked(find(id))->second; }
+
+  iterator begin() { return map_.begin(); }
+  iterator end() { return map_.end(); }
+  const_iterator begin() const { return map_.begin(); }
+  const_iterator end() const { return map_.end(); }
+  size_t size() const { return map_.size(); }
+  bool empty() const { return map_.empty(); }
+
+ private:
+  void reindex() {
+    index_.clear();
+    index_.reserve(map_.size());
+    for (auto it = map_.begin(); it != map_.end(); ++it) index_.emplace(it->first, it);
+  }
+  template <typename Iterator>
+  Iterator checked(Iterator it) const {
+    if (it == map_.end()) throw std::out_of_range("no entry with that id");
+    return it;
+  }
+
+  Map map_;
+  std::unordered_map<std::string_view, iterator> index_;  // views of map_'s keys
+};
+
 // ---- The consolidated ledger ----------------------------------------------------------------
 
 struct PriceSchedule {
@@ -272,7 +338,7 @@ struct Billing {
 };
 
 struct Registry {
-  ById<Account> accounts;
+  IndexedById<Account> accounts;
   ById<Organization> organizations;
   ById<Handshake> handshakes;
   ById<std::string> account_by_email;  // lower-cased email -> account id
