@@ -240,7 +240,8 @@ int run_replay(const std::string& data, bool verify) {
   JsonWriter out;
   out.begin_object().field("scenario", verify ? "verify" : "replay").field("events", head);
   if (verify) {
-    const VerifyReport report = verify_chain(**store, 1, std::numeric_limits<uint64_t>::max());
+    const VerifyReport report = verify_chain(**store, 1, std::numeric_limits<uint64_t>::max(),
+                                             std::max(1u, std::thread::hardware_concurrency()));
     if (!report.status.is_ok()) die("verify: " + report.status.to_string());
   } else {
     Registry state;

@@ -3,12 +3,14 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <sstream>
+#include <thread>
 
 #include "cli/common.h"
 #include "cli/progress.h"
@@ -266,8 +268,11 @@ int run_replay(const ReplayArgs& args) {
 int run_verify(const VerifyArgs& args) {
   auto source = open_source(args.location);
   if (!source.is_ok()) return fail(source.status());
-  const VerifyReport report = verify_chain(ProgressSource(source->get(), "verify"), args.from,
-                                           args.to.value_or(std::numeric_limits<uint64_t>::max()));
+  // A local store is read on every core; a server connection takes one request at a time.
+  const unsigned threads = source->store ? std::max(1u, std::thread::hardware_concurrency()) : 1;
+  const VerifyReport report =
+      verify_chain(ProgressSource(source->get(), "verify"), args.from,
+                   args.to.value_or(std::numeric_limits<uint64_t>::max()), threads);
   if (args.json) {
     JsonWriter out;
     out.begin_object()

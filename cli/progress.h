@@ -3,6 +3,7 @@
 // Single-threaded; `inner` must outlive it.
 #pragma once
 
+#include <atomic>
 #include <string>
 
 #include "replay/record_source.h"
@@ -21,7 +22,7 @@ class ProgressSource final : public RecordSource {
   const RecordSource& inner_;
   std::string label_;
   bool enabled_ = false;
-  mutable bool printed_ = false;
+  mutable std::atomic<bool> printed_ = false;  // scans may run on several threads
 };
 
 }  // namespace orgledger::cli

@@ -484,6 +484,7 @@ class Session : public std::enable_shared_from_this<Session> {
         const auto& verify = *request.body_as_VerifyRequest();
         const uint64_t from = verify.from();
         const uint64_t to = verify.to() == 0 ? std::numeric_limits<uint64_t>::max() : verify.to();
+        // One thread: a verify must not take the cores the sequencer and writer run on.
         asio::post(server_.blocking, [&store, id, from, to, done] {
           done(wire::verify_frame(id, verify_chain(store, from, to)));
         });

@@ -1,7 +1,10 @@
 #include "replay/verify.h"
 
+#include <algorithm>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "replay/record.h"
 
@@ -20,9 +23,66 @@ Status chain_broken(uint64_t position, std::string_view why) {
       "hash chain broken at position " + std::to_string(position) + ": " + std::string(why));
 }
 
+// One walk over from..to. `link_out_broken` says that its failure came from the link out of
+// `to` (record to+1 does not carry the hash of record `to`), which a walk over a longer range
+// would have seen while counting record to+1.
+VerifyReport verify_part(const RecordSource& source, uint64_t from, uint64_t to,
+                         bool* link_out_broken = nullptr);
+
 }  // namespace
 
-VerifyReport verify_chain(const RecordSource& source, uint64_t from, uint64_t to) {
+VerifyReport verify_chain(const RecordSource& source, uint64_t from, uint64_t to,
+                          unsigned threads) {
+  if (from == 0) from = 1;
+  if (threads <= 1) return verify_part(source, from, to);
+  auto head = source.head();
+  if (!head.is_ok()) return verify_part(source, from, to);  // reports the error
+  to = std::min(to, head->position);
+  if (from > to || to - from + 1 < threads) return verify_part(source, from, to);
+  // Consecutive parts; each finds the faults inside it exactly as one walk would, so the first
+  // part that fails holds the first bad position.
+  const uint64_t size = (to - from + 1) / threads;
+  std::vector<VerifyReport> parts(threads);
+  std::vector<char> links_out_broken(threads, 0);
+  std::vector<std::thread> workers;
+  for (unsigned part = 0; part < threads; ++part) {
+    const uint64_t part_from = from + part * size;
+    const uint64_t part_to = part + 1 == threads ? to : part_from + size - 1;
+    workers.emplace_back([&, part, part_from, part_to] {
+      bool link_out_broken = false;
+      parts[part] = verify_part(source, part_from, part_to, &link_out_broken);
+      links_out_broken[part] = link_out_broken;
+    });
+  }
+  for (std::thread& worker : workers) worker.join();
+  VerifyReport report;
+  report.from = from;
+  for (size_t index = 0; index < parts.size(); ++index) {
+    const VerifyReport& part = parts[index];
+    if (part.records > 0) {
+      report.to = part.to;
+      report.last_hash = part.last_hash;
+      report.records += part.records;
+    }
+    if (part.status.is_ok()) continue;
+    report.status = part.status;
+    report.first_bad_position = part.first_bad_position;
+    // A part's last record blamed through the broken link into the next part's first record:
+    // one walk counts that first record before it blames, and so did the next part.
+    if (links_out_broken[index] && index + 1 < parts.size() && parts[index + 1].records > 0) {
+      report.to = parts[index + 1].to;
+      report.last_hash = parts[index + 1].last_hash;
+      report.records += parts[index + 1].records;
+    }
+    return report;
+  }
+  return report;
+}
+
+namespace {
+
+VerifyReport verify_part(const RecordSource& source, uint64_t from, uint64_t to,
+                         bool* link_out_broken) {
   VerifyReport report;
   if (from == 0) from = 1;
   report.from = from;
@@ -122,6 +182,7 @@ VerifyReport verify_chain(const RecordSource& source, uint64_t from, uint64_t to
                         });
     }
     blame(*pending, next_prev && *next_prev == pending->hash);
+    if (link_out_broken != nullptr) *link_out_broken = pending->position > to;
   }
   // A fault found only past `to` (in the record after the range) does not concern this range.
   if (bad_position != 0 && bad_position <= to) return failed(report, bad_position, failure);
@@ -132,4 +193,5 @@ VerifyReport verify_chain(const RecordSource& source, uint64_t from, uint64_t to
   return report;
 }
 
+}  // namespace
 }  // namespace orgledger

@@ -26,7 +26,12 @@ struct VerifyReport {
 // position 1); when the range reaches the head, the last record must hash to the head hash.
 // A broken link between n-1 and n is blamed on the record whose bytes changed: n-1 when n's
 // own hash still matches what n+1 (or the head) recorded, else n.
+//
+// With `threads` > 1 the range is cut into that many consecutive parts, verified at once (each
+// part checks the link into its first record and out of its last, so the parts join up); the
+// report is the one a single thread gives. The source's scan and head must then be safe to call
+// from several threads at once (the Store's are; a client connection's are not).
 VerifyReport verify_chain(const RecordSource& source, uint64_t from = 1,
-                          uint64_t to = std::numeric_limits<uint64_t>::max());
+                          uint64_t to = std::numeric_limits<uint64_t>::max(), unsigned threads = 1);
 
 }  // namespace orgledger

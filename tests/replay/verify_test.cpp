@@ -54,11 +54,24 @@ void flip_name_byte(const std::string& directory, uint64_t position) {
   });
 }
 
+// Verifies in one thread, and checks that 2 to 4 threads (parts of one to three records, so a
+// fault sits on or next to a boundary between parts) report exactly the same.
 VerifyReport verify_store(const std::string& directory, uint64_t from = 1,
                           uint64_t to = std::numeric_limits<uint64_t>::max()) {
   auto store = Store::open(directory, StoreOptions::existing_read_only());
   REQUIRE(store.is_ok());
-  return verify_chain(**store, from, to);
+  const VerifyReport report = verify_chain(**store, from, to);
+  for (unsigned threads = 2; threads <= 4; ++threads) {
+    CAPTURE(threads);
+    const VerifyReport parallel = verify_chain(**store, from, to, threads);
+    CHECK(parallel.status.to_string() == report.status.to_string());
+    CHECK(parallel.first_bad_position == report.first_bad_position);
+    CHECK(parallel.from == report.from);
+    CHECK(parallel.to == report.to);
+    CHECK(parallel.records == report.records);
+    CHECK(parallel.last_hash == report.last_hash);
+  }
+  return report;
 }
 
 }  // namespace
