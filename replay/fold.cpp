@@ -1,38 +1,144 @@
 #include "replay/fold.h"
 
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "replay/record.h"
 
 namespace orgledger {
 
-Result<FoldSummary> fold(const RecordSource& source, const FoldRange& range, Registry& state) {
-  FoldSummary summary;
+namespace {
+
+// Records read, checked and copied by the reader thread, 8-byte aligned for FlatBuffers.
+struct Batch {
+  std::string bytes;
+  struct Entry {
+    uint64_t position;
+    size_t offset;
+  };
+  std::vector<Entry> records;
+};
+
+constexpr size_t kBatchRecords = 1024;
+constexpr size_t kBatchesInFlight = 4;
+
+// The hand-over between the reader and the folding thread: a few batches in flight, then the
+// reader waits. The folding thread can stop the reader early.
+class BatchChannel {
+ public:
+  // Reader: false when the folder asked to stop.
+  bool push(Batch batch) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return ready_.size() < kBatchesInFlight || stopped_; });
+    if (stopped_) return false;
+    ready_.push_back(std::move(batch));
+    changed_.notify_all();
+    return true;
+  }
+  void close(Status status) {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    status_ = std::move(status);
+    changed_.notify_all();
+  }
+  // Folder: the next batch, or nullopt once the reader is done.
+  std::optional<Batch> pop() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return !ready_.empty() || closed_; });
+    if (ready_.empty()) return std::nullopt;
+    Batch batch = std::move(ready_.front());
+    ready_.pop_front();
+    changed_.notify_all();
+    return batch;
+  }
+  void stop() {
+    std::lock_guard lock(mutex_);
+    stopped_ = true;
+    changed_.notify_all();
+  }
+  // After pop() returned nullopt: how the reader ended.
+  Status status() const {
+    std::lock_guard lock(mutex_);
+    return status_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<Batch> ready_;
+  bool closed_ = false;
+  bool stopped_ = false;
+  Status status_;
+};
+
+// Reads `range` from `source` into `channel`: each record must be the next position and decode
+// (decode_record verifies it), else the channel closes with DataLoss.
+void read_records(const RecordSource& source, const FoldRange& range, BatchChannel& channel) {
   uint64_t expected = range.from;
   Status failure;
+  Batch batch;
+  bool open = true;
   Status scanned = source.scan(range.from, range.to, [&](const StoredRecord& stored) {
     if (stored.position != expected) {
       failure = Status(Code::kDataLoss, Reason::kCorruptRecord,
                        "record at position " + std::to_string(expected) + " is missing");
       return ScanOutcome::kStop;
     }
-    auto record = decode_record(stored);
-    if (!record.is_ok()) {
+    if (auto record = decode_record(stored); !record.is_ok()) {
       failure = record.status();
       return ScanOutcome::kStop;
     }
-    if ((*record)->recorded_at() > range.until) return ScanOutcome::kStop;
-    const EventContext context{stored.position, (*record)->recorded_at(),
-                               (*record)->actor() ? (*record)->actor()->string_view() : ""};
-    apply(state, *(*record)->event(), context);
-    if (summary.records == 0) summary.first_position = stored.position;
-    summary.last_position = stored.position;
-    ++summary.records;
+    batch.bytes.resize((batch.bytes.size() + 7) & ~size_t{7});
+    batch.records.push_back({stored.position, batch.bytes.size()});
+    batch.bytes.append(stored.bytes);
     ++expected;
+    if (batch.records.size() == kBatchRecords) {
+      open = channel.push(std::move(batch));
+      batch = Batch{};
+      if (!open) return ScanOutcome::kStop;
+    }
     return ScanOutcome::kContinue;
   });
-  ORGLEDGER_RETURN_IF_ERROR(scanned);
-  ORGLEDGER_RETURN_IF_ERROR(failure);
+  if (open && !batch.records.empty()) channel.push(std::move(batch));
+  channel.close(!scanned.is_ok() ? std::move(scanned) : std::move(failure));
+}
+
+}  // namespace
+
+Result<FoldSummary> fold(const RecordSource& source, const FoldRange& range, Registry& state) {
+  // One thread reads and checks the records while this one applies them.
+  BatchChannel channel;
+  std::thread reader([&] { read_records(source, range, channel); });
+  struct Joiner {
+    BatchChannel& channel;
+    std::thread& reader;
+    ~Joiner() {
+      channel.stop();
+      reader.join();
+    }
+  } joiner{channel, reader};
+
+  FoldSummary summary;
+  while (std::optional<Batch> batch = channel.pop()) {
+    for (const Batch::Entry& entry : batch->records) {
+      // Verified by the reader.
+      const fb::EventRecord* record =
+          fb::GetEventRecord(reinterpret_cast<const uint8_t*>(batch->bytes.data() + entry.offset));
+      if (record->recorded_at() > range.until) return summary;  // later records do not count
+      const EventContext context{entry.position, record->recorded_at(),
+                                 record->actor() ? record->actor()->string_view() : ""};
+      apply(state, *record->event(), context);
+      if (summary.records == 0) summary.first_position = entry.position;
+      summary.last_position = entry.position;
+      ++summary.records;
+    }
+  }
+  ORGLEDGER_RETURN_IF_ERROR(channel.status());
   return summary;
 }
 

@@ -78,3 +78,81 @@ TEST_CASE("fold: a missing position fails with DataLoss naming it") {
   CHECK(summary.status().code() == Code::kDataLoss);
   CHECK(summary.status().message().find("position 2") != std::string::npos);
 }
+
+namespace {
+
+// Hands out records but one, whose bytes are not a record.
+class CorruptLog final : public RecordSource {
+ public:
+  explicit CorruptLog(const MemoryLog& log, uint64_t corrupt) : log_(log), corrupt_(corrupt) {}
+  Result<Head> head() const override { return log_.head(); }
+  Status scan(uint64_t from, uint64_t to, const RecordVisitor& visit) const override {
+    return log_.scan(from, to, [&](const StoredRecord& record) {
+      return record.position == corrupt_ ? visit(StoredRecord{record.position, "garbage"})
+                                         : visit(record);
+    });
+  }
+
+ private:
+  const MemoryLog& log_;
+  uint64_t corrupt_;
+};
+
+// The sample log, a price and `count` usage records, one a minute from 2026-10-03.
+MemoryLog long_log(int count) {
+  MemoryLog log = sample_log();
+  REQUIRE_OK(log.append(price_schedule_set("Requests", "ec2", "request", "2026-10",
+                                           {{std::nullopt, "0.0004"}}, "2026-10-01T00:00:00Z"),
+                        at("2026-10-02T00:00:00Z")));
+  for (int n = 0; n < count; ++n) {
+    const Micros when = at("2026-10-03T00:00:00Z") + n * kMicrosPerMinute;
+    fb::EventT usage = usage_recorded(n % 2 == 0 ? "111111111111" : "222222222222", "Requests",
+                                      std::to_string(n % 7 + 1), "2026-10-03T00:00:00Z");
+    usage.occurred_at = when;
+    REQUIRE_OK(log.append(usage, when));
+  }
+  return log;
+}
+
+}  // namespace
+
+TEST_CASE("fold: a log of many read-ahead batches replays whole, and stops early at any point") {
+  MemoryLog log = long_log(10'000);
+  const uint64_t head = log.head()->position;
+  auto whole = replay_to_position(log, std::numeric_limits<uint64_t>::max());
+  REQUIRE(whole.is_ok());
+  CHECK(digest(*whole) == digest(log.state()));
+  for (uint64_t position :
+       {uint64_t{1}, uint64_t{1023}, uint64_t{1024}, uint64_t{4097}, uint64_t{9000}, head - 1}) {
+    CAPTURE(position);
+    auto by_position = replay_to_position(log, position);
+    auto by_time = replay_until(log, log.recorded_at()[position - 1]);
+    REQUIRE(by_position.is_ok());
+    REQUIRE(by_time.is_ok());
+    CHECK(digest(*by_position) == digest(*by_time));
+    CHECK(digest(*by_position) != digest(*whole));
+  }
+}
+
+TEST_CASE("fold: a record that does not decode fails the fold only when the fold reaches it") {
+  MemoryLog log = long_log(3'000);
+  const uint64_t corrupt = 2'500;
+  CorruptLog corrupted(log, corrupt);
+  // Stops at the record before it (recorded after `until`), though the read-ahead got further.
+  Registry early;
+  auto stopped = fold(
+      corrupted, FoldRange{1, std::numeric_limits<uint64_t>::max(), log.recorded_at()[corrupt - 3]},
+      early);
+  REQUIRE(stopped.is_ok());
+  CHECK(stopped->last_position == corrupt - 2);
+  Registry state;
+  auto summary = fold(corrupted, FoldRange{}, state);
+  REQUIRE_FALSE(summary.is_ok());
+  CHECK(summary.status().code() == Code::kDataLoss);
+  CHECK(summary.status().message().find("position " + std::to_string(corrupt)) !=
+        std::string::npos);
+  // What was applied before it is there, and nothing after it.
+  auto before = replay_to_position(log, corrupt - 1);
+  REQUIRE(before.is_ok());
+  CHECK(digest(state) == digest(*before));
+}
