@@ -59,6 +59,8 @@ class JsonWriter {
   }
 
   const std::string& str() const { return out_; }
+  // Room for `bytes` of output, for a caller that knows roughly how much it writes.
+  void reserve(size_t bytes) { out_.reserve(bytes); }
 
  private:
   JsonWriter& open(char bracket) {
@@ -85,8 +87,13 @@ class JsonWriter {
   void write_string(std::string_view text) {
     static constexpr char kHex[] = "0123456789abcdef";
     out_ += '"';
-    for (char c : text) {
+    size_t plain = 0;  // the run of characters that need no escape, appended at once
+    for (size_t i = 0; i < text.size(); ++i) {
+      const char c = text[i];
       const auto byte = static_cast<unsigned char>(c);
+      if (byte >= 0x20 && c != '"' && c != '\\') continue;
+      out_.append(text.data() + plain, i - plain);
+      plain = i + 1;
       switch (c) {
         case '"':
           out_ += "\\\"";
@@ -104,15 +111,12 @@ class JsonWriter {
           out_ += "\\t";
           break;
         default:
-          if (byte < 0x20) {
-            out_ += "\\u00";
-            out_ += kHex[byte >> 4];
-            out_ += kHex[byte & 0xf];
-          } else {
-            out_ += c;  // UTF-8 passes through; inputs were validated as UTF-8
-          }
+          out_ += "\\u00";
+          out_ += kHex[byte >> 4];
+          out_ += kHex[byte & 0xf];
       }
     }
+    out_.append(text.data() + plain, text.size() - plain);  // UTF-8 passes through (validated)
     out_ += '"';
   }
 

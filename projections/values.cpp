@@ -2,6 +2,8 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 
@@ -196,20 +198,23 @@ Result<int64_t> parse_decimal(std::string_view text, int scale) {
 std::string format_decimal(int64_t value, int scale) {
   const bool negative = value < 0;
   // Work in unsigned so INT64_MIN formats correctly.
-  uint64_t magnitude = negative ? ~static_cast<uint64_t>(value) + 1 : static_cast<uint64_t>(value);
-  std::string digits = std::to_string(magnitude);
-  if (static_cast<int>(digits.size()) <= scale) {
-    digits.insert(0, scale - digits.size() + 1, '0');
-  }
-  std::string whole = digits.substr(0, digits.size() - scale);
-  std::string fraction = digits.substr(digits.size() - scale);
-  while (!fraction.empty() && fraction.back() == '0') fraction.pop_back();
-  std::string text = negative ? "-" : "";
-  text += whole;
-  if (!fraction.empty()) {
-    text += '.';
-    text += fraction;
-  }
+  const uint64_t magnitude =
+      negative ? ~static_cast<uint64_t>(value) + 1 : static_cast<uint64_t>(value);
+  // The digits, zero-padded to at least scale + 1 of them (one before the point).
+  char digits[48];
+  const auto size =
+      static_cast<size_t>(std::to_chars(digits, digits + sizeof digits, magnitude).ptr - digits);
+  const size_t width = std::max(size, static_cast<size_t>(scale) + 1);
+  std::string text;
+  text.reserve(width + 2);
+  if (negative) text += '-';
+  text.append(width - size, '0').append(digits, size);
+  // Drop the fraction's trailing zeros, and the point when nothing is left after it.
+  size_t end = text.size();
+  const size_t point = end - static_cast<size_t>(scale);
+  while (end > point && text[end - 1] == '0') --end;
+  text.resize(end);
+  if (end > point) text.insert(point, 1, '.');
   return text;
 }
 
