@@ -201,31 +201,52 @@ int run_small(const Workload& workload, const Connection& where, int connections
   return 0;
 }
 
-// query: the consolidated bill of the largest organization, `requests` times. The first request
-// computes it; the server answers the others from its cache until the next commit, so the first
-// latency is reported apart.
+// query: the consolidated bill of the largest organization, `requests` times in full, then
+// `requests` times as the summary (no per-account lines). The first request of each computes
+// it; the server answers the others from its cache until the next commit, so the first latency
+// is reported apart.
 int run_query(const Workload& workload, const Connection& where, int requests) {
   auto client = connect(where);
   const std::string payer = workload.largest().payer;
-  std::vector<double> latencies;
-  std::string first;
-  for (int r = 0; r < requests; ++r) {
-    const auto sent = Clock::now();
-    auto bill = client->get_bill(payer, "2026-10", "", true);
-    latencies.push_back(std::chrono::duration<double, std::micro>(Clock::now() - sent).count());
-    if (!bill.is_ok()) die("query: " + bill.status().to_string());
-    if (r == 0) first = *bill;
-    if (*bill != first) die("query: the bill changed between requests");
+  struct Series {
+    std::vector<double> latencies;
+    std::string first;
+  };
+  auto measure = [&](bool summary) {
+    Series series;
+    for (int r = 0; r < requests; ++r) {
+      const auto sent = Clock::now();
+      auto bill = client->get_bill(payer, "2026-10", "", true, "", summary);
+      series.latencies.push_back(
+          std::chrono::duration<double, std::micro>(Clock::now() - sent).count());
+      if (!bill.is_ok()) die("query: " + bill.status().to_string());
+      if (r == 0) series.first = *bill;
+      if (*bill != series.first) die("query: the bill changed between requests");
+    }
+    return series;
+  };
+  Series full = measure(false);
+  Series summary = measure(true);
+  // The summary is the full bill without its "lines".
+  const size_t lines = full.first.find(",\"lines\":[");
+  const size_t corrections = full.first.find("],\"corrections\":[");
+  if (lines == std::string::npos || corrections == std::string::npos ||
+      summary.first != full.first.substr(0, lines) + full.first.substr(corrections + 1)) {
+    die("query: the summary is not the bill without its lines");
   }
   JsonWriter out;
   out.begin_object()
       .field("scenario", "query")
       .field("requests", static_cast<uint64_t>(requests))
       .field("accounts", static_cast<uint64_t>(workload.largest().members.size()))
-      .field("first_us", fmt::format("{:.0f}", latencies.front()))
-      .field("p50_us", fmt::format("{:.0f}", percentile(latencies, 50)))
-      .field("p99_us", fmt::format("{:.0f}", percentile(latencies, 99)))
-      .field("bill_bytes", static_cast<uint64_t>(first.size()))
+      .field("first_us", fmt::format("{:.0f}", full.latencies.front()))
+      .field("p50_us", fmt::format("{:.0f}", percentile(full.latencies, 50)))
+      .field("p99_us", fmt::format("{:.0f}", percentile(full.latencies, 99)))
+      .field("bill_bytes", static_cast<uint64_t>(full.first.size()))
+      .field("summary_first_us", fmt::format("{:.0f}", summary.latencies.front()))
+      .field("summary_p50_us", fmt::format("{:.0f}", percentile(summary.latencies, 50)))
+      .field("summary_p99_us", fmt::format("{:.0f}", percentile(summary.latencies, 99)))
+      .field("summary_bytes", static_cast<uint64_t>(summary.first.size()))
       .end_object();
   report(out);
   return 0;

@@ -44,12 +44,13 @@ int run_bill(const BillArgs& args) {
   if (!args.location.connect.empty()) {
     auto client = connect(args.location);
     if (!client.is_ok()) return fail(client.status());
-    return print((*client)->get_bill(args.payer, args.month, args.as_of, args.json, args.account));
+    return print((*client)->get_bill(args.payer, args.month, args.as_of, args.json, args.account,
+                                     args.summary));
   }
   auto registry = bill_state(args.payer, args.location.data, args.as_of);
   if (!registry.is_ok()) return fail(registry.status());
-  return print(
-      render_bill(*registry, args.payer, *parse_month(args.month), args.json, args.account));
+  return print(render_bill(*registry, args.payer, *parse_month(args.month), args.json, args.account,
+                           args.summary));
 }
 
 int run_export_focus(const ExportArgs& args) {

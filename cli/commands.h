@@ -72,6 +72,7 @@ struct BillArgs {
   Location location;
   std::string as_of;
   bool json = false;
+  bool summary = false;  // without the per-account lines
 };
 
 struct ExportArgs {

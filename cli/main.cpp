@@ -126,6 +126,9 @@ int main(int argc, char** argv) {
   add_location(bill, bill_args.location, "store directory (read-only)");
   bill->add_option("--as-of", bill_args.as_of, "a log position or an RFC 3339 time");
   bill->add_flag("--json", bill_args.json, "JSON output (exact decimal strings)");
+  bill->add_flag("--summary", bill_args.summary,
+                 "without the per-account lines: usage types, corrections, credits, members, "
+                 "totals");
   bill->add_option("--account", bill_args.account,
                    "only this account's charges on the bill (what a member may read)");
 

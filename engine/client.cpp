@@ -256,14 +256,14 @@ Result<std::string> Client::get_organization(std::string_view org_id, std::strin
 }
 
 Result<std::string> Client::get_bill(std::string_view payer, std::string_view month,
-                                     std::string_view as_of, bool json,
-                                     std::string_view account_id) {
+                                     std::string_view as_of, bool json, std::string_view account_id,
+                                     bool summary) {
   flatbuffers::FlatBufferBuilder builder(128);
-  const auto body =
-      wire::CreateGetBillRequest(builder, builder.CreateString(payer.data(), payer.size()),
-                                 builder.CreateString(month.data(), month.size()),
-                                 builder.CreateString(as_of.data(), as_of.size()), json,
-                                 builder.CreateString(account_id.data(), account_id.size()));
+  const auto body = wire::CreateGetBillRequest(
+      builder, builder.CreateString(payer.data(), payer.size()),
+      builder.CreateString(month.data(), month.size()),
+      builder.CreateString(as_of.data(), as_of.size()), json,
+      builder.CreateString(account_id.data(), account_id.size()), summary);
   return document(
       request_frame(builder, next_request_id(), wire::RequestBody::GetBillRequest, body));
 }

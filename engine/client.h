@@ -69,9 +69,11 @@ class Client {
   Result<AuthenticateReply> authenticate(const Credentials& credentials);
   Result<std::string> get_account(std::string_view account_id, std::string_view as_of, bool json);
   Result<std::string> get_organization(std::string_view org_id, std::string_view as_of, bool json);
-  // `account_id` set: only that account's charges on the payer's bill.
+  // `account_id` set: only that account's charges on the payer's bill; `summary`: without the
+  // per-account lines.
   Result<std::string> get_bill(std::string_view payer, std::string_view month,
-                               std::string_view as_of, bool json, std::string_view account_id = {});
+                               std::string_view as_of, bool json, std::string_view account_id = {},
+                               bool summary = false);
   Result<std::string> export_focus(std::string_view payer, std::string_view month);
   Result<std::string> stats();
   Result<std::pair<uint64_t, Hash>> digest();

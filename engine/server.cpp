@@ -420,26 +420,27 @@ class Session : public std::enable_shared_from_this<Session> {
           return;
         }
         const bool json = get.json();
+        const bool summary = get.summary();
         if (text(get.as_of()).empty()) {
           // At the head: from the cache while no commit has moved the head.
-          const std::string key =
-              payer + '/' + std::to_string(*month) + '/' + account_id + (json ? "/json" : "/text");
+          const std::string key = payer + '/' + std::to_string(*month) + '/' + account_id +
+                                  (json ? "/json" : "/text") + (summary ? "/summary" : "");
           server_.sequencer.query([bills = &server_.bills, id, done, key, payer, month = *month,
-                                   json, account_id](const Engine& engine) {
+                                   json, account_id, summary](const Engine& engine) {
             const uint64_t head = engine.store().head()->position;
             if (const std::string* cached = bills->find(key, head)) {
               done(wire::document_frame(id, *cached));
               return;
             }
-            auto bill = render_bill(engine.registry(), payer, month, json, account_id);
+            auto bill = render_bill(engine.registry(), payer, month, json, account_id, summary);
             if (bill.is_ok()) bills->put(key, head, *bill);
             done(document_or_error(id, bill));
           });
           return;
         }
         render(id, text(get.as_of()), std::move(done),
-               [payer, month = *month, json, account_id](const Registry& registry) {
-                 return render_bill(registry, payer, month, json, account_id);
+               [payer, month = *month, json, account_id, summary](const Registry& registry) {
+                 return render_bill(registry, payer, month, json, account_id, summary);
                });
         return;
       }
@@ -768,6 +769,10 @@ void Server::Impl::accept() {
           accept();
           return;
         }
+        // Answers go out as soon as they are written: with Nagle's algorithm the tail of a large
+        // answer waited for the client's delayed ACK (~40 ms on loopback).
+        boost::system::error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
         auto session = std::make_shared<Session>(*this, std::move(socket));
         if (connections.load() >= options.max_connections) {
           spdlog::warn("connection refused peer={} reason=\"{} connections already open\"",

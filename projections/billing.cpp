@@ -817,11 +817,11 @@ Bill charges_of(const Bill& bill, std::string_view account_id) {
   return charges;
 }
 
-std::string bill_to_json(const Bill& bill) {
+std::string bill_to_json(const Bill& bill, bool with_lines) {
   JsonWriter out;
   // About what each entry takes, so that the text is not copied as it grows.
-  out.reserve(512 + 160 * (bill.usage_types.size() + bill.lines.size() + bill.corrections.size() +
-                           bill.credits.size() + bill.members.size()));
+  out.reserve(512 + 160 * (bill.usage_types.size() + (with_lines ? bill.lines.size() : 0) +
+                           bill.corrections.size() + bill.credits.size() + bill.members.size()));
   out.begin_object()
       .field("payer_id", bill.payer_id)
       .field("payer_name", bill.payer_name)
@@ -839,17 +839,21 @@ std::string bill_to_json(const Bill& bill) {
     write_amount(out, "standalone_cost", type.standalone_cost);
     out.end_object();
   }
-  out.end_array().key("lines").begin_array();
-  for (const BillLine& line : bill.lines) {
-    out.begin_object()
-        .field("account_id", line.account_id)
-        .field("usage_type", line.usage_type)
-        .field("quantity", format_decimal(line.quantity, kQuantityScale));
-    write_amount(out, "standalone_cost", line.standalone_cost);
-    write_amount(out, "billed_cost", line.billed_cost);
-    out.end_object();
+  out.end_array();
+  if (with_lines) {
+    out.key("lines").begin_array();
+    for (const BillLine& line : bill.lines) {
+      out.begin_object()
+          .field("account_id", line.account_id)
+          .field("usage_type", line.usage_type)
+          .field("quantity", format_decimal(line.quantity, kQuantityScale));
+      write_amount(out, "standalone_cost", line.standalone_cost);
+      write_amount(out, "billed_cost", line.billed_cost);
+      out.end_object();
+    }
+    out.end_array();
   }
-  out.end_array().key("corrections").begin_array();
+  out.key("corrections").begin_array();
   for (const CorrectionLine& line : bill.corrections) {
     out.begin_object()
         .field("account_id", line.account_id)

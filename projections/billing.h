@@ -31,8 +31,9 @@ void unapply_usage(Registry& state, const fb::Event& event, Micros prior_last_us
 Result<Bill> compute_bill(const Registry& state, std::string_view payer_id, Month month);
 
 // The canonical JSON of a bill (what `orgledger bill --json` prints and what a frozen bill is
-// stored as): amounts and quantities as exact decimal strings.
-std::string bill_to_json(const Bill& bill);
+// stored as): amounts and quantities as exact decimal strings. Without `with_lines`, the
+// summary: no "lines" key (usage types, corrections, credits, members and totals only).
+std::string bill_to_json(const Bill& bill, bool with_lines = true);
 
 // One account's charges on `bill` (what a member may see): its lines, corrections and the
 // credits applied to it, with the totals of its member summary; no other account and no

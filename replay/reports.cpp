@@ -419,7 +419,8 @@ Status unknown_account(std::string_view account_id) {
 }
 
 // The table form of a bill, or of one account's charges on it (`account_id` set).
-std::string bill_text(const Registry& registry, const Bill& bill, std::string_view account_id) {
+std::string bill_text(const Registry& registry, const Bill& bill, std::string_view account_id,
+                      bool with_lines) {
   std::string text;
   std::map<std::string, std::string> units;
   for (const auto& [usage_type, schedules] : registry.billing.prices) {
@@ -448,7 +449,7 @@ std::string bill_text(const Registry& registry, const Bill& bill, std::string_vi
                           dollars(type.consolidated_cost), dollars(type.standalone_cost));
     }
   }
-  if (!bill.lines.empty()) {
+  if (with_lines && !bill.lines.empty()) {
     text += fmt::format("\n  {:<14} {:<32} {:>20} {:>16} {:>16}\n", "ACCOUNT", "USAGE TYPE",
                         "QUANTITY", "STANDALONE", "BILLED");
     for (const BillLine& line : bill.lines) {
@@ -500,7 +501,7 @@ std::string bill_text(const Registry& registry, const Bill& bill, std::string_vi
 }  // namespace
 
 Result<std::string> render_bill(const Registry& registry, const std::string& payer, Month month,
-                                bool json, const std::string& account_id) {
+                                bool json, const std::string& account_id, bool summary) {
   if (registry.find_account(payer) == nullptr) return unknown_account(payer);
   if (!account_id.empty() && registry.find_account(account_id) == nullptr) {
     return unknown_account(account_id);
@@ -508,8 +509,8 @@ Result<std::string> render_bill(const Registry& registry, const std::string& pay
   auto computed = compute_bill(registry, payer, month);
   if (!computed.is_ok()) return computed.status();
   const Bill bill = account_id.empty() ? std::move(*computed) : charges_of(*computed, account_id);
-  if (json) return bill_to_json(bill) + "\n";
-  return bill_text(registry, bill, account_id);
+  if (json) return bill_to_json(bill, !summary) + "\n";
+  return bill_text(registry, bill, account_id, !summary);
 }
 
 Result<std::string> render_focus(const Registry& registry, const std::string& payer, Month month) {

@@ -24,10 +24,12 @@ Result<std::string> render_organization(const Registry& registry, const std::str
                                         bool json, Micros now);
 
 // The consolidated bill (DOMAIN.md), as a table or as its canonical JSON; with `account_id`,
-// only that account's charges on it (charges_of). NotFound/AccountNotFound for an unknown
-// payer or account.
+// only that account's charges on it (charges_of); with `summary`, without the per-account lines
+// (usage types, corrections, credits, members and totals). NotFound/AccountNotFound for an
+// unknown payer or account.
 Result<std::string> render_bill(const Registry& registry, const std::string& payer, Month month,
-                                bool json, const std::string& account_id = "");
+                                bool json, const std::string& account_id = "",
+                                bool summary = false);
 
 // The FOCUS CSV of a payer's month (docs/billing.md "FOCUS export"), RFC 4180 with CRLF.
 Result<std::string> render_focus(const Registry& registry, const std::string& payer, Month month);

@@ -214,6 +214,23 @@ TEST_CASE("server: append, query and bill over the socket equal the embedded res
         std::string::npos);
   CHECK(client->get_bill("111111111111", "2026-10", "", true).value() ==
         client->get_bill("111111111111", "2026-10", "", true).value());
+  // The summary is the bill without its "lines" (and a cached full bill is not served for it).
+  const std::string full = client->get_bill("111111111111", "2026-10", "", true).value();
+  const std::string summary =
+      client->get_bill("111111111111", "2026-10", "", true, "", true).value();
+  const size_t lines = full.find(",\"lines\":[");
+  const size_t corrections = full.find("],\"corrections\":[");
+  REQUIRE(lines != std::string::npos);
+  REQUIRE(corrections != std::string::npos);
+  CHECK(summary == full.substr(0, lines) + full.substr(corrections + 1));
+  const std::string summary_as_of =
+      client->get_bill("111111111111", "2026-10", "7", true, "", true).value();
+  CHECK(summary_as_of.find("\"lines\"") == std::string::npos);
+  CHECK(summary_as_of.find("\"total\":\"1392.64\"") != std::string::npos);
+  const std::string table =
+      client->get_bill("111111111111", "2026-10", "", false, "", true).value();
+  CHECK(table.find("BILLED") == std::string::npos);
+  CHECK(table.find("CONSOLIDATED") != std::string::npos);
   auto missing = client->get_account("999999999999", "", false);
   REQUIRE_FALSE(missing.is_ok());
   CHECK_FAILS_WITH(missing.status(), Code::kNotFound, Reason::kAccountNotFound);
