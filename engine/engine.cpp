@@ -151,9 +151,13 @@ Status Engine::recover() {
 
 Status Engine::checkpoint() {
   const uint64_t head = store_->head()->position;
-  const Hash state_digest = digest(registry_);
-  std::string value(reinterpret_cast<const char*>(state_digest.data()), state_digest.size());
-  value += encode_snapshot(registry_);
+  // digest(state) is the SHA-256 of this same encoding: encode once.
+  const std::string snapshot = encode_snapshot(registry_);
+  const Hash state_digest = sha256(snapshot);
+  std::string value;
+  value.reserve(state_digest.size() + snapshot.size());
+  value.append(reinterpret_cast<const char*>(state_digest.data()), state_digest.size());
+  value += snapshot;
   ORGLEDGER_RETURN_IF_ERROR(store_->put_checkpoint(head, value));
   last_checkpoint_ = head;
   return Status::ok();
