@@ -50,7 +50,8 @@ rocksdb::ColumnFamilyOptions event_ids_options() {
   rocksdb::ColumnFamilyOptions options;
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   // Ids are only ever looked up whole, never iterated: a hash memtable keyed by the whole id
-  // inserts without the skiplist search (sorting happens once, at flush).
+  // inserts without a skiplist search on the writer thread; the ordering is done once, when
+  // RocksDB's flush thread writes the memtable out (docs/decisions.md "Write path").
   options.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(std::tuple_size_v<EventIdBytes>));
   options.memtable_factory.reset(rocksdb::NewHashLinkListRepFactory(1 << 20));
   return options;
