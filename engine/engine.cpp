@@ -373,6 +373,24 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
   return group;
 }
 
+void Engine::merge_groups(PreparedGroup& earlier, PreparedGroup&& later) {
+  auto append = [](auto& into, auto& from) {
+    into.insert(into.end(), std::make_move_iterator(from.begin()),
+                std::make_move_iterator(from.end()));
+  };
+  append(earlier.outcomes, later.outcomes);
+  append(earlier.records, later.records);
+  append(earlier.ledger_writes, later.ledger_writes);  // in order: the last value of a key wins
+  append(earlier.credential_writes, later.credential_writes);
+  earlier.live_state_changed = earlier.live_state_changed || later.live_state_changed;
+  earlier.head = later.head;
+  Pending last = std::move(pending_.back());
+  pending_.pop_back();
+  pending_.back().head = last.head;
+  pending_.back().recorded_at = last.recorded_at;
+  pending_.back().ids.merge(last.ids);
+}
+
 std::optional<EventIdEntry> Engine::pending_id(const EventIdBytes& id) const {
   for (const Pending& pending : pending_) {
     if (auto found = pending.ids.find(id); found != pending.ids.end()) return found->second;

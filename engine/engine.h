@@ -130,6 +130,9 @@ class Engine {
   // is left the live state is rebuilt from the store. The live state holds the unfinished
   // groups, so queries must wait until none is left (no group pending).
   PreparedGroup prepare_group(std::vector<AppendRequest> requests);
+  // Folds `later`, the group prepared last, into `earlier`, the one prepared just before it
+  // (neither written yet): one write then stores both, and one finish answers both.
+  void merge_groups(PreparedGroup& earlier, PreparedGroup&& later);
   Status write_group(PreparedGroup& group);
   void finish_group(PreparedGroup& group, const Status& written);
   // Whether groups are prepared and not finished.

@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
+#include <iterator>
+
 namespace orgledger {
 namespace {
 Status stopped() {
@@ -87,6 +89,10 @@ Status Sequencer::Writer::wait() {
 
 void Sequencer::start_write(PreparedGroup& group) {
   {
+    std::lock_guard lock(mutex_);
+    write_finished_ = false;
+  }
+  {
     std::lock_guard lock(writer_.mutex);
     writer_.group = &group;
     writer_.busy = true;
@@ -111,6 +117,11 @@ void Sequencer::write_loop() {
       writer_.busy = false;
     }
     writer_.done_signal.notify_one();
+    {
+      std::lock_guard lock(mutex_);
+      write_finished_ = true;
+    }
+    wake_.notify_one();
   }
 }
 
@@ -166,6 +177,33 @@ void Sequencer::run() {
           Writing{engine_->prepare_group(std::move(requests)), std::move(group)});
     }
     if (writing) {
+      // Until the write finishes, what arrives is validated into the next group as well, so
+      // that one sync stores all of it: with many connections sending one event each, groups
+      // were otherwise as small as what happened to wait when the previous write started.
+      for (;;) {
+        std::vector<PendingAppend> more;
+        {
+          std::unique_lock lock(mutex_);
+          auto may_add = [&] {
+            return !appends_.empty() && queries_.empty() && !engine_->checkpoint_due();
+          };
+          wake_.wait(lock, [&] { return write_finished_ || stopping_ || may_add(); });
+          if (write_finished_ || stopping_ || !may_add()) break;
+          more.reserve(appends_.size());
+          for (PendingAppend& pending : appends_) more.push_back(std::move(pending));
+          appends_.clear();
+        }
+        std::vector<AppendRequest> requests;
+        requests.reserve(more.size());
+        for (PendingAppend& pending : more) requests.push_back(std::move(pending.request));
+        PreparedGroup prepared = engine_->prepare_group(std::move(requests));
+        if (next) {
+          engine_->merge_groups(next->group, std::move(prepared));
+          std::move(more.begin(), more.end(), std::back_inserter(next->waiting));
+        } else {
+          next = std::make_unique<Writing>(Writing{std::move(prepared), std::move(more)});
+        }
+      }
       const Status written = writer_.wait();
       engine_->finish_group(writing->group, written);
       answer(writing->group, writing->waiting, written.is_ok(), listeners);

@@ -84,6 +84,7 @@ class Sequencer {
   std::deque<Query> queries_;              // guarded by mutex_
   std::vector<CommitListener> listeners_;  // guarded by mutex_
   bool stopping_ = false;                  // guarded by mutex_
+  bool write_finished_ = false;            // guarded by mutex_: the write last started is done
   std::mutex join_mutex_;                  // serializes joining thread_
   Writer writer_;
   std::thread writer_thread_;

@@ -399,6 +399,66 @@ TEST_CASE("group commit: requests of one group are all-or-nothing each, in order
   CHECK(store_digest == digest((*engine)->registry()));
 }
 
+TEST_CASE(
+    "group commit: a group prepared behind another and merged into it is stored and answered "
+    "as one, or fails as one") {
+  TempDir dir;
+  ManualClock clock;
+  auto engine = Engine::open(dir.str(), options_with(clock));
+  REQUIRE(engine.is_ok());
+  auto request = [](std::vector<AppendInput> inputs, std::optional<uint64_t> expected_head = {}) {
+    std::vector<AppendRequest> requests(1);
+    requests[0].inputs = std::move(inputs);
+    requests[0].principal = kOperator;
+    requests[0].expected_head = expected_head;
+    return requests;
+  };
+  auto one = [](AppendInput input) {
+    std::vector<AppendInput> inputs;
+    inputs.push_back(std::move(input));
+    return inputs;
+  };
+  // The sequencer's order: the first group is being written while two more are prepared on top
+  // of it and merged; the second sees the head the first left behind.
+  PreparedGroup first = (*engine)->prepare_group(request(five_events()));
+  PreparedGroup second = (*engine)->prepare_group(request(one(input(
+      10, account_created("333333333333", "x@outside.io", "X", "", "2026-10-03T00:00:00Z")))));
+  PreparedGroup third = (*engine)->prepare_group(request(
+      one(input(11,
+                account_created("444444444444", "y@outside.io", "Y", "", "2026-10-03T00:00:00Z"))),
+      6));
+  (*engine)->merge_groups(second, std::move(third));
+  REQUIRE(second.outcomes.size() == 2);
+  CHECK(second.records.size() == 2);
+  (*engine)->finish_group(first, (*engine)->write_group(first));
+  (*engine)->finish_group(second, (*engine)->write_group(second));
+  CHECK_OK(second.outcomes[0].status);
+  CHECK_OK(second.outcomes[1].status);
+  CHECK(second.outcomes[0].positions == std::vector<uint64_t>{6});
+  CHECK(second.outcomes[1].positions == std::vector<uint64_t>{7});
+  CHECK(second.outcomes[1].head.position == 7);
+  CHECK_FALSE((*engine)->groups_pending());
+  CHECK((*engine)->store().head()->position == 7);
+  CHECK(digest(replay_to_position((*engine)->store(), 100).value()) ==
+        digest((*engine)->registry()));
+
+  // A merged group whose write fails fails whole, and the state is the store's again.
+  PreparedGroup fourth = (*engine)->prepare_group(request(one(input(
+      12, account_created("555555555555", "z@outside.io", "Z", "", "2026-10-03T00:00:00Z")))));
+  PreparedGroup fifth = (*engine)->prepare_group(request(one(input(
+      13, account_created("666666666666", "w@outside.io", "W", "", "2026-10-03T00:00:00Z")))));
+  (*engine)->merge_groups(fourth, std::move(fifth));
+  (*engine)->finish_group(fourth, Status(Code::kUnavailable, Reason::kStorageError, "the disk"));
+  for (const AppendOutcome& outcome : fourth.outcomes) {
+    CHECK_FAILS_WITH(outcome.status, Code::kUnavailable, Reason::kStorageError);
+  }
+  CHECK((*engine)->registry().find_account("555555555555") == nullptr);
+  CHECK((*engine)->registry().find_account("666666666666") == nullptr);
+  CHECK((*engine)->store().head()->position == 7);
+  CHECK(digest(replay_to_position((*engine)->store(), 100).value()) ==
+        digest((*engine)->registry()));
+}
+
 TEST_CASE("checkpoint: start-up loads the latest checkpoint and replays only the tail") {
   TempDir dir;
   ManualClock clock;
