@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <functional>
+
 #include "tests/support/events.h"
 #include "tests/support/memory_log.h"
 #include "tests/support/status_matchers.h"
@@ -28,21 +30,35 @@ MemoryLog sample_log() {
   return log;
 }
 
-// Hands out records but skips one position.
-class GappyLog final : public RecordSource {
+// Hands out the records of a log, each through `hand_out` (which may skip or change it).
+class AlteredLog final : public RecordSource {
  public:
-  explicit GappyLog(const MemoryLog& log, uint64_t missing) : log_(log), missing_(missing) {}
+  using HandOut = std::function<ScanOutcome(const StoredRecord&, const RecordVisitor&)>;
+  AlteredLog(const MemoryLog& log, HandOut hand_out) : log_(log), hand_out_(std::move(hand_out)) {}
   Result<Head> head() const override { return log_.head(); }
   Status scan(uint64_t from, uint64_t to, const RecordVisitor& visit) const override {
-    return log_.scan(from, to, [&](const StoredRecord& record) {
-      return record.position == missing_ ? ScanOutcome::kContinue : visit(record);
-    });
+    return log_.scan(from, to,
+                     [&](const StoredRecord& record) { return hand_out_(record, visit); });
   }
 
  private:
   const MemoryLog& log_;
-  uint64_t missing_;
+  HandOut hand_out_;
 };
+
+// Skips the record at `missing`.
+AlteredLog gappy_log(const MemoryLog& log, uint64_t missing) {
+  return AlteredLog(log, [missing](const StoredRecord& record, const RecordVisitor& visit) {
+    return record.position == missing ? ScanOutcome::kContinue : visit(record);
+  });
+}
+
+// Hands out bytes that are not a record at `corrupt`.
+AlteredLog corrupt_log(const MemoryLog& log, uint64_t corrupt) {
+  return AlteredLog(log, [corrupt](const StoredRecord& record, const RecordVisitor& visit) {
+    return visit(record.position == corrupt ? StoredRecord{record.position, "garbage"} : record);
+  });
+}
 }  // namespace
 
 TEST_CASE("fold: a full replay equals the state built while appending") {
@@ -71,7 +87,7 @@ TEST_CASE("fold: until a time stops before the first record recorded after it") 
 
 TEST_CASE("fold: a missing position fails with DataLoss naming it") {
   MemoryLog log = sample_log();
-  GappyLog gappy(log, 2);
+  const AlteredLog gappy = gappy_log(log, 2);
   Registry state;
   auto summary = fold(gappy, FoldRange{}, state);
   REQUIRE_FALSE(summary.is_ok());
@@ -80,23 +96,6 @@ TEST_CASE("fold: a missing position fails with DataLoss naming it") {
 }
 
 namespace {
-
-// Hands out records but one, whose bytes are not a record.
-class CorruptLog final : public RecordSource {
- public:
-  explicit CorruptLog(const MemoryLog& log, uint64_t corrupt) : log_(log), corrupt_(corrupt) {}
-  Result<Head> head() const override { return log_.head(); }
-  Status scan(uint64_t from, uint64_t to, const RecordVisitor& visit) const override {
-    return log_.scan(from, to, [&](const StoredRecord& record) {
-      return record.position == corrupt_ ? visit(StoredRecord{record.position, "garbage"})
-                                         : visit(record);
-    });
-  }
-
- private:
-  const MemoryLog& log_;
-  uint64_t corrupt_;
-};
 
 // The sample log, a price and `count` usage records, one a minute from 2026-10-03.
 MemoryLog long_log(int count) {
@@ -137,7 +136,7 @@ TEST_CASE("fold: a log of many read-ahead batches replays whole, and stops early
 TEST_CASE("fold: a record that does not decode fails the fold only when the fold reaches it") {
   MemoryLog log = long_log(3'000);
   const uint64_t corrupt = 2'500;
-  CorruptLog corrupted(log, corrupt);
+  const AlteredLog corrupted = corrupt_log(log, corrupt);
   // Stops at the record before it (recorded after `until`), though the read-ahead got further.
   Registry early;
   auto stopped = fold(
