@@ -149,18 +149,41 @@ Status Engine::recover() {
   return Status::ok();
 }
 
-Status Engine::checkpoint() {
-  const uint64_t head = store_->head()->position;
+Engine::~Engine() {
+  if (checkpointer_.joinable()) checkpointer_.join();
+}
+
+Status Engine::write_checkpoint(Store& store, uint64_t head, const Registry& state) {
   // digest(state) is the SHA-256 of this same encoding: encode once.
-  const std::string snapshot = encode_snapshot(registry_);
+  const std::string snapshot = encode_snapshot(state);
   const Hash state_digest = sha256(snapshot);
   std::string value;
   value.reserve(state_digest.size() + snapshot.size());
   value.append(reinterpret_cast<const char*>(state_digest.data()), state_digest.size());
   value += snapshot;
-  ORGLEDGER_RETURN_IF_ERROR(store_->put_checkpoint(head, value));
+  return store.put_checkpoint(head, value);
+}
+
+Status Engine::checkpoint() {
+  const uint64_t head = store_->head()->position;
+  ORGLEDGER_RETURN_IF_ERROR(write_checkpoint(*store_, head, registry_));
   last_checkpoint_ = head;
   return Status::ok();
+}
+
+void Engine::checkpoint_in_background() {
+  if (checkpointing_.load()) return;
+  if (checkpointer_.joinable()) checkpointer_.join();  // finished: checkpointing_ is false
+  const uint64_t head = store_->head()->position;
+  last_checkpoint_ = head;
+  checkpointing_.store(true);
+  checkpointer_ = std::thread([this, head, state = std::make_unique<Registry>(registry_)] {
+    // Only start-up time depends on a checkpoint: a failed one is logged, not fatal.
+    if (Status written = write_checkpoint(*store_, head, *state); !written.is_ok()) {
+      spdlog::warn("checkpoint at position {} not written: {}", head, written.to_string());
+    }
+    checkpointing_.store(false);
+  });
 }
 
 AppendOutcome Engine::append(std::vector<AppendInput> inputs, const Principal& principal) {
@@ -422,12 +445,8 @@ void Engine::finish_group(PreparedGroup& group, const Status& written) {
   const Head head = written.is_ok() ? group.head : store_->head().value();
   for (AppendOutcome& outcome : group.outcomes) outcome.head = head;
   if (written.is_ok() && pending_.empty() && checkpoint_due()) {
-    // Only start-up time depends on a checkpoint: a failed one is logged, not fatal. It is
-    // taken only when the state is exactly the store's (no group prepared after this one).
-    if (Status checkpointed = checkpoint(); !checkpointed.is_ok()) {
-      spdlog::warn("checkpoint at position {} not written: {}", head.position,
-                   checkpointed.to_string());
-    }
+    // Taken only when the state is exactly the store's (no group prepared after this one).
+    checkpoint_in_background();
   }
 }
 

