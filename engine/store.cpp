@@ -311,12 +311,24 @@ Status Store::put_checkpoint(uint64_t position, std::string_view value) {
     return Status(Code::kFailedPrecondition, Reason::kStorageError, "the store is open read-only");
   }
   const std::string key = format::position_key(position);
-  return write_synced("cannot write a checkpoint", [&](rocksdb::WriteBatch& batch) {
-    ORGLEDGER_RETURN_IF_ERROR(
-        from_rocksdb(batch.DeleteRange(checkpoints_, format::position_key(0), key),
-                     "cannot batch the checkpoint"));
-    return from_rocksdb(batch.Put(checkpoints_, key, slice(value)), "cannot batch the checkpoint");
-  });
+  std::shared_lock lock(db_mutex_);
+  ORGLEDGER_RETURN_IF_ERROR(usable());
+  rocksdb::WriteBatch batch;
+  ORGLEDGER_RETURN_IF_ERROR(
+      from_rocksdb(batch.DeleteRange(checkpoints_, format::position_key(0), key),
+                   "cannot batch the checkpoint"));
+  ORGLEDGER_RETURN_IF_ERROR(
+      from_rocksdb(batch.Put(checkpoints_, key, slice(value)), "cannot batch the checkpoint"));
+  // Not through the log: a checkpoint is megabytes, and appends share the log's synced writes.
+  // It is made durable by flushing its family to a table file instead; a crash before that
+  // loses it and the older checkpoint deleted with it, together, so the older one is used.
+  rocksdb::WriteOptions unlogged;
+  unlogged.disableWAL = true;
+  ORGLEDGER_RETURN_IF_ERROR(
+      from_rocksdb(db_->Write(unlogged, &batch), "cannot write a checkpoint"));
+  rocksdb::FlushOptions flush;
+  flush.wait = true;
+  return from_rocksdb(db_->Flush(flush, checkpoints_), "cannot flush a checkpoint");
 }
 
 Result<std::optional<std::pair<uint64_t, std::string>>> Store::latest_checkpoint() const {
