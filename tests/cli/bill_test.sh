@@ -38,6 +38,17 @@ check "--json billed cost is exact to the nano-dollar" \
 check "--json has no JSON numbers for money" \
   test "$(json_field 'sum(1 for k,v in bill.items() if isinstance(v,(int,float)) and not isinstance(v,bool))')" = "0"
 
+# --- the summary: the same bill without its per-account lines ---------------------------------
+"$orgledger" bill 111111111111 2026-10 --data "$data" --json --summary >"$work/summary.json"
+check "--summary --json is the bill's JSON without its lines" "$python" -c "
+import json
+full = json.load(open('$work/bill.json')); summary = json.load(open('$work/summary.json'))
+del full['lines']
+assert 'lines' not in summary and summary == full and summary['total'] == '2007.04'"
+"$orgledger" bill 111111111111 2026-10 --data "$data" --summary >"$work/summary"
+check "--summary shows the total and the members but no lines" bash -c \
+  "grep -qE '^  total +2,007\.04$' '$work/summary' && grep -qE '^    222222222222 +Member +669\.01$' '$work/summary' && ! grep -q 'BILLED' '$work/summary'"
+
 # --- replay digest covers the ledger and equals the served state's ---------------------------
 served=$(grep '^digest ' "$work/append")
 replayed=$("$orgledger" replay --data "$data" --digest | grep '^digest ')
