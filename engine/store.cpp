@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <shared_mutex>
 
+#include "engine/id_memtable.h"
 #include "engine/store_format.h"
 
 namespace orgledger {
@@ -49,11 +50,12 @@ rocksdb::ColumnFamilyOptions event_ids_options() {
   table.whole_key_filtering = true;
   rocksdb::ColumnFamilyOptions options;
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  // Ids are only ever looked up whole, never iterated: a hash memtable keyed by the whole id
-  // inserts without a skiplist search on the writer thread; the ordering is done once, when
-  // RocksDB's flush thread writes the memtable out (docs/decisions.md "Write path").
+  // Ids are only ever looked up whole, never iterated: a hashed memtable inserts without a
+  // skiplist search on the writer thread, and sorts once, when RocksDB's flush thread writes it
+  // out (engine/id_memtable.h, docs/decisions.md "Write path"). The prefix extractor (the whole
+  // id) is what RocksDB's hash memtable, the fallback, needs.
   options.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(std::tuple_size_v<EventIdBytes>));
-  options.memtable_factory.reset(rocksdb::NewHashLinkListRepFactory(1 << 20));
+  options.memtable_factory = event_ids_memtable_factory();
   return options;
 }
 
@@ -133,7 +135,7 @@ Status Store::open_db(bool read_only, bool create) {
   db_options.create_if_missing = create && !read_only;
   db_options.create_missing_column_families = create && !read_only;
   if (env_) db_options.env = env_.get();
-  // One writer thread; the hash memtable of event_ids does not take concurrent inserts.
+  // One writer thread; the memtable of event_ids does not take concurrent inserts.
   db_options.allow_concurrent_memtable_write = false;
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());

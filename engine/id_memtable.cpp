@@ -1,0 +1,334 @@
+#include "engine/id_memtable.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/options.h>
+#include <rocksdb/slice.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace orgledger {
+namespace {
+
+using rocksdb::MemTableRep;
+using rocksdb::Slice;
+
+// A memtable entry is varint32 length, internal key (user key + 8-byte sequence and type),
+// varint32 length, value; a lookup's memtable key is the same without the value.
+Slice internal_key_of(const char* entry) { return rocksdb::GetLengthPrefixedSlice(entry); }
+
+std::string_view user_key_of(const char* entry) {
+  const Slice internal = internal_key_of(entry);
+  return std::string_view(internal.data(), internal.size() - 8);
+}
+
+// The first 8 bytes of a user key, big-endian, zero-padded: ordering by it, then by the full
+// comparison on a tie, is the bytewise order, and it settles nearly every comparison of a sort
+// without touching the entries.
+uint64_t prefix_of(std::string_view user_key) {
+  uint64_t prefix = 0;
+  for (size_t i = 0; i < 8; ++i) {
+    prefix = (prefix << 8) | (i < user_key.size() ? static_cast<uint8_t>(user_key[i]) : 0);
+  }
+  return prefix;
+}
+
+size_t hash_of(std::string_view user_key) { return std::hash<std::string_view>()(user_key); }
+
+// RocksDB hands a point lookup over as a LookupKey, whose accessors live in a private header.
+// Its layout has not changed since LevelDB: three pointers (the memtable key, the internal key,
+// the end), then the bytes of short keys in place. This reads the memtable key after checking
+// that the three pointers describe one well-formed key, and returns nullptr otherwise.
+const char* memtable_key_of(const rocksdb::LookupKey& lookup) {
+  const char* base = reinterpret_cast<const char*>(&lookup);
+  const char* pointers[3];
+  std::memcpy(pointers, base, sizeof pointers);
+  const char* const start = pointers[0];
+  const char* const key_start = pointers[1];
+  const char* const end = pointers[2];
+  const bool in_place = start == base + sizeof pointers;
+  const bool on_heap = !in_place && key_start > start && key_start - start <= 5 &&
+                       end - key_start > 150;  // only keys too long for the 200 bytes in place
+  if (!in_place && !on_heap) return nullptr;
+  if (key_start <= start || key_start - start > 5 || end - key_start < 8) return nullptr;
+  const Slice internal = rocksdb::GetLengthPrefixedSlice(start);
+  if (internal.data() != key_start || internal.data() + internal.size() != end) return nullptr;
+  return start;
+}
+
+// Iterates a sorted list of entries: the memtable's own once it is read-only (sorted at the
+// first iteration, normally the flush), or a sorted copy of a memtable still being written.
+class SortedIterator final : public MemTableRep::Iterator {
+ public:
+  SortedIterator(const MemTableRep::KeyComparator& compare,
+                 std::shared_ptr<const std::vector<const char*>> entries)
+      : compare_(compare), entries_(std::move(entries)), at_(entries_->size()) {}
+
+  bool Valid() const override { return at_ < entries_->size(); }
+  const char* key() const override { return (*entries_)[at_]; }
+  void Next() override { ++at_; }
+  void Prev() override { at_ = at_ == 0 ? entries_->size() : at_ - 1; }
+  void Seek(const Slice& internal_key, const char* /*memtable_key*/) override {
+    at_ = static_cast<size_t>(lower_bound(internal_key) - entries_->begin());
+  }
+  void SeekForPrev(const Slice& internal_key, const char* /*memtable_key*/) override {
+    auto after = std::upper_bound(
+        entries_->begin(), entries_->end(), internal_key,
+        [this](const Slice& key, const char* entry) { return compare_(entry, key) > 0; });
+    at_ = after == entries_->begin() ? entries_->size()
+                                     : static_cast<size_t>(after - entries_->begin()) - 1;
+  }
+  void SeekToFirst() override { at_ = 0; }
+  void SeekToLast() override { at_ = entries_->empty() ? 0 : entries_->size() - 1; }
+
+ private:
+  std::vector<const char*>::const_iterator lower_bound(const Slice& internal_key) const {
+    return std::lower_bound(
+        entries_->begin(), entries_->end(), internal_key,
+        [this](const char* entry, const Slice& key) { return compare_(entry, key) < 0; });
+  }
+
+  const MemTableRep::KeyComparator& compare_;
+  std::shared_ptr<const std::vector<const char*>> entries_;
+  size_t at_;
+};
+
+class IdMemTable final : public MemTableRep {
+ public:
+  IdMemTable(const KeyComparator& compare, rocksdb::Allocator* allocator,
+             std::atomic<bool>* bad_lookup)
+      : MemTableRep(allocator), compare_(compare), bad_lookup_(bad_lookup) {
+    slots_.resize(kInitialSlots);
+    account_memory();
+  }
+
+  void Insert(rocksdb::KeyHandle handle) override {
+    const char* entry = static_cast<const char*>(handle);
+    const size_t hash = hash_of(user_key_of(entry));
+    std::unique_lock lock(mutex_);
+    entries_.push_back(entry);
+    if (entries_.size() * 2 > slots_.size()) grow();
+    place(Slot{entry, hash});
+    account_memory();
+  }
+
+  bool Contains(const char* key) const override {
+    const std::string_view user_key = user_key_of(key);
+    std::shared_lock lock(mutex_);
+    bool found = false;
+    for_each_match(user_key, hash_of(user_key),
+                   [&](const char* entry) { found = found || compare_(entry, key) == 0; });
+    return found;
+  }
+
+  void MarkReadOnly() override {
+    std::unique_lock lock(mutex_);
+    read_only_.store(true, std::memory_order_release);
+  }
+
+  void Get(const rocksdb::LookupKey& lookup, void* callback_args,
+           bool (*callback)(void* arg, const char* entry)) override {
+    const char* target = memtable_key_of(lookup);
+    if (target == nullptr) {
+      if (bad_lookup_ != nullptr) {
+        bad_lookup_->store(true);
+        return;
+      }
+      std::fputs("orgledger: RocksDB's LookupKey is not laid out as id_memtable.cpp expects\n",
+                 stderr);
+      std::abort();
+    }
+    const std::string_view user_key = user_key_of(target);
+    std::vector<const char*> matches;  // one entry per key unless an id was written again
+    {
+      std::shared_lock lock(mutex_);
+      for_each_match(user_key, hash_of(user_key),
+                     [&](const char* entry) { matches.push_back(entry); });
+    }
+    std::sort(matches.begin(), matches.end(),
+              [this](const char* a, const char* b) { return compare_(a, b) < 0; });
+    // As a skiplist would: from the first entry at or after the target (newest first), while
+    // the callback asks for more.
+    for (const char* entry : matches) {
+      if (compare_(entry, target) < 0) continue;
+      if (!callback(callback_args, entry)) return;
+    }
+  }
+
+  size_t ApproximateMemoryUsage() override { return memory_.load(std::memory_order_relaxed); }
+
+  MemTableRep::Iterator* GetIterator(rocksdb::Arena* arena) override {
+    std::shared_ptr<const std::vector<const char*>> order;
+    if (read_only_.load(std::memory_order_acquire)) {
+      // Nothing is inserted any more: sorted once, without holding up lookups.
+      std::lock_guard lock(sort_mutex_);
+      if (!sorted_) sorted_ = std::make_shared<const std::vector<const char*>>(sort(entries_));
+      order = sorted_;
+    } else {
+      std::vector<const char*> copy;
+      {
+        std::shared_lock lock(mutex_);
+        copy = entries_;
+      }
+      order = std::make_shared<const std::vector<const char*>>(sort(copy));
+    }
+    if (arena == nullptr) return new SortedIterator(compare_, std::move(order));
+    // The caller destroys an iterator it asked to have placed in an arena without freeing its
+    // memory. The arena's type is private to RocksDB, and the memtable's own allocator must not
+    // grow once the memtable is read-only (RocksDB accounts for its size), so this memtable
+    // keeps the memory until it is itself destroyed, which is after its iterators (a flush, or
+    // a read that holds the memtable). Iterators are rare: lookups do not use them.
+    static_assert(alignof(SortedIterator) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
+    std::lock_guard lock(storage_mutex_);
+    iterator_storage_.push_back(std::make_unique<std::byte[]>(sizeof(SortedIterator)));
+    return new (iterator_storage_.back().get()) SortedIterator(compare_, std::move(order));
+  }
+
+ private:
+  struct Slot {
+    const char* entry = nullptr;
+    size_t hash = 0;
+  };
+  static constexpr size_t kInitialSlots = 256;  // grows by doubling; small, for tiny write buffers
+
+  template <typename Visit>
+  void for_each_match(std::string_view user_key, size_t hash, Visit visit) const {
+    const size_t mask = slots_.size() - 1;
+    for (size_t at = hash & mask; slots_[at].entry != nullptr; at = (at + 1) & mask) {
+      if (slots_[at].hash == hash && user_key_of(slots_[at].entry) == user_key) {
+        visit(slots_[at].entry);
+      }
+    }
+  }
+
+  void place(Slot slot) {
+    const size_t mask = slots_.size() - 1;
+    size_t at = slot.hash & mask;
+    while (slots_[at].entry != nullptr) at = (at + 1) & mask;
+    slots_[at] = slot;
+  }
+
+  void grow() {
+    std::vector<Slot> old(slots_.size() * 2);
+    old.swap(slots_);
+    for (const Slot& slot : old) {
+      if (slot.entry != nullptr) place(slot);
+    }
+  }
+
+  void account_memory() {
+    memory_.store(slots_.capacity() * sizeof(Slot) + entries_.capacity() * sizeof(const char*),
+                  std::memory_order_relaxed);
+  }
+
+  std::vector<const char*> sort(const std::vector<const char*>& entries) const {
+    std::vector<std::pair<uint64_t, const char*>> keyed;
+    keyed.reserve(entries.size());
+    for (const char* entry : entries) keyed.emplace_back(prefix_of(user_key_of(entry)), entry);
+    std::sort(keyed.begin(), keyed.end(), [this](const auto& a, const auto& b) {
+      if (a.first != b.first) return a.first < b.first;
+      return compare_(a.second, b.second) < 0;
+    });
+    std::vector<const char*> sorted;
+    sorted.reserve(keyed.size());
+    for (const auto& [prefix, entry] : keyed) sorted.push_back(entry);
+    return sorted;
+  }
+
+  const KeyComparator& compare_;
+  std::atomic<bool>* const bad_lookup_;  // set instead of aborting (the self-test), or nullptr
+  mutable std::shared_mutex mutex_;
+  std::vector<const char*> entries_;  // in arrival order
+  std::vector<Slot> slots_;           // open addressing over entries_, at most half full
+  std::atomic<bool> read_only_{false};
+  std::mutex sort_mutex_;
+  std::shared_ptr<const std::vector<const char*>> sorted_;  // once read-only and iterated
+  std::atomic<size_t> memory_{0};
+  std::mutex storage_mutex_;
+  std::vector<std::unique_ptr<std::byte[]>> iterator_storage_;  // see GetIterator
+};
+
+class CheckedIdMemTableFactory final : public rocksdb::MemTableRepFactory {
+ public:
+  explicit CheckedIdMemTableFactory(std::atomic<bool>* bad_lookup) : bad_lookup_(bad_lookup) {}
+  MemTableRep* CreateMemTableRep(const MemTableRep::KeyComparator& compare,
+                                 rocksdb::Allocator* allocator, const rocksdb::SliceTransform*,
+                                 rocksdb::Logger*) override {
+    return new IdMemTable(compare, allocator, bad_lookup_);
+  }
+  const char* Name() const override { return "OrgledgerIdMemTableSelfTest"; }
+
+ private:
+  std::atomic<bool>* bad_lookup_;
+};
+
+bool self_test() {
+  std::unique_ptr<rocksdb::Env> env(rocksdb::NewMemEnv(rocksdb::Env::Default()));
+  std::atomic<bool> bad_lookup{false};
+  rocksdb::Options options;
+  options.env = env.get();
+  options.create_if_missing = true;
+  options.allow_concurrent_memtable_write = false;
+  options.memtable_factory = std::make_shared<CheckedIdMemTableFactory>(&bad_lookup);
+  rocksdb::DB* raw = nullptr;
+  if (!rocksdb::DB::Open(options, "/id-memtable-self-test", &raw).ok()) return false;
+  std::unique_ptr<rocksdb::DB> db(raw);
+  // Two keys share their first 8 bytes, so the sort's tie-break runs too.
+  const std::string a = "id-memtable-0002", b = "id-memtable-0001", c = "other-key-000003";
+  const rocksdb::WriteOptions write;
+  bool ok = db->Put(write, a, "1").ok() && db->Put(write, b, "2").ok() &&
+            db->Put(write, c, "3").ok() && db->Put(write, b, "4").ok() && db->Delete(write, c).ok();
+  auto expect = [&](const std::string& key, const char* value) {
+    std::string found;
+    const rocksdb::Status read = db->Get(rocksdb::ReadOptions(), key, &found);
+    return value == nullptr ? read.IsNotFound() : read.ok() && found == value;
+  };
+  auto scan = [&] {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+    std::string keys;
+    for (it->SeekToFirst(); it->Valid(); it->Next())
+      keys += it->key().ToString() + "=" + it->value().ToString() + ";";
+    return it->status().ok() && keys == b + "=4;" + a + "=1;";
+  };
+  for (int round = 0; round < 2 && ok; ++round) {  // in the memtable, then in a table file
+    ok = expect(a, "1") && expect(b, "4") && expect(c, nullptr) && expect("absent", nullptr) &&
+         scan();
+    if (round == 0) ok = ok && db->Flush(rocksdb::FlushOptions()).ok();
+  }
+  db.reset();
+  return ok && !bad_lookup.load();
+}
+
+}  // namespace
+
+MemTableRep* IdMemTableFactory::CreateMemTableRep(const MemTableRep::KeyComparator& compare,
+                                                  rocksdb::Allocator* allocator,
+                                                  const rocksdb::SliceTransform*,
+                                                  rocksdb::Logger*) {
+  return new IdMemTable(compare, allocator, nullptr);
+}
+
+bool id_memtable_works() {
+  static const bool works = self_test();
+  return works;
+}
+
+std::shared_ptr<rocksdb::MemTableRepFactory> event_ids_memtable_factory() {
+  if (id_memtable_works()) return std::make_shared<IdMemTableFactory>();
+  return std::shared_ptr<rocksdb::MemTableRepFactory>(rocksdb::NewHashLinkListRepFactory(1 << 20));
+}
+
+}  // namespace orgledger

@@ -1,0 +1,36 @@
+#pragma once
+
+#include <rocksdb/memtablerep.h>
+
+#include <memory>
+
+namespace orgledger {
+
+// A RocksDB memtable for a family whose keys are looked up whole and almost never iterated: the
+// event ids. Lookups go through a hash table; the entries are kept in arrival order and sorted
+// once, with a radix-like key prefix, when RocksDB flushes the memtable (or, copied, when a
+// mutable memtable is iterated). RocksDB's own hash memtables rebuild a skiplist at every flush,
+// which cost about a third of the server's CPU under bulk load (docs/decisions.md "Write path").
+//
+// Requirements: the family's comparator is RocksDB's bytewise comparator (the prefix order is
+// the byte order), and allow_concurrent_memtable_write is false (one inserting thread; readers
+// run concurrently).
+class IdMemTableFactory final : public rocksdb::MemTableRepFactory {
+ public:
+  rocksdb::MemTableRep* CreateMemTableRep(const rocksdb::MemTableRep::KeyComparator& compare,
+                                          rocksdb::Allocator* allocator,
+                                          const rocksdb::SliceTransform* prefix_extractor,
+                                          rocksdb::Logger* logger) override;
+  const char* Name() const override { return "OrgledgerIdMemTableFactory"; }
+};
+
+// True when the memtable works with the RocksDB this program runs with: a point lookup reads
+// RocksDB's LookupKey, whose accessors are not in its public headers (see id_memtable.cpp). Runs
+// a put, get, overwrite, delete, scan and flush once, in memory; the result is kept.
+bool id_memtable_works();
+
+// The factory for the event_ids family: IdMemTableFactory when id_memtable_works(), else
+// RocksDB's hash link-list memtable (same answers, slower flushes).
+std::shared_ptr<rocksdb::MemTableRepFactory> event_ids_memtable_factory();
+
+}  // namespace orgledger
