@@ -33,7 +33,7 @@ struct ServeArgs {
   size_t max_connections = 1024;
   int64_t idle_timeout_seconds = 60;
   size_t max_frame_bytes = 16 * 1024 * 1024;
-  uint64_t checkpoint_every = 100'000;
+  uint64_t checkpoint_every = 1'000'000;  // EngineOptions' default
 };
 
 struct AppendArgs {

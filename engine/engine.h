@@ -29,8 +29,10 @@ struct EngineOptions {
   // The sequencer's clock (µs since epoch, UTC). recorded_at = max(clock(), head recorded_at),
   // so recorded_at never decreases along the log.
   std::function<Micros()> clock;
-  // Write a checkpoint of the state after this many new events (0: never).
-  uint64_t checkpoint_every = 100'000;
+  // Write a checkpoint of the state after this many new events (0: never). A checkpoint costs a
+  // copy of the state on the sequencer and a pause in group merging, whatever the events were;
+  // a start-up replays at most this many events, about a second's worth (docs/format.md).
+  uint64_t checkpoint_every = 1'000'000;
 };
 
 struct AppendInput {
