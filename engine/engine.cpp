@@ -288,16 +288,44 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
       continue;
     }
     Head request_head = head;
+    // What was stored, or is being stored, before this request under each of its ids: earlier
+    // requests of this group, groups not finished yet, then the store, asked once for all the
+    // rest.
+    std::vector<std::optional<EventIdEntry>> known_before(request.inputs.size());
+    std::vector<EventIdBytes> unknown_ids;
+    std::vector<size_t> unknown_at;
+    for (size_t index = 0; index < request.inputs.size(); ++index) {
+      const EventIdBytes& id = request.inputs[index].event_id;
+      if (auto earlier = group_ids.find(id); earlier != group_ids.end()) {
+        known_before[index] = earlier->second;
+      } else if (auto unfinished = pending_id(id)) {
+        known_before[index] = unfinished;
+      } else {
+        unknown_ids.push_back(id);
+        unknown_at.push_back(index);
+      }
+    }
+    if (!unknown_ids.empty()) {
+      auto stored = store_->find_event_ids(unknown_ids);
+      if (!stored.is_ok()) {
+        fail(unknown_at.front(), stored.status());
+        outcome.failed_index = AppendOutcome::kWholeRequest;
+        continue;
+      }
+      for (size_t i = 0; i < unknown_at.size(); ++i) known_before[unknown_at[i]] = (*stored)[i];
+    }
     // A request of several events must be all or nothing, so they run on a copy of the state;
     // a single event is validated before it touches the live state, so it needs no copy.
     // A request of usage events only (the hot path) is applied to the live state and, when one
     // of them fails, reverted event by event (unapply_usage) instead of copying the state.
+    // Events already stored are answered, not applied: they do not count.
     size_t new_events = 0;
     bool only_usage = true;
-    for (const AppendInput& input : request.inputs) {
-      if (group_ids.contains(input.event_id)) continue;
+    for (size_t index = 0; index < request.inputs.size(); ++index) {
+      if (known_before[index]) continue;
       ++new_events;
-      only_usage = only_usage && input.event.body.type == fb::EventBody::UsageRecorded;
+      only_usage =
+          only_usage && request.inputs[index].event.body.type == fb::EventBody::UsageRecorded;
     }
     std::optional<Registry> scratch;
     if (new_events > 1 && !only_usage) scratch = registry_;
@@ -310,20 +338,10 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
       const AppendInput& input = request.inputs[index];
       const Hash content =
           input.content_hash ? *input.content_hash : event_content_hash(input.event);
-      std::optional<EventIdEntry> known;
-      if (auto it = request_ids.find(input.event_id); it != request_ids.end()) {
-        known = it->second;
-      } else if (auto earlier = group_ids.find(input.event_id); earlier != group_ids.end()) {
-        known = earlier->second;
-      } else if (auto unfinished = pending_id(input.event_id)) {
-        known = unfinished;
-      } else {
-        auto stored = store_->find_event_id(input.event_id);
-        if (!stored.is_ok()) {
-          fail(index, stored.status());
-          break;
-        }
-        known = *stored;
+      std::optional<EventIdEntry> known = known_before[index];
+      if (!known) {
+        // The same id earlier in this request.
+        if (auto it = request_ids.find(input.event_id); it != request_ids.end()) known = it->second;
       }
       if (known) {
         if (known->content_hash != content) {

@@ -279,19 +279,40 @@ Status Store::scan(uint64_t from, uint64_t to, const RecordVisitor& visit) const
 }
 
 Result<std::optional<EventIdEntry>> Store::find_event_id(const EventIdBytes& event_id) const {
-  std::shared_lock lock(db_mutex_);
-  ORGLEDGER_RETURN_IF_ERROR(usable());
-  std::string value;
-  rocksdb::Status read = db_->Get(rocksdb::ReadOptions(), event_ids_, slice(event_id), &value);
-  if (read.IsNotFound()) return std::optional<EventIdEntry>();
-  ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(read, "cannot read an event id"));
-  if (value.size() != format::kEventIdEntrySize) {
-    return Status(Code::kDataLoss, Reason::kCorruptRecord, "an event_ids entry has a bad size");
+  auto found = find_event_ids(std::span<const EventIdBytes>(&event_id, 1));
+  if (!found.is_ok()) return found.status();
+  return found->front();
+}
+
+Result<std::vector<std::optional<EventIdEntry>>> Store::find_event_ids(
+    std::span<const EventIdBytes> event_ids) const {
+  std::vector<rocksdb::Slice> keys;
+  keys.reserve(event_ids.size());
+  for (const EventIdBytes& id : event_ids) keys.push_back(slice(id));
+  std::vector<rocksdb::PinnableSlice> values(event_ids.size());
+  std::vector<rocksdb::Status> reads(event_ids.size());
+  {
+    std::shared_lock lock(db_mutex_);
+    ORGLEDGER_RETURN_IF_ERROR(usable());
+    // One batched lookup: one view of the memtables and table files, and the table files'
+    // filters probed for all keys together.
+    db_->MultiGet(rocksdb::ReadOptions(), event_ids_, keys.size(), keys.data(), values.data(),
+                  reads.data());
   }
-  EventIdEntry entry;
-  entry.position = format::decode_u64(value.substr(0, 8));
-  std::copy(value.begin() + 8, value.end(), entry.content_hash.begin());
-  return std::optional<EventIdEntry>(entry);
+  std::vector<std::optional<EventIdEntry>> entries(event_ids.size());
+  for (size_t i = 0; i < event_ids.size(); ++i) {
+    if (reads[i].IsNotFound()) continue;
+    ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(reads[i], "cannot read an event id"));
+    const std::string_view value = values[i].ToStringView();
+    if (value.size() != format::kEventIdEntrySize) {
+      return Status(Code::kDataLoss, Reason::kCorruptRecord, "an event_ids entry has a bad size");
+    }
+    EventIdEntry entry;
+    entry.position = format::decode_u64(value.substr(0, 8));
+    std::copy(value.begin() + 8, value.end(), entry.content_hash.begin());
+    entries[i] = entry;
+  }
+  return entries;
 }
 
 Result<std::string> Store::read(uint64_t position) const {

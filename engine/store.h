@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -90,6 +91,9 @@ class Store final : public RecordSource {
 
   // The entry for `event_id`, or nullopt when it was never stored.
   Result<std::optional<EventIdEntry>> find_event_id(const EventIdBytes& event_id) const;
+  // The same for several ids at once, in their order.
+  Result<std::vector<std::optional<EventIdEntry>>> find_event_ids(
+      std::span<const EventIdBytes> event_ids) const;
 
   // The stored bytes at `position`; NotFound past the head.
   Result<std::string> read(uint64_t position) const;
