@@ -120,6 +120,32 @@ TEST_CASE("store: an identical retry answers the original positions and stores n
   CHECK((*engine)->store().head()->hash == before.hash);
 }
 
+TEST_CASE("store: a request of stored, new and repeated ids answers each one, in its order") {
+  TempDir dir;
+  ManualClock clock;
+  auto engine = Engine::open(dir.str(), options_with(clock));
+  REQUIRE(engine.is_ok());
+  // five_events()[i] has id i + 1; a fresh copy for each pick.
+  auto pick = [](std::initializer_list<size_t> indexes) {
+    std::vector<AppendInput> inputs;
+    for (size_t index : indexes) inputs.push_back(std::move(five_events()[index]));
+    return inputs;
+  };
+  REQUIRE_OK((*engine)->append(pick({0, 1}), kOperator).status);
+  // Ids 1 and 2 are in the store, 3 to 5 are new, and 4 comes twice.
+  AppendOutcome outcome = (*engine)->append(pick({2, 0, 3, 3, 1, 4}), kOperator);
+  REQUIRE_OK(outcome.status);
+  CHECK(outcome.positions == std::vector<uint64_t>{3, 1, 4, 4, 2, 5});
+  CHECK(outcome.stored == 3);
+  CHECK((*engine)->store().head()->position == 5);
+  // The same again: everything is answered from the store.
+  outcome = (*engine)->append(pick({2, 0, 3, 3, 1, 4}), kOperator);
+  REQUIRE_OK(outcome.status);
+  CHECK(outcome.positions == std::vector<uint64_t>{3, 1, 4, 4, 2, 5});
+  CHECK(outcome.stored == 0);
+  CHECK((*engine)->store().head()->position == 5);
+}
+
 TEST_CASE("store: the same event id with other content fails with DuplicateEventId") {
   TempDir dir;
   ManualClock clock;
