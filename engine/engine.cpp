@@ -259,6 +259,12 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
   // Event ids stored by earlier requests of this group: id -> (position, content hash).
   EventIdMap group_ids;
   bool& live_state_changed = group.live_state_changed;
+  // Sized once for the group (a usage event makes one record, one id and one ledger write).
+  size_t inputs = 0;
+  for (const AppendRequest& request : requests) inputs += request.inputs.size();
+  records.reserve(inputs);
+  ledger_writes.reserve(inputs);
+  group_ids.reserve(inputs);
 
   for (size_t request_index = 0; request_index < requests.size(); ++request_index) {
     AppendRequest& request = requests[request_index];
