@@ -59,11 +59,9 @@ const char* memtable_key_of(const rocksdb::LookupKey& lookup) {
   const char* const start = pointers[0];
   const char* const key_start = pointers[1];
   const char* const end = pointers[2];
-  const bool in_place = start == base + sizeof pointers;
-  const bool on_heap = !in_place && key_start > start && key_start - start <= 5 &&
-                       end - key_start > 150;  // only keys too long for the 200 bytes in place
-  if (!in_place && !on_heap) return nullptr;
   if (key_start <= start || key_start - start > 5 || end - key_start < 8) return nullptr;
+  // The key is in place, right after the pointers, unless it is too long for the 200 bytes.
+  if (start != base + sizeof pointers && end - key_start <= 150) return nullptr;
   const Slice internal = rocksdb::GetLengthPrefixedSlice(start);
   if (internal.data() != key_start || internal.data() + internal.size() != end) return nullptr;
   return start;
