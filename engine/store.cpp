@@ -2,6 +2,7 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/memtablerep.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
@@ -75,6 +76,22 @@ rocksdb::ColumnFamilyOptions family_options(std::string_view name) {
 
 }  // namespace
 
+// Counts the errors RocksDB reports from its flushes, compactions and writes. Each one stops
+// RocksDB's writes until they resume (Store::recover_writes); a write that fails while no new
+// error is reported was refused at the door, before its batch reached the log.
+class BackgroundErrors final : public rocksdb::EventListener {
+ public:
+  const char* Name() const override { return "orgledger.BackgroundErrors"; }
+  void OnBackgroundError(rocksdb::BackgroundErrorReason /*reason*/,
+                         rocksdb::Status* error) override {
+    if (!error->ok()) count_.fetch_add(1);
+  }
+  uint64_t count() const { return count_.load(); }
+
+ private:
+  std::atomic<uint64_t> count_{0};
+};
+
 Result<std::unique_ptr<Store>> Store::open(const std::string& directory,
                                            const StoreOptions& options) {
   std::unique_ptr<Store> store(new Store());
@@ -135,6 +152,8 @@ Status Store::open_db(bool read_only, bool create) {
   db_options.create_if_missing = create && !read_only;
   db_options.create_missing_column_families = create && !read_only;
   if (env_) db_options.env = env_.get();
+  if (!background_errors_) background_errors_ = std::make_shared<BackgroundErrors>();
+  db_options.listeners.push_back(background_errors_);
   // One writer thread; the memtable of event_ids does not take concurrent inserts.
   db_options.allow_concurrent_memtable_write = false;
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
@@ -153,6 +172,7 @@ Status Store::open_db(bool read_only, bool create) {
   }
   db_.reset(db);
   db_writable_ = !read_only;
+  errors_when_resumed_ = background_errors_->count();
   events_ = handles_[1];
   event_ids_ = handles_[2];
   ledger_ = handles_[3];
@@ -186,6 +206,7 @@ Status Store::recover_writes() {
   // Opening replays the write-ahead log: a batch whose write failed after its bytes reached
   // the log may come back whole, never in part.
   if (db_ && db_writable_ && db_->Resume().ok()) {
+    errors_when_resumed_ = background_errors_->count();
     write_failed_.store(false);
     return Status::ok();
   }
@@ -411,8 +432,28 @@ Status Store::put_credential(std::string_view key, std::string_view value) {
   });
 }
 
+Status Store::flush() const {
+  std::shared_lock lock(db_mutex_);
+  ORGLEDGER_RETURN_IF_ERROR(usable());
+  return from_rocksdb(db_->Flush(rocksdb::FlushOptions(), handles_), "cannot flush the store");
+}
+
 Status Store::write_synced(std::string_view what,
-                           const std::function<Status(rocksdb::WriteBatch&)>& fill) {
+                           const std::function<Status(rocksdb::WriteBatch&)>& fill, bool resume) {
+  bool refused_before_log = false;
+  Status written = write_once(what, fill, &refused_before_log);
+  if (written.is_ok() || !resume || !refused_before_log) return written;
+  // An error in the background (a flush or a compaction that failed, perhaps long ago, with no
+  // write since) had stopped RocksDB's writes: nothing of this batch is stored, and no write of
+  // the store's own failed. Resume, then write it once more.
+  if (!recover_writes().is_ok()) return written;
+  return write_once(what, fill, &refused_before_log);
+}
+
+Status Store::write_once(std::string_view what,
+                         const std::function<Status(rocksdb::WriteBatch&)>& fill,
+                         bool* refused_before_log) {
+  *refused_before_log = false;
   // Under the shared lock: the family handles the batch names are replaced by a reopen.
   std::shared_lock lock(db_mutex_);
   if (write_failed_.load()) {
@@ -424,8 +465,15 @@ Status Store::write_synced(std::string_view what,
   ORGLEDGER_RETURN_IF_ERROR(fill(batch));
   rocksdb::WriteOptions write_options;
   write_options.sync = true;
+  const uint64_t errors_before = background_errors_->count();
   const rocksdb::Status written = db_->Write(write_options, &batch);
-  if (!written.ok()) write_failed_.store(true);
+  if (!written.ok()) {
+    write_failed_.store(true);
+    // A failed log write or memtable insert is reported as an error of its own, during this
+    // write. Without one, RocksDB was already stopped by an earlier error and refused the batch.
+    *refused_before_log =
+        errors_before > errors_when_resumed_ && background_errors_->count() == errors_before;
+  }
   return from_rocksdb(written, what);
 }
 
@@ -435,38 +483,44 @@ Status Store::append(const std::vector<NewRecord>& records, const LedgerWrites& 
     return Status(Code::kFailedPrecondition, Reason::kStorageError, "the store is open read-only");
   }
   if (records.empty()) return Status::ok();
-  uint64_t expected = head()->position + 1;
-  for (const NewRecord& record : records) {
-    if (record.position != expected++) {
-      return Status(Code::kFailedPrecondition, Reason::kNone,
-                    "record positions must continue the head contiguously");
-    }
-  }
   const NewRecord& last = records.back();
-  ORGLEDGER_RETURN_IF_ERROR(write_synced("cannot write events", [&](rocksdb::WriteBatch& batch) {
-    for (const NewRecord& record : records) {
-      ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(
-          batch.Put(events_, slice(format::position_key(record.position)), slice(record.bytes)),
-          "cannot batch an event"));
-      std::string entry = format::encode_u64(record.position);
-      entry.append(reinterpret_cast<const char*>(record.content_hash.data()), 32);
-      ORGLEDGER_RETURN_IF_ERROR(
-          from_rocksdb(batch.Put(event_ids_, slice(record.event_id), entry), "cannot batch an id"));
-    }
-    for (const auto& [key, value] : ledger) {
-      ORGLEDGER_RETURN_IF_ERROR(
-          from_rocksdb(batch.Put(ledger_, slice(key), slice(value)), "cannot batch the ledger"));
-    }
-    for (const auto& [key, value] : credentials) {
-      ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(batch.Put(credentials_, slice(key), slice(value)),
-                                             "cannot batch the credentials"));
-    }
-    std::string head_value = format::encode_u64(last.position);
-    head_value.append(reinterpret_cast<const char*>(last.record_hash.data()), 32);
-    head_value += format::encode_u64(static_cast<uint64_t>(last.recorded_at));
-    return from_rocksdb(batch.Put(meta_, slice(format::kHeadKey), head_value),
-                        "cannot batch the head");
-  }));
+  // The single writer: a batch refused for an earlier background error is written once more
+  // (and built again: the family handles change when the store reopens).
+  constexpr bool kResume = true;
+  ORGLEDGER_RETURN_IF_ERROR(write_synced(
+      "cannot write events",
+      [&](rocksdb::WriteBatch& batch) {
+        uint64_t expected = head()->position + 1;
+        for (const NewRecord& record : records) {
+          if (record.position != expected++) {
+            return Status(Code::kFailedPrecondition, Reason::kNone,
+                          "record positions must continue the head contiguously");
+          }
+        }
+        for (const NewRecord& record : records) {
+          ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(
+              batch.Put(events_, slice(format::position_key(record.position)), slice(record.bytes)),
+              "cannot batch an event"));
+          std::string entry = format::encode_u64(record.position);
+          entry.append(reinterpret_cast<const char*>(record.content_hash.data()), 32);
+          ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(
+              batch.Put(event_ids_, slice(record.event_id), entry), "cannot batch an id"));
+        }
+        for (const auto& [key, value] : ledger) {
+          ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(batch.Put(ledger_, slice(key), slice(value)),
+                                                 "cannot batch the ledger"));
+        }
+        for (const auto& [key, value] : credentials) {
+          ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(batch.Put(credentials_, slice(key), slice(value)),
+                                                 "cannot batch the credentials"));
+        }
+        std::string head_value = format::encode_u64(last.position);
+        head_value.append(reinterpret_cast<const char*>(last.record_hash.data()), 32);
+        head_value += format::encode_u64(static_cast<uint64_t>(last.recorded_at));
+        return from_rocksdb(batch.Put(meta_, slice(format::kHeadKey), head_value),
+                            "cannot batch the head");
+      },
+      kResume));
   std::lock_guard lock(head_mutex_);
   head_ = Head{last.position, last.record_hash};
   head_recorded_at_ = last.recorded_at;

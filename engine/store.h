@@ -34,6 +34,8 @@ class WriteBatch;
 
 namespace orgledger {
 
+class BackgroundErrors;  // store.cpp
+
 struct StoreOptions {
   // Offline tools open read-only: no lock is taken and nothing is written.
   bool read_only = false;
@@ -126,6 +128,10 @@ class Store final : public RecordSource {
   Status scan_ledger(
       const std::function<void(std::string_view key, std::string_view value)>& visit) const;
 
+  // Writes every memtable out to table files and waits for it. The content is unchanged;
+  // RocksDB flushes on its own, so only tools and the fault tests call this.
+  Status flush() const;
+
   const std::string& directory() const { return directory_; }
 
   // After a failed write RocksDB refuses writes; so does the store, with Unavailable, until
@@ -146,8 +152,15 @@ class Store final : public RecordSource {
   Status usable() const;
   // Writes the batch `fill` builds, synced, under the shared lock of db_ (the column family
   // handles change when recover_writes reopens it); a failure marks the store writes_failed().
+  // With `resume` (the single writer only: resuming may reopen RocksDB), a batch that RocksDB
+  // refused before it reached the log, because an earlier background error such as a failed
+  // flush had stopped its writes, is written once more after the store resumes.
   Status write_synced(std::string_view what,
-                      const std::function<Status(rocksdb::WriteBatch&)>& fill);
+                      const std::function<Status(rocksdb::WriteBatch&)>& fill, bool resume = false);
+  // One attempt of write_synced; `refused_before_log` tells whether a failed batch was refused
+  // before it could reach RocksDB's log.
+  Status write_once(std::string_view what, const std::function<Status(rocksdb::WriteBatch&)>& fill,
+                    bool* refused_before_log);
 
   std::string directory_;
   bool read_only_ = false;
@@ -163,6 +176,10 @@ class Store final : public RecordSource {
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
   rocksdb::ColumnFamilyHandle* credentials_ = nullptr;
   std::atomic<bool> write_failed_{false};
+  // The errors RocksDB reported (an EventListener on every open of db_), and how many of them
+  // were reported before writes last resumed: more means RocksDB's writes are stopped.
+  std::shared_ptr<BackgroundErrors> background_errors_;
+  uint64_t errors_when_resumed_ = 0;  // guarded by db_mutex_
   // Shared by every use of db_, exclusive while recover_writes() reopens it.
   mutable std::shared_mutex db_mutex_;
   mutable std::mutex head_mutex_;

@@ -161,3 +161,39 @@ TEST_CASE("disk faults: readers on other threads go on while the store reopens a
   CHECK(read_errors.load() == 0);
   CHECK(verify_chain(store, 1, store.head().value().position).status.is_ok());
 }
+
+TEST_CASE(
+    "disk faults: a flush that failed in the background does not refuse the first append after "
+    "the disk heals") {
+  TempDir dir;
+  FaultyDisk disk = make_faulty_disk();
+  auto engine = open_engine(dir.str(), &disk);
+  REQUIRE(engine->append(inputs_of(worked_example_events()), kOperator).status.is_ok());
+  const Head before = engine->store().head().value();
+
+  // Table files fail while the log does not: the flush fails in the background, which stops
+  // RocksDB's writes; no append was running.
+  disk.fs->set_fault(DiskFault::kTableWriteError);
+  CHECK_FALSE(engine->store().flush().is_ok());
+  CHECK(disk.fs->failures() > 0);
+  disk.fs->set_fault(DiskFault::kNone);
+
+  // The first append after the disk healed is stored: RocksDB refused its batch before it
+  // reached the log, so the store resumes and writes it.
+  const AppendOutcome first = engine->append({usage(1, "3")}, kOperator);
+  INFO(first.status.to_string());
+  REQUIRE(first.status.is_ok());
+  CHECK(first.positions == std::vector<uint64_t>{before.position + 1});
+  CHECK(engine->store().head().value().position == before.position + 1);
+  CHECK(engine->store().flush().is_ok());
+
+  // Every acknowledged event is there after a reopen, once, and the state equals a replay.
+  const Hash state = digest(engine->registry());
+  engine.reset();
+  auto reopened = open_engine(dir.str(), nullptr);
+  CHECK(reopened->store().head().value().position == before.position + 1);
+  CHECK(digest(reopened->registry()) == state);
+  auto replayed = replay_to_position(reopened->store(), before.position + 1);
+  REQUIRE(replayed.is_ok());
+  CHECK(digest(*replayed) == state);
+}

@@ -16,6 +16,9 @@ enum class DiskFault {
   kWriteError,  // Append, Flush and Sync fail with an I/O error: nothing reaches the file
   kSyncError,   // Append succeeds but Sync fails: the bytes are in the file, not durable
   kNoSpace,     // Append, Flush and Sync fail with "no space left on device"
+  // Only table files (*.sst) fail to be created or written, with an I/O error: RocksDB's flushes
+  // and compactions fail in the background while the log still takes writes.
+  kTableWriteError,
 };
 
 class FaultInjectingFileSystem : public rocksdb::FileSystemWrapper {
@@ -36,8 +39,9 @@ class FaultInjectingFileSystem : public rocksdb::FileSystemWrapper {
                                       std::unique_ptr<rocksdb::FSWritableFile>* result,
                                       rocksdb::IODebugContext* debug) override;
 
-  // The error for an operation now (OK when it may proceed); `sync` for Sync/Fsync.
-  rocksdb::IOStatus check(bool sync);
+  // The error for an operation on a file now (OK when it may proceed); `sync` for Sync/Fsync,
+  // `table` for a table file.
+  rocksdb::IOStatus check(bool sync, bool table);
 
  private:
   std::atomic<DiskFault> fault_{DiskFault::kNone};
