@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -55,6 +56,40 @@ double percentile(std::vector<double>& values, double p) {
 
 // Timing is reported, never asserted; these are display figures, so floating point is fine here.
 void report(JsonWriter& out) { std::printf("%s\n", out.str().c_str()); }
+
+// `connections` threads, each calling `write(c, i)` for i in [0, per_connection): one durable
+// write of one event. Reports events/s and the latency of each write as scenario `name`.
+template <typename Write>
+void run_singles(const std::string& name, int connections, uint64_t per_connection, Write write) {
+  std::vector<std::vector<double>> latencies(connections);
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (int c = 0; c < connections; ++c) {
+    threads.emplace_back([&, c] {
+      for (uint64_t i = 0; i < per_connection; ++i) {
+        const auto sent = Clock::now();
+        write(c, i);
+        latencies[c].push_back(
+            std::chrono::duration<double, std::micro>(Clock::now() - sent).count());
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  const double seconds = seconds_since(start);
+  std::vector<double> all;
+  for (auto& each : latencies) all.insert(all.end(), each.begin(), each.end());
+  JsonWriter out;
+  out.begin_object()
+      .field("scenario", name)
+      .field("events", static_cast<uint64_t>(all.size()))
+      .field("connections", static_cast<uint64_t>(connections))
+      .field("per_second", fmt::format("{:.0f}", static_cast<double>(all.size()) / seconds))
+      .field("p50_us", fmt::format("{:.0f}", percentile(all, 50)))
+      .field("p99_us", fmt::format("{:.0f}", percentile(all, 99)))
+      .field("p999_us", fmt::format("{:.0f}", percentile(all, 99.9)))
+      .end_object();
+  report(out);
+}
 
 struct Connection {
   std::string address;
@@ -325,7 +360,8 @@ void for_each_batch(const Workload& workload, size_t batch, Visit visit) {
 
 // The raw RocksDB ceiling: the same record bytes in WriteBatch(batch) with sync=true, then a
 // full scan. Only the writes and the scan are timed.
-int run_rocksdb(const Workload& workload, const std::string& directory, size_t batch) {
+int run_rocksdb(const Workload& workload, const Workload& small, int connections,
+                uint64_t per_connection, const std::string& directory, size_t batch) {
   rocksdb::Options options;
   options.create_if_missing = true;
   rocksdb::DB* raw = nullptr;
@@ -367,6 +403,21 @@ int run_rocksdb(const Workload& workload, const std::string& directory, size_t b
       .field("bytes", bytes)
       .end_object();
   report(out);
+
+  // small's ceiling: the small scenario's records, each in its own synced write, from
+  // `connections` threads at once (RocksDB commits concurrent writers as one group), keyed
+  // after the bulk records, on the same database right after its load.
+  std::vector<std::string> records;
+  for_each_batch(small, 1, [&](const std::vector<BaselineRecord>& one) {
+    records.push_back(one.front().bytes);
+  });
+  run_singles("rocksdb_small", connections, per_connection, [&](int c, uint64_t i) {
+    const uint64_t index = static_cast<uint64_t>(c) * per_connection + i;
+    rocksdb::WriteBatch write;
+    write.Put(fmt::format("{:016x}", written + 1 + index), records[index]);
+    const rocksdb::Status status = db->Write(sync, &write);
+    if (!status.ok()) die("rocksdb small write: " + status.ToString());
+  });
   return 0;
 }
 
@@ -415,8 +466,8 @@ int run_sqlite(const Workload& workload, const std::string& file, size_t batch) 
 
 // PostgreSQL: COPY in transactions of `batch` rows (synchronous_commit=on), then the largest
 // organization's month as SQL (sum of quantity per account and usage type), `requests` times.
-int run_postgres(const Workload& workload, const std::string& conninfo, size_t batch,
-                 int requests) {
+int run_postgres(const Workload& workload, const Workload& small, int connections,
+                 uint64_t per_connection, const std::string& conninfo, size_t batch, int requests) {
   PGconn* db = PQconnectdb(conninfo.c_str());
   if (PQstatus(db) != CONNECTION_OK) die(std::string("postgres: ") + PQerrorMessage(db));
   auto exec = [&](const std::string& sql) {
@@ -494,6 +545,40 @@ int run_postgres(const Workload& workload, const std::string& conninfo, size_t b
       .field("bill_p99_us", fmt::format("{:.0f}", percentile(latencies, 99)))
       .end_object();
   report(out);
+
+  // small as PostgreSQL would serve it: `connections` connections, each inserting one row per
+  // transaction (autocommit, synchronous_commit=on), into the same table after its load.
+  std::vector<std::array<std::string, 6>> rows_of_small;
+  for_each_batch(small, 1, [&](const std::vector<BaselineRecord>& one) {
+    const BaselineRecord& record = one.front();
+    const auto& usage = *record.input.event.body.AsUsageRecorded();
+    rows_of_small.push_back({std::to_string(written + record.position), usage.account_id,
+                             usage.usage_type, std::to_string(usage.quantity),
+                             std::to_string(record.input.event.occurred_at),
+                             "\\x" + to_hex(reinterpret_cast<const uint8_t*>(record.bytes.data()),
+                                            record.bytes.size())});
+  });
+  std::vector<PGconn*> sessions;
+  for (int c = 0; c < connections; ++c) {
+    sessions.push_back(PQconnectdb(conninfo.c_str()));
+    if (PQstatus(sessions.back()) != CONNECTION_OK) {
+      die(std::string("postgres: ") + PQerrorMessage(sessions.back()));
+    }
+  }
+  run_singles("postgres_small", connections, per_connection, [&](int c, uint64_t i) {
+    const auto& row = rows_of_small[static_cast<uint64_t>(c) * per_connection + i];
+    const char* params[6];
+    for (size_t p = 0; p < row.size(); ++p) params[p] = row[p].c_str();
+    PGresult* result = PQexecParams(sessions[c],
+                                    "INSERT INTO events VALUES ($1::bigint, $2, $3, $4::bigint, "
+                                    "$5::bigint, $6::bytea)",
+                                    6, nullptr, params, nullptr, nullptr, 0);
+    if (PQresultStatus(result) != PGRES_COMMAND_OK) {
+      die(std::string("postgres small: ") + PQerrorMessage(sessions[c]));
+    }
+    PQclear(result);
+  });
+  for (PGconn* session : sessions) PQfinish(session);
   return 0;
 }
 
@@ -605,6 +690,14 @@ int main(int argc, char** argv) {
   verify->add_option("--data", data)->required();
   auto* rocksdb_command = app.add_subcommand("rocksdb", "baseline: raw RocksDB");
   rocksdb_command->add_option("--dir", directory)->required();
+  // The baselines of small: as many writers, each writing one event at a time.
+  int small_connections = 64;
+  uint64_t small_per_connection = 500;
+  const auto small_options = [&](CLI::App* command) {
+    command->add_option("--small-connections", small_connections)->capture_default_str();
+    command->add_option("--small-per-connection", small_per_connection)->capture_default_str();
+  };
+  small_options(rocksdb_command);
   std::string file;
   auto* sqlite_command = app.add_subcommand("sqlite", "baseline: SQLite WAL, synchronous=FULL");
   sqlite_command->add_option("--file", file)->required();
@@ -612,6 +705,7 @@ int main(int argc, char** argv) {
   auto* postgres = app.add_subcommand("postgres", "baseline: PostgreSQL COPY and the bill as SQL");
   postgres->add_option("--conninfo", conninfo)->required();
   postgres->add_option("--requests", requests)->capture_default_str();
+  small_options(postgres);
   CLI11_PARSE(app, argc, argv);
 
   auto workload = Workload::make(options);
@@ -620,21 +714,30 @@ int main(int argc, char** argv) {
     return run_workload(*workload, directory, usage_jsonl, frames, batch);
   }
   if (bulk->parsed()) return run_bulk(*workload, where, connections, batch, window);
-  if (small->parsed()) {
-    // Other ids than bulk's: the same accounts and types under another seed.
+  // small's events: other ids than bulk's, the same accounts and types under another seed.
+  auto small_workload = [&](int writers, uint64_t each) {
     WorkloadOptions other = options;
     other.seed = options.seed + 1'000'003;
-    other.usage_events = static_cast<uint64_t>(connections) * per_connection;
-    auto small_workload = Workload::make(other);
-    if (!small_workload.is_ok()) die(small_workload.status().to_string());
-    return run_small(*small_workload, where, connections, per_connection);
-  }
+    other.usage_events = static_cast<uint64_t>(writers) * each;
+    auto made = Workload::make(other);
+    if (!made.is_ok()) die(made.status().to_string());
+    return std::move(*made);
+  };
+  if (small->parsed())
+    return run_small(small_workload(connections, per_connection), where, connections,
+                     per_connection);
   if (query->parsed()) return run_query(*workload, where, requests);
   if (digest_command->parsed()) return run_digest(where);
   if (replay->parsed()) return run_replay(data, false);
   if (verify->parsed()) return run_replay(data, true);
-  if (rocksdb_command->parsed()) return run_rocksdb(*workload, directory, batch);
+  if (rocksdb_command->parsed()) {
+    return run_rocksdb(*workload, small_workload(small_connections, small_per_connection),
+                       small_connections, small_per_connection, directory, batch);
+  }
   if (sqlite_command->parsed()) return run_sqlite(*workload, file, batch);
-  if (postgres->parsed()) return run_postgres(*workload, conninfo, batch, requests);
+  if (postgres->parsed()) {
+    return run_postgres(*workload, small_workload(small_connections, small_per_connection),
+                        small_connections, small_per_connection, conninfo, batch, requests);
+  }
   return 2;
 }
