@@ -206,13 +206,23 @@ void Sequencer::run() {
       }
       const Status written = writer_.wait();
       engine_->finish_group(writing->group, written);
-      answer(writing->group, writing->waiting, written.is_ok(), listeners);
-      writing.reset();
-      if (!written.is_ok() && next) {
-        // The next group was validated on top of the one that failed: it fails too.
-        engine_->finish_group(next->group, written);
-        answer(next->group, next->waiting, false, listeners);
-        next.reset();
+      std::unique_ptr<Writing> finished = std::move(writing);
+      if (written.is_ok()) {
+        if (next && !next->group.records.empty()) {
+          // The next write starts before the answers go out: the disk syncs it meanwhile. (A
+          // group with nothing to store is answered below, after these, in request order.)
+          writing = std::move(next);
+          start_write(writing->group);
+        }
+        answer(finished->group, finished->waiting, true, listeners);
+      } else {
+        answer(finished->group, finished->waiting, false, listeners);
+        if (next) {
+          // The next group was validated on top of the one that failed: it fails too.
+          engine_->finish_group(next->group, written);
+          answer(next->group, next->waiting, false, listeners);
+          next.reset();
+        }
       }
     }
     if (next) {
