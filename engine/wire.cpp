@@ -60,7 +60,10 @@ std::string frame(const flatbuffers::FlatBufferBuilder& builder) {
 
 Result<const Request*> verify_request(std::string_view bytes) {
   auto request = verify<Request>(bytes, verify_request_root, "request");
-  if (request.is_ok() && (*request)->body_type() == RequestBody::NONE) {
+  // The verifier accepts a union whose type is set and whose table is absent: the handlers
+  // read the table, so such a request is refused here, like one without a type.
+  if (request.is_ok() &&
+      ((*request)->body_type() == RequestBody::NONE || (*request)->body() == nullptr)) {
     return Status(Code::kInvalidArgument, Reason::kInvalidInput,
                   "request has no body or an unknown request type");
   }
