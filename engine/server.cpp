@@ -598,6 +598,18 @@ class Session : public std::enable_shared_from_this<Session> {
         done(wire::error_frame(id, invalid("every event needs an event_id and an event"), index));
         return;
       }
+      // The verifier accepts a body type whose table is absent; unpacked, it would be an event
+      // of that type without its fields. (No type at all, or an unknown one, is judged later.)
+      const fb::Event& body = *event->event();
+      if (body.body_type() != fb::EventBody::NONE && body.body_type() <= fb::EventBody::MAX &&
+          body.body() == nullptr) {
+        done(
+            wire::error_frame(id,
+                              invalid(std::string("an event of type ") +
+                                      fb::EnumNameEventBody(body.body_type()) + " carries no body"),
+                              index));
+        return;
+      }
       AppendInput input;
       std::copy(event->event_id()->bytes()->begin(), event->event_id()->bytes()->end(),
                 input.event_id.begin());

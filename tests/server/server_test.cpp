@@ -557,6 +557,47 @@ TEST_CASE(
   }
 }
 
+TEST_CASE("server: an event with a body type and no body is refused, and the server goes on") {
+  TempDir dir;
+  TestServer server(dir.str());
+  auto client = server.client();
+  REQUIRE(client->append(worked_example()).is_ok());
+  // Built by hand: the object API cannot express a type without its table.
+  flatbuffers::FlatBufferBuilder builder;
+  fb::EventBuilder event(builder);
+  event.add_occurred_at(1'791'590'400'000'000);  // 2026-10-10
+  event.add_body_type(fb::EventBody::UsageRecorded);
+  const auto event_offset = event.Finish();
+  const EventIdBytes id_bytes{0xbd};
+  const fb::EventId id(flatbuffers::span<const uint8_t, 16>(id_bytes.data(), 16));
+  wire::AppendEventBuilder append_event(builder);
+  append_event.add_event_id(&id);
+  append_event.add_event(event_offset);
+  const auto events = builder.CreateVector(
+      std::vector<flatbuffers::Offset<wire::AppendEvent>>{append_event.Finish()});
+  wire::AppendRequestBuilder append(builder);
+  append.add_events(events);
+  const auto body = append.Finish();
+  wire::RequestBuilder request(builder);
+  request.add_request_id(7);
+  request.add_body_type(wire::RequestBody::AppendRequest);
+  request.add_body(body.Union());
+  builder.Finish(request.Finish(), wire::RequestIdentifier());
+
+  REQUIRE(client->send(wire::frame(builder)).is_ok());
+  const auto response = client->receive();
+  REQUIRE(response.is_ok());
+  const auto* root = flatbuffers::GetRoot<wire::Response>(response->data());
+  REQUIRE(root->body_type() == wire::ResponseBody::Error);
+  const Status refused = wire::status_of(*root->body_as_Error());
+  CHECK(refused.code() == Code::kInvalidArgument);
+  CHECK(refused.reason() == Reason::kInvalidInput);
+  CHECK(refused.message().find("UsageRecorded") != std::string::npos);
+  CHECK(root->body_as_Error()->failed_index() == 0);
+  // Nothing stored, and the same connection is served.
+  CHECK(client->hello().value() == kExample);
+}
+
 TEST_CASE("server: hostile events get a clear error, store nothing, and others are served") {
   TempDir dir;
   TestServer server(dir.str());
