@@ -22,6 +22,8 @@ Result<const fb::EventRecord*> decode_record(const StoredRecord& record) {
   if (root->event() == nullptr || root->event_id() == nullptr || root->prev_hash() == nullptr) {
     return corrupt("lacks its event, event_id or prev_hash");
   }
+  // The verifier lets a union type through without its table; every stored event has both.
+  if (root->event()->body() == nullptr) return corrupt("has an event without its body");
   return root;
 }
 

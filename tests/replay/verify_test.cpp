@@ -6,6 +6,7 @@
 
 #include "engine/engine.h"
 #include "engine/store_format.h"
+#include "replay/record.h"
 #include "tests/support/events.h"
 #include "tests/support/raw_db.h"
 #include "tests/support/status_matchers.h"
@@ -167,4 +168,30 @@ TEST_CASE("corruption: a missing record is a gap named by position") {
   const VerifyReport report = verify_store(dir.str());
   CHECK(report.status.code() == Code::kDataLoss);
   CHECK(report.first_bad_position == 4);
+}
+
+TEST_CASE("corruption: a record whose event has a type and no body is refused, not read") {
+  // Built by hand, as a tamperer could: the FlatBuffers verifier accepts it.
+  flatbuffers::FlatBufferBuilder builder;
+  fb::EventBuilder event(builder);
+  event.add_occurred_at(1'791'590'400'000'000);
+  event.add_body_type(fb::EventBody::UsageRecorded);
+  const auto event_offset = event.Finish();
+  const auto actor = builder.CreateString("operator:test");
+  const EventIdBytes id_bytes{0x7a};
+  const fb::EventId id(flatbuffers::span<const uint8_t, 16>(id_bytes.data(), 16));
+  const Hash zeros{};
+  const fb::Hash256 prev(flatbuffers::span<const uint8_t, 32>(zeros.data(), 32));
+  fb::EventRecordBuilder record(builder);
+  record.add_position(1);
+  record.add_recorded_at(1'791'590'400'000'000);
+  record.add_event_id(&id);
+  record.add_actor(actor);
+  record.add_prev_hash(&prev);
+  record.add_event(event_offset);
+  builder.Finish(record.Finish(), fb::EventRecordIdentifier());
+  const std::string bytes(reinterpret_cast<const char*>(builder.GetBufferPointer()),
+                          builder.GetSize());
+  auto decoded = decode_record(StoredRecord{1, bytes});
+  CHECK_FAILS_WITH(decoded.status(), Code::kDataLoss, Reason::kCorruptRecord);
 }
