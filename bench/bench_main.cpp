@@ -58,24 +58,33 @@ double percentile(std::vector<double>& values, double p) {
 void report(JsonWriter& out) { std::printf("%s\n", out.str().c_str()); }
 
 // `connections` threads, each calling `write(c, i)` for i in [0, per_connection): one durable
-// write of one event. Reports events/s and the latency of each write as scenario `name`.
+// write of one event, answering its Status. Reports events/s and the latency of each write as
+// scenario `name`; the first failure stops every thread and fails the command.
 template <typename Write>
 void run_singles(const std::string& name, int connections, uint64_t per_connection, Write write) {
   std::vector<std::vector<double>> latencies(connections);
+  std::atomic<bool> failed{false};
+  std::mutex failure_mutex;
+  std::string failure;
   const auto start = Clock::now();
   std::vector<std::thread> threads;
   for (int c = 0; c < connections; ++c) {
     threads.emplace_back([&, c] {
-      for (uint64_t i = 0; i < per_connection; ++i) {
+      for (uint64_t i = 0; i < per_connection && !failed; ++i) {
         const auto sent = Clock::now();
-        write(c, i);
+        const Status written = write(c, i);
         latencies[c].push_back(
             std::chrono::duration<double, std::micro>(Clock::now() - sent).count());
+        if (!written.is_ok()) {
+          std::lock_guard lock(failure_mutex);
+          if (!failed.exchange(true)) failure = written.to_string();
+        }
       }
     });
   }
   for (auto& thread : threads) thread.join();
   const double seconds = seconds_since(start);
+  if (failed) die(name + ": " + failure);
   std::vector<double> all;
   for (auto& each : latencies) all.insert(all.end(), each.begin(), each.end());
   JsonWriter out;
@@ -83,6 +92,7 @@ void run_singles(const std::string& name, int connections, uint64_t per_connecti
       .field("scenario", name)
       .field("events", static_cast<uint64_t>(all.size()))
       .field("connections", static_cast<uint64_t>(connections))
+      .field("seconds", fmt::format("{:.3f}", seconds))
       .field("per_second", fmt::format("{:.0f}", static_cast<double>(all.size()) / seconds))
       .field("p50_us", fmt::format("{:.0f}", percentile(all, 50)))
       .field("p99_us", fmt::format("{:.0f}", percentile(all, 99)))
@@ -204,54 +214,21 @@ int run_small(const Workload& workload, const Connection& where, int connections
           i + 1, {workload.usage(static_cast<uint64_t>(c) * per_connection + i)}));
     }
   }
-  std::vector<std::vector<double>> latencies(connections);
-  std::atomic<bool> failed{false};
-  const auto start = Clock::now();
-  std::vector<std::thread> threads;
-  for (int c = 0; c < connections; ++c) {
-    threads.emplace_back([&, c] {
-      Client& client = *clients[c];
-      for (uint64_t i = 0; i < per_connection && !failed; ++i) {
-        const auto sent = Clock::now();
-        Status status = client.send(frames[c][i]);
-        auto response = status.is_ok() ? client.receive() : Result<std::string>(status);
-        latencies[c].push_back(
-            std::chrono::duration<double, std::micro>(Clock::now() - sent).count());
-        if (!response.is_ok()) {
-          std::fprintf(stderr, "small: %s\n", response.status().to_string().c_str());
-          failed = true;
-          break;
-        }
-        const auto* root = flatbuffers::GetRoot<wire::Response>(response->data());
-        if (root->body_type() != wire::ResponseBody::AppendResponse ||
-            root->body_as_AppendResponse()->stored() != 1) {
-          std::fprintf(stderr, "small: %s\n",
-                       root->body_type() == wire::ResponseBody::Error
-                           ? wire::status_of(*root->body_as_Error()).to_string().c_str()
-                           : "not stored");
-          failed = true;
-        }
-      }
-    });
-  }
-  for (auto& thread : threads) thread.join();
-  const double seconds = seconds_since(start);
-  if (failed) die("small: an append failed");
-  std::vector<double> all;
-  for (auto& each : latencies) all.insert(all.end(), each.begin(), each.end());
-  const uint64_t n = all.size();
-  JsonWriter out;
-  out.begin_object()
-      .field("scenario", "small")
-      .field("events", n)
-      .field("connections", static_cast<uint64_t>(connections))
-      .field("seconds", fmt::format("{:.3f}", seconds))
-      .field("per_second", fmt::format("{:.0f}", static_cast<double>(n) / seconds))
-      .field("p50_us", fmt::format("{:.0f}", percentile(all, 50)))
-      .field("p99_us", fmt::format("{:.0f}", percentile(all, 99)))
-      .field("p999_us", fmt::format("{:.0f}", percentile(all, 99.9)))
-      .end_object();
-  report(out);
+  run_singles("small", connections, per_connection, [&](int c, uint64_t i) -> Status {
+    Client& client = *clients[c];
+    ORGLEDGER_RETURN_IF_ERROR(client.send(frames[c][i]));
+    auto response = client.receive();
+    if (!response.is_ok()) return response.status();
+    const auto* root = flatbuffers::GetRoot<wire::Response>(response->data());
+    if (root->body_type() == wire::ResponseBody::Error) {
+      return wire::status_of(*root->body_as_Error());
+    }
+    if (root->body_type() != wire::ResponseBody::AppendResponse ||
+        root->body_as_AppendResponse()->stored() != 1) {
+      return Status(Code::kInternal, Reason::kNone, "an append was not stored");
+    }
+    return Status::ok();
+  });
   return 0;
 }
 
@@ -411,12 +388,13 @@ int run_rocksdb(const Workload& workload, const Workload& small, int connections
   for_each_batch(small, 1, [&](const std::vector<BaselineRecord>& one) {
     records.push_back(one.front().bytes);
   });
-  run_singles("rocksdb_small", connections, per_connection, [&](int c, uint64_t i) {
+  run_singles("rocksdb_small", connections, per_connection, [&](int c, uint64_t i) -> Status {
     const uint64_t index = static_cast<uint64_t>(c) * per_connection + i;
     rocksdb::WriteBatch write;
     write.Put(fmt::format("{:016x}", written + 1 + index), records[index]);
     const rocksdb::Status status = db->Write(sync, &write);
-    if (!status.ok()) die("rocksdb small write: " + status.ToString());
+    if (status.ok()) return Status::ok();
+    return Status(Code::kUnavailable, Reason::kStorageError, status.ToString());
   });
   return 0;
 }
@@ -565,7 +543,7 @@ int run_postgres(const Workload& workload, const Workload& small, int connection
       die(std::string("postgres: ") + PQerrorMessage(sessions.back()));
     }
   }
-  run_singles("postgres_small", connections, per_connection, [&](int c, uint64_t i) {
+  run_singles("postgres_small", connections, per_connection, [&](int c, uint64_t i) -> Status {
     const auto& row = rows_of_small[static_cast<uint64_t>(c) * per_connection + i];
     const char* params[6];
     for (size_t p = 0; p < row.size(); ++p) params[p] = row[p].c_str();
@@ -573,10 +551,10 @@ int run_postgres(const Workload& workload, const Workload& small, int connection
                                     "INSERT INTO events VALUES ($1::bigint, $2, $3, $4::bigint, "
                                     "$5::bigint, $6::bytea)",
                                     6, nullptr, params, nullptr, nullptr, 0);
-    if (PQresultStatus(result) != PGRES_COMMAND_OK) {
-      die(std::string("postgres small: ") + PQerrorMessage(sessions[c]));
-    }
+    const bool inserted = PQresultStatus(result) == PGRES_COMMAND_OK;
     PQclear(result);
+    if (inserted) return Status::ok();
+    return Status(Code::kUnavailable, Reason::kStorageError, PQerrorMessage(sessions[c]));
   });
   for (PGconn* session : sessions) PQfinish(session);
   return 0;
