@@ -232,7 +232,9 @@ Result<uint64_t> Client::hello() {
   auto response =
       call(request_frame(builder, next_request_id(), wire::RequestBody::HelloRequest, body));
   if (!response.is_ok()) return response.status();
-  return root_of(*response)->body_as_HelloResponse()->head_position();
+  const auto* reply = root_of(*response)->body_as_HelloResponse();
+  if (reply == nullptr) return Status(Code::kInternal, Reason::kNone, "unexpected response type");
+  return reply->head_position();
 }
 
 Result<std::string> Client::get_account(std::string_view account_id, std::string_view as_of,

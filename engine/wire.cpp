@@ -71,7 +71,14 @@ Result<const Request*> verify_request(std::string_view bytes) {
 }
 
 Result<const Response*> verify_response(std::string_view bytes) {
-  return verify<Response>(bytes, verify_response_root, "response");
+  auto response = verify<Response>(bytes, verify_response_root, "response");
+  // The same for a response: the client reads the table of the type it is told.
+  if (response.is_ok() &&
+      ((*response)->body_type() == ResponseBody::NONE || (*response)->body() == nullptr)) {
+    return Status(Code::kInvalidArgument, Reason::kInvalidInput,
+                  "response has no body or an unknown response type");
+  }
+  return response;
 }
 
 uint8_t code_number(Code code) {

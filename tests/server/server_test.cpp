@@ -1051,3 +1051,82 @@ TEST_CASE("auth: requests pipelined behind a password are sequenced after it") {
     CHECK(root->body_as_AppendResponse()->positions()->Get(0) == i + 1);
   }
 }
+
+namespace {
+
+// One connection on 127.0.0.1:0 that answers every request frame with the next of `responses`
+// (whole frames, length prefix included), then closes: a server that lies to the client.
+class ScriptedServer {
+ public:
+  explicit ScriptedServer(std::vector<std::string> responses)
+      : acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+    thread_ = std::thread([this, responses = std::move(responses)] {
+      boost::asio::ip::tcp::socket socket(io_);
+      boost::system::error_code error;
+      acceptor_.accept(socket, error);
+      for (const std::string& response : responses) {
+        if (error) return;
+        uint8_t header[4];
+        boost::asio::read(socket, boost::asio::buffer(header), error);
+        std::string request(wire::decode_length(header), '\0');
+        if (!error)
+          boost::asio::read(socket, boost::asio::buffer(request.data(), request.size()), error);
+        if (!error) boost::asio::write(socket, boost::asio::buffer(response), error);
+      }
+    });
+  }
+  ~ScriptedServer() { thread_.join(); }
+  std::string address() const {
+    return "127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port());
+  }
+
+ private:
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::thread thread_;
+};
+
+// A response frame whose union says `type` and whose table is absent.
+std::string response_without_body(wire::ResponseBody type) {
+  flatbuffers::FlatBufferBuilder builder;
+  wire::ResponseBuilder response(builder);
+  response.add_request_id(1);
+  response.add_body_type(type);
+  builder.Finish(response.Finish(), wire::RequestIdentifier());
+  return wire::frame(builder);
+}
+
+}  // namespace
+
+TEST_CASE("client: a response without its body, or of another type, is refused, not read") {
+  // Each type the client reads, sent without its table: the client must not dereference it.
+  for (wire::ResponseBody type :
+       {wire::ResponseBody::HelloResponse, wire::ResponseBody::Error,
+        wire::ResponseBody::AppendResponse, wire::ResponseBody::DocumentResponse}) {
+    INFO("type without a body: ", wire::EnumNameResponseBody(type));
+    ScriptedServer server({response_without_body(type), response_without_body(type)});
+    auto client = Client::connect(server.address());
+    REQUIRE(client.is_ok());
+    CHECK_FALSE((*client)->hello().is_ok());
+    CHECK_FALSE((*client)->append(worked_example()).is_ok());
+  }
+  {
+    // A well-formed answer of the wrong type: a digest answered to hello, to an append.
+    flatbuffers::FlatBufferBuilder builder;
+    const auto body = wire::CreateDigestResponse(builder, 3);
+    wire::ResponseBuilder response(builder);
+    response.add_request_id(1);
+    response.add_body_type(wire::ResponseBody::DigestResponse);
+    response.add_body(body.Union());
+    builder.Finish(response.Finish(), wire::RequestIdentifier());
+    const std::string digest = wire::frame(builder);
+    ScriptedServer server({digest, digest, digest});
+    auto client = Client::connect(server.address());
+    REQUIRE(client.is_ok());
+    auto hello = (*client)->hello();
+    REQUIRE_FALSE(hello.is_ok());
+    CHECK(hello.status().message() == "unexpected response type");
+    CHECK_FALSE((*client)->append(worked_example()).is_ok());
+    CHECK_FALSE((*client)->stats().is_ok());
+  }
+}
