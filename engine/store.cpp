@@ -57,6 +57,10 @@ rocksdb::ColumnFamilyOptions event_ids_options() {
   // id) is what RocksDB's hash memtable, the fallback, needs.
   options.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(std::tuple_size_v<EventIdBytes>));
   options.memtable_factory = event_ids_memtable_factory();
+  // The memtables' own Bloom filter over that prefix (the whole id): a batched lookup probes
+  // it for every key first and asks the memtable only for the few it may hold. 2 % of the
+  // write buffer is about 13 bits per id.
+  options.memtable_prefix_bloom_size_ratio = 0.02;
   return options;
 }
 
@@ -307,24 +311,31 @@ Result<std::optional<EventIdEntry>> Store::find_event_id(const EventIdBytes& eve
 
 Result<std::vector<std::optional<EventIdEntry>>> Store::find_event_ids(
     std::span<const EventIdBytes> event_ids) const {
+  // Asked in key order, so RocksDB need not sort them through its comparator: a byte order
+  // of 16-byte arrays is std::array's own.
+  std::vector<uint32_t> order(event_ids.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](uint32_t a, uint32_t b) { return event_ids[a] < event_ids[b]; });
   std::vector<rocksdb::Slice> keys;
   keys.reserve(event_ids.size());
-  for (const EventIdBytes& id : event_ids) keys.push_back(slice(id));
+  for (uint32_t i : order) keys.push_back(slice(event_ids[i]));
   std::vector<rocksdb::PinnableSlice> values(event_ids.size());
   std::vector<rocksdb::Status> reads(event_ids.size());
   {
     std::shared_lock lock(db_mutex_);
     ORGLEDGER_RETURN_IF_ERROR(usable());
-    // One batched lookup: one view of the memtables and table files, and the table files'
-    // filters probed for all keys together.
+    // One batched lookup: one view of the memtables and table files, and the filters probed
+    // for all keys together.
     db_->MultiGet(rocksdb::ReadOptions(), event_ids_, keys.size(), keys.data(), values.data(),
-                  reads.data());
+                  reads.data(), /*sorted_input=*/true);
   }
   std::vector<std::optional<EventIdEntry>> entries(event_ids.size());
-  for (size_t i = 0; i < event_ids.size(); ++i) {
-    if (reads[i].IsNotFound()) continue;
-    ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(reads[i], "cannot read an event id"));
-    const std::string_view value = values[i].ToStringView();
+  for (size_t k = 0; k < order.size(); ++k) {
+    const size_t i = order[k];
+    if (reads[k].IsNotFound()) continue;
+    ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(reads[k], "cannot read an event id"));
+    const std::string_view value = values[k].ToStringView();
     if (value.size() != format::kEventIdEntrySize) {
       return Status(Code::kDataLoss, Reason::kCorruptRecord, "an event_ids entry has a bad size");
     }
