@@ -23,6 +23,7 @@
 #include "engine/client.h"
 #include "engine/store.h"
 #include "projections/json_writer.h"
+#include "projections/ledger_keys.h"
 #include "replay/fold.h"
 #include "replay/record.h"
 #include "replay/verify.h"
@@ -399,6 +400,70 @@ int run_rocksdb(const Workload& workload, const Workload& small, int connections
   return 0;
 }
 
+// The ceiling of orgledger's own write set, on plain RocksDB (default options): per event the
+// record, its event id (position and content hash) and the ledger entry its usage updates, in
+// three column families, plus the head once per batch, in WriteBatch(batch) with sync=true.
+// Only the writes are timed; the ledger's running totals are kept outside.
+int run_rocksdb_write_set(const Workload& workload, const std::string& directory, size_t batch) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  const std::vector<std::string> names = {rocksdb::kDefaultColumnFamilyName, "events", "event_ids",
+                                          "ledger"};
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const std::string& name : names) descriptors.emplace_back(name, options);
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status opened = rocksdb::DB::Open(options, directory, descriptors, &handles, &raw);
+  if (!opened.ok()) die("rocksdb write set: " + opened.ToString());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::unordered_map<std::string_view, const std::string*> payers;
+  for (const BenchOrganization& organization : workload.organizations()) {
+    for (const std::string& member : organization.members) payers[member] = &organization.payer;
+  }
+  std::unordered_map<std::string, int64_t> totals;
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  double write_seconds = 0;
+  uint64_t written = 0;
+  for_each_batch(workload, batch, [&](const std::vector<BaselineRecord>& records) {
+    rocksdb::WriteBatch write;
+    for (const auto& record : records) {
+      const std::string position =
+          ledger_keys::encode_quantity(static_cast<int64_t>(record.position));
+      write.Put(handles[1], position, record.bytes);
+      const Hash content = event_content_hash(record.input.event);
+      write.Put(handles[2],
+                rocksdb::Slice(reinterpret_cast<const char*>(record.input.event_id.data()), 16),
+                position + std::string(content.begin(), content.end()));
+      const auto& usage = *record.input.event.body.AsUsageRecorded();
+      auto payer = payers.find(usage.account_id);
+      if (payer == payers.end()) die("rocksdb write set: an account outside every organization");
+      const std::string key =
+          ledger_keys::usage_key(*payer->second, month_of(record.input.event.occurred_at),
+                                 usage.usage_type, usage.account_id);
+      write.Put(handles[3], key, ledger_keys::encode_quantity(totals[key] += usage.quantity));
+    }
+    write.Put(handles[0], "head",
+              ledger_keys::encode_quantity(static_cast<int64_t>(records.back().position)));
+    const auto start = Clock::now();
+    const rocksdb::Status status = db->Write(sync, &write);
+    write_seconds += seconds_since(start);
+    if (!status.ok()) die("rocksdb write set: " + status.ToString());
+    written += records.size();
+  });
+  for (rocksdb::ColumnFamilyHandle* handle : handles) db->DestroyColumnFamilyHandle(handle);
+  JsonWriter out;
+  out.begin_object()
+      .field("scenario", "rocksdb_write_set")
+      .field("events", written)
+      .field("write_per_second",
+             fmt::format("{:.0f}", static_cast<double>(written) / write_seconds))
+      .end_object();
+  report(out);
+  return 0;
+}
+
 // SQLite in WAL mode with synchronous=FULL, batches of `batch` rows per transaction.
 int run_sqlite(const Workload& workload, const std::string& file, size_t batch) {
   sqlite3* db = nullptr;
@@ -676,6 +741,9 @@ int main(int argc, char** argv) {
     command->add_option("--small-per-connection", small_per_connection)->capture_default_str();
   };
   small_options(rocksdb_command);
+  auto* write_set_command = app.add_subcommand(
+      "rocksdb-write-set", "baseline: orgledger's write set (record, id, ledger) on raw RocksDB");
+  write_set_command->add_option("--dir", directory)->required();
   std::string file;
   auto* sqlite_command = app.add_subcommand("sqlite", "baseline: SQLite WAL, synchronous=FULL");
   sqlite_command->add_option("--file", file)->required();
@@ -712,6 +780,7 @@ int main(int argc, char** argv) {
     return run_rocksdb(*workload, small_workload(small_connections, small_per_connection),
                        small_connections, small_per_connection, directory, batch);
   }
+  if (write_set_command->parsed()) return run_rocksdb_write_set(*workload, directory, batch);
   if (sqlite_command->parsed()) return run_sqlite(*workload, file, batch);
   if (postgres->parsed()) {
     return run_postgres(*workload, small_workload(small_connections, small_per_connection),
