@@ -5,6 +5,7 @@
 #include <rocksdb/listener.h>
 #include <rocksdb/memtablerep.h>
 #include <rocksdb/options.h>
+#include <rocksdb/perf_level.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
@@ -41,6 +42,11 @@ rocksdb::Slice slice(const EventIdBytes& id) {
 }
 
 const auto& family_names() { return format::kFamilies; }
+
+// RocksDB counts into a thread-local perf context on every memtable insert and lookup unless
+// the calling thread turns it off (the level is per thread). Nothing reads those counts, and
+// from a shared library each one is a TLS lookup: off on the threads that write and look up.
+void without_perf_counts() { rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable); }
 
 // Every append looks up each new event id, and nearly all are absent: whole-key Bloom filters
 // on the table files and the memtable answer those lookups without reading blocks or walking
@@ -311,6 +317,7 @@ Result<std::optional<EventIdEntry>> Store::find_event_id(const EventIdBytes& eve
 
 Result<std::vector<std::optional<EventIdEntry>>> Store::find_event_ids(
     std::span<const EventIdBytes> event_ids) const {
+  without_perf_counts();
   // Asked in key order, so RocksDB need not sort them through its comparator: a byte order
   // of 16-byte arrays is std::array's own.
   std::vector<uint32_t> order(event_ids.size());
@@ -465,6 +472,7 @@ Status Store::write_once(std::string_view what,
                          const std::function<Status(rocksdb::WriteBatch&)>& fill,
                          bool* refused_before_log) {
   *refused_before_log = false;
+  without_perf_counts();
   // Under the shared lock: the family handles the batch names are replaced by a reopen.
   std::shared_lock lock(db_mutex_);
   if (write_failed_.load()) {
