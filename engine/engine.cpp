@@ -339,6 +339,7 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
     const bool revert_usage = new_events > 1 && only_usage;
     const std::optional<Month> earliest_usage_before = registry_.billing.earliest_usage_month;
     std::vector<std::pair<size_t, Micros>> applied_usage;  // record index, prior last_usage_at
+    UsageLookup usage_lookup;  // what validate looked up for the event being applied
 
     for (size_t index = 0; index < request.inputs.size() && outcome.status.is_ok(); ++index) {
       const AppendInput& input = request.inputs[index];
@@ -370,7 +371,8 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
                                    request_head.hash, input.event);
       record.record_hash = sha256(record.bytes);
       const fb::EventRecord* root = fb::GetEventRecord(record.bytes.data());
-      const EventContext context{record.position, recorded_at, actor, &ledger_writes};
+      const EventContext context{record.position, recorded_at, actor, &ledger_writes,
+                                 &usage_lookup};
       // Who may append it, then whether it is valid, then its secret (which needs the
       // account the validation found).
       Status accepted = authorize_append(state, *root->event(), request.principal);
@@ -381,9 +383,13 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
         break;
       }
       if (revert_usage) {
-        const auto& usage = *root->event()->body_as_UsageRecorded();
-        applied_usage.emplace_back(
-            records.size(), state.find_account(usage.account_id()->string_view())->last_usage_at);
+        // validate found the account (a request that needs reverting is of usage only).
+        const Account* account =
+            usage_lookup.account != nullptr
+                ? usage_lookup.account
+                : state.find_account(
+                      root->event()->body_as_UsageRecorded()->account_id()->string_view());
+        applied_usage.emplace_back(records.size(), account->last_usage_at);
       }
       apply(state, *root->event(), context);
       if (!scratch) live_state_changed = true;

@@ -107,7 +107,9 @@ int64_t on_time_usage_of(const Billing& billing, std::string_view payer, Month m
   return usage != nullptr ? usage->quantity : 0;
 }
 
-Status validate_usage(const Registry& state, const fb::UsageRecorded& event, Micros occurred_at) {
+// On success, leaves what it looked up in `found` when that is set.
+Status validate_usage(const Registry& state, const fb::UsageRecorded& event, Micros occurred_at,
+                      UsageLookup* found) {
   const std::string_view account_id = text(event.account_id());
   ORGLEDGER_RETURN_IF_ERROR(check_account_id(account_id));
   const std::string_view usage_type = text(event.usage_type());
@@ -139,7 +141,7 @@ Status validate_usage(const Registry& state, const fb::UsageRecorded& event, Mic
                       format_month(month));
   }
   // Service control policies in force when it occurred (history, not today's).
-  ORGLEDGER_RETURN_IF_ERROR(check_permission(state, account_id, schedule->service, occurred_at));
+  ORGLEDGER_RETURN_IF_ERROR(check_permission(state, *account, schedule->service, occurred_at));
   // The aggregates this usage joins must stay representable, and so must their cost.
   const std::string& payer = account->payer_at(occurred_at);
   const bool closed = state.billing.is_closed(month);
@@ -163,6 +165,8 @@ Status validate_usage(const Registry& state, const fb::UsageRecorded& event, Mic
         month_usage->cost - (type_usage != nullptr ? type_usage->cost : 0) + *cost;
     if (month_total > kInt64Max) return amount_overflow("the payer's usage for the month");
   }
+  if (found != nullptr)
+    *found = UsageLookup{&state, &event, account, schedule, month_usage, type_usage};
   return Status::ok();
 }
 
@@ -589,12 +593,13 @@ void Billing::reprice(TypeUsage& type_usage, MonthUsage& month_usage,
 }
 
 Status validate_billing_event(const Registry& state, const fb::Event& event,
-                              const EventContext& /*context*/) {
+                              const EventContext& context) {
   switch (event.body_type()) {
     case fb::EventBody::PriceScheduleSet:
       return validate_price_schedule(state, *event.body_as_PriceScheduleSet());
     case fb::EventBody::UsageRecorded:
-      return validate_usage(state, *event.body_as_UsageRecorded(), event.occurred_at());
+      return validate_usage(state, *event.body_as_UsageRecorded(), event.occurred_at(),
+                            context.usage_lookup);
     case fb::EventBody::CreditGranted:
       return validate_credit(state, *event.body_as_CreditGranted(), event.occurred_at());
     case fb::EventBody::CreditSharingSet:
@@ -608,28 +613,56 @@ Status validate_billing_event(const Registry& state, const fb::Event& event,
 
 namespace {
 
-// Adds `quantity` (negative: takes it back) to the aggregate of `account_id` in the usage of
-// `payer` in the open `month`, keeping the totals and their costs in step; an aggregate, usage
-// type or month left with nothing is removed. Returns the aggregate's new quantity.
+// Adds `quantity` (> 0) to the aggregate of `account_id` in the usage of `payer` in the open
+// `month`, creating what is missing and keeping the totals and their costs in step. `found`, when
+// set, is what validating this event looked up in this same billing. Returns the aggregate's new
+// quantity.
 int64_t add_usage(Billing& billing, std::string_view payer, Month month,
-                  std::string_view usage_type, std::string_view account_id, int64_t quantity) {
-  auto month_it = billing.usage.find(PayerMonthView{payer, month});
-  if (month_it == billing.usage.end()) {
-    month_it = billing.usage.emplace(PayerMonth{std::string(payer), month}, MonthUsage{}).first;
+                  std::string_view usage_type, std::string_view account_id, int64_t quantity,
+                  const UsageLookup* found) {
+  // The lookup was made in this state, which the caller may change: its parts are ours to change.
+  MonthUsage* month_usage = found ? const_cast<MonthUsage*>(found->month_usage) : nullptr;
+  if (month_usage == nullptr) {
+    auto it = billing.usage.find(PayerMonthView{payer, month});
+    if (it == billing.usage.end()) {
+      it = billing.usage.emplace(PayerMonth{std::string(payer), month}, MonthUsage{}).first;
+    }
+    month_usage = &it->second;
   }
-  MonthUsage& month_usage = month_it->second;
-  auto type_it = month_usage.types.find(usage_type);
-  if (type_it == month_usage.types.end()) {
-    type_it = month_usage.types.emplace(std::string(usage_type), TypeUsage{}).first;
+  TypeUsage* type_usage = found ? const_cast<TypeUsage*>(found->type_usage) : nullptr;
+  if (type_usage == nullptr) {
+    auto it = month_usage->types.find(usage_type);
+    if (it == month_usage->types.end()) {
+      it = month_usage->types.emplace(std::string(usage_type), TypeUsage{}).first;
+    }
+    type_usage = &it->second;
   }
-  TypeUsage& type_usage = type_it->second;
-  auto account_it = type_usage.accounts.find(account_id);
-  if (account_it == type_usage.accounts.end()) {
-    account_it = type_usage.accounts.emplace(std::string(account_id), 0).first;
+  auto account_it = type_usage->accounts.find(account_id);
+  if (account_it == type_usage->accounts.end()) {
+    account_it = type_usage->accounts.emplace(std::string(account_id), 0).first;
   }
   const int64_t aggregate = account_it->second += quantity;
-  type_usage.quantity += quantity;
+  type_usage->quantity += quantity;
   // validate found a schedule for this usage type and month, and prices never go away.
+  billing.reprice(*type_usage, *month_usage,
+                  found ? *found->schedule : *billing.schedule_for(usage_type, month));
+  return aggregate;
+}
+
+// Takes back `quantity` that add_usage added; an aggregate, usage type or month left with
+// nothing is removed.
+void take_back_usage(Billing& billing, std::string_view payer, Month month,
+                     std::string_view usage_type, std::string_view account_id, int64_t quantity) {
+  auto month_it = billing.usage.find(PayerMonthView{payer, month});
+  if (month_it == billing.usage.end()) return;  // never: it holds the usage being taken back
+  MonthUsage& month_usage = month_it->second;
+  auto type_it = month_usage.types.find(usage_type);
+  if (type_it == month_usage.types.end()) return;
+  TypeUsage& type_usage = type_it->second;
+  auto account_it = type_usage.accounts.find(account_id);
+  if (account_it == type_usage.accounts.end()) return;
+  const int64_t aggregate = account_it->second -= quantity;
+  type_usage.quantity -= quantity;
   billing.reprice(type_usage, month_usage, *billing.schedule_for(usage_type, month));
   if (aggregate == 0) type_usage.accounts.erase(account_it);
   if (type_usage.accounts.empty()) {
@@ -637,7 +670,6 @@ int64_t add_usage(Billing& billing, std::string_view payer, Month month,
     month_usage.types.erase(type_it);
   }
   if (month_usage.types.empty()) billing.usage.erase(month_it);
-  return aggregate;
 }
 
 // Subtracts `quantity` from `map[key]`, removing the entry when nothing is left (it was created
@@ -672,7 +704,7 @@ void unapply_usage(Registry& state, const fb::Event& event, Micros prior_last_us
     subtract(state.billing.late, correction_of(state.billing, payer, month, usage_type, account_id),
              body.quantity());
   } else {
-    add_usage(state.billing, payer, month, usage_type, account_id, -body.quantity());
+    take_back_usage(state.billing, payer, month, usage_type, account_id, body.quantity());
   }
 }
 
@@ -702,7 +734,11 @@ void apply_billing_event(Registry& state, const fb::Event& event, const EventCon
       const auto& body = *event.body_as_UsageRecorded();
       const std::string_view account_id = text(body.account_id());
       const std::string_view usage_type = text(body.usage_type());
-      Account& account = state.accounts.find(account_id)->second;
+      // What validate looked up for this very event in this very state, if it was asked to.
+      const UsageLookup* found = context.usage_lookup;
+      if (found != nullptr && (found->state != &state || found->event != &body)) found = nullptr;
+      Account& account = found != nullptr ? const_cast<Account&>(*found->account)
+                                          : state.accounts.find(account_id)->second;
       account.last_usage_at = std::max(account.last_usage_at, at);
       const std::string& payer = account.payer_at(at);
       const Month month = month_of(at);
@@ -715,7 +751,7 @@ void apply_billing_event(Registry& state, const fb::Event& event, const EventCon
         }
       } else {
         const int64_t quantity =
-            add_usage(billing, payer, month, usage_type, account_id, body.quantity());
+            add_usage(billing, payer, month, usage_type, account_id, body.quantity(), found);
         billing.earliest_usage_month =
             std::min(billing.earliest_usage_month.value_or(month), month);
         if (context.ledger_writes) {

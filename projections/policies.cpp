@@ -497,7 +497,13 @@ Status check_permission(const Registry& state, std::string_view account_id,
                         std::string_view service, Micros time) {
   const Account* account = state.find_account(account_id);
   if (account == nullptr) return Status::ok();
-  const Membership* membership = account->membership_at(time);
+  return check_permission(state, *account, service, time);
+}
+
+Status check_permission(const Registry& state, const Account& account, std::string_view service,
+                        Micros time) {
+  const std::string_view account_id = account.id;
+  const Membership* membership = account.membership_at(time);
   if (membership == nullptr || membership->payer_id == account_id) return Status::ok();
   const Organization* organization = state.find_organization(membership->org_id);
   if (organization == nullptr || organization->feature_set != fb::FeatureSet::ALL) {

@@ -35,6 +35,9 @@ std::vector<PathLevel> policy_path(const Registry& state, std::string_view accou
 // organizations are never restricted.
 Status check_permission(const Registry& state, std::string_view account_id,
                         std::string_view service, Micros time);
+// The same for an account already found in `state`.
+Status check_permission(const Registry& state, const Account& account, std::string_view service,
+                        Micros time);
 
 // Parses a policy document: a JSON array of statements {"effect":"Allow"|"Deny",
 // "services":[...]} (or one such object). InvalidArgument/MalformedPolicyDocument otherwise.

@@ -570,6 +570,7 @@ size_t Registry::quota_usage(const Organization& organization, Micros time) cons
 }
 
 Status validate(const Registry& state, const fb::Event& event, const EventContext& context) {
+  if (context.usage_lookup != nullptr) *context.usage_lookup = UsageLookup{};
   const Micros occurred_at = event.occurred_at();
   if (occurred_at < 0) return invalid_input("occurred_at must not precede 1970-01-01T00:00:00Z");
   if (occurred_at > context.recorded_at + kMaxFutureSkew) {

@@ -372,6 +372,17 @@ struct Registry {
 using LedgerWrites = std::vector<std::pair<std::string, std::string>>;
 
 // What the log adds to an event when it is stored.
+// What validating a usage event looked up in a state, for applying that event to that same
+// state right after without looking it up again (the engine's hot path).
+struct UsageLookup {
+  const Registry* state = nullptr;           // the state validated against
+  const fb::UsageRecorded* event = nullptr;  // the event validated
+  const Account* account = nullptr;
+  const PriceSchedule* schedule = nullptr;  // its usage type's price in its month
+  const MonthUsage* month_usage = nullptr;  // its payer's usage that month; null: none yet
+  const TypeUsage* type_usage = nullptr;    // of its usage type; null: none yet
+};
+
 struct EventContext {
   uint64_t position = 0;
   Micros recorded_at = 0;
@@ -379,6 +390,10 @@ struct EventContext {
   // When set, apply appends the ledger entries it changes, for the engine to write in the same
   // batch as the event. Replay leaves it null.
   LedgerWrites* ledger_writes = nullptr;
+  // When set, validate leaves here what it looked up for a valid usage event (and clears it for
+  // any other event), and apply of that event to that state reads it instead of looking again.
+  // Nothing may change the state in between. Replay leaves it null.
+  UsageLookup* usage_lookup = nullptr;
 };
 
 // Checks `event` against `state` as left by every event before it. Returns OK or the
