@@ -93,8 +93,20 @@ rocksdb::CompressionType table_compression(std::string_view family) {
   return has_lz4 ? rocksdb::kLZ4Compression : rocksdb::kSnappyCompression;
 }
 
+// Records are read back in runs (replay, verify, reads and subscriptions), rarely one by one:
+// 32 KiB blocks instead of 4 KiB compress better and cost fewer reads per record. 2 M events:
+// 365 -> 324 MB, verify a little faster.
+rocksdb::ColumnFamilyOptions events_options() {
+  rocksdb::BlockBasedTableOptions table;
+  table.block_size = 32 * 1024;
+  rocksdb::ColumnFamilyOptions options;
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return options;
+}
+
 rocksdb::ColumnFamilyOptions family_options(std::string_view name) {
   rocksdb::ColumnFamilyOptions options;
+  if (name == format::kEventsFamily) options = events_options();
   if (name == format::kEventIdsFamily) options = event_ids_options();
   if (name == format::kLedgerFamily) options = ledger_options();
   options.compression = table_compression(name);
