@@ -336,6 +336,28 @@ void for_each_batch(const Workload& workload, size_t batch, Visit visit) {
   }
 }
 
+// Writes the workload's records to `db` in synced WriteBatches of `batch`, each filled by
+// `fill(write, records)`; the first failed write fails the command. Answers the seconds spent in
+// the writes alone and the number of records written.
+template <typename Fill>
+std::pair<double, uint64_t> write_synced_batches(rocksdb::DB& db, const Workload& workload,
+                                                 size_t batch, const std::string& what, Fill fill) {
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  double write_seconds = 0;
+  uint64_t written = 0;
+  for_each_batch(workload, batch, [&](const std::vector<BaselineRecord>& records) {
+    rocksdb::WriteBatch write;
+    fill(write, records);
+    const auto start = Clock::now();
+    const rocksdb::Status status = db.Write(sync, &write);
+    write_seconds += seconds_since(start);
+    if (!status.ok()) die(what + " write: " + status.ToString());
+    written += records.size();
+  });
+  return {write_seconds, written};
+}
+
 // The raw RocksDB ceiling: the same record bytes in WriteBatch(batch) with sync=true, then a
 // full scan. Only the writes and the scan are timed.
 int run_rocksdb(const Workload& workload, const Workload& small, int connections,
@@ -346,22 +368,13 @@ int run_rocksdb(const Workload& workload, const Workload& small, int connections
   rocksdb::Status opened = rocksdb::DB::Open(options, directory, &raw);
   if (!opened.ok()) die("rocksdb: " + opened.ToString());
   std::unique_ptr<rocksdb::DB> db(raw);
-  rocksdb::WriteOptions sync;
-  sync.sync = true;
-  double write_seconds = 0;
-  uint64_t written = 0;
-  for_each_batch(workload, batch, [&](const std::vector<BaselineRecord>& records) {
-    rocksdb::WriteBatch write;
-    for (const auto& record : records) {
-      const std::string key = fmt::format("{:016x}", record.position);
-      write.Put(key, record.bytes);
-    }
-    const auto start = Clock::now();
-    const rocksdb::Status status = db->Write(sync, &write);
-    write_seconds += seconds_since(start);
-    if (!status.ok()) die("rocksdb write: " + status.ToString());
-    written += records.size();
-  });
+  const auto [write_seconds, written] = write_synced_batches(
+      *db, workload, batch, "rocksdb",
+      [](rocksdb::WriteBatch& write, const std::vector<BaselineRecord>& records) {
+        for (const auto& record : records) {
+          write.Put(fmt::format("{:016x}", record.position), record.bytes);
+        }
+      });
   const auto scan_start = Clock::now();
   uint64_t scanned = 0, bytes = 0;
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
@@ -389,6 +402,8 @@ int run_rocksdb(const Workload& workload, const Workload& small, int connections
   for_each_batch(small, 1, [&](const std::vector<BaselineRecord>& one) {
     records.push_back(one.front().bytes);
   });
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
   run_singles("rocksdb_small", connections, per_connection, [&](int c, uint64_t i) -> Status {
     const uint64_t index = static_cast<uint64_t>(c) * per_connection + i;
     rocksdb::WriteBatch write;
@@ -422,12 +437,7 @@ int run_rocksdb_write_set(const Workload& workload, const std::string& directory
     for (const std::string& member : organization.members) payers[member] = &organization.payer;
   }
   std::unordered_map<std::string, int64_t> totals;
-  rocksdb::WriteOptions sync;
-  sync.sync = true;
-  double write_seconds = 0;
-  uint64_t written = 0;
-  for_each_batch(workload, batch, [&](const std::vector<BaselineRecord>& records) {
-    rocksdb::WriteBatch write;
+  auto fill = [&](rocksdb::WriteBatch& write, const std::vector<BaselineRecord>& records) {
     for (const auto& record : records) {
       const std::string position =
           ledger_keys::encode_quantity(static_cast<int64_t>(record.position));
@@ -446,12 +456,9 @@ int run_rocksdb_write_set(const Workload& workload, const std::string& directory
     }
     write.Put(handles[0], "head",
               ledger_keys::encode_quantity(static_cast<int64_t>(records.back().position)));
-    const auto start = Clock::now();
-    const rocksdb::Status status = db->Write(sync, &write);
-    write_seconds += seconds_since(start);
-    if (!status.ok()) die("rocksdb write set: " + status.ToString());
-    written += records.size();
-  });
+  };
+  const auto [write_seconds, written] =
+      write_synced_batches(*db, workload, batch, "rocksdb write set", fill);
   for (rocksdb::ColumnFamilyHandle* handle : handles) db->DestroyColumnFamilyHandle(handle);
   JsonWriter out;
   out.begin_object()
