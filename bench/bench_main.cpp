@@ -368,13 +368,16 @@ int run_rocksdb(const Workload& workload, const Workload& small, int connections
   rocksdb::Status opened = rocksdb::DB::Open(options, directory, &raw);
   if (!opened.ok()) die("rocksdb: " + opened.ToString());
   std::unique_ptr<rocksdb::DB> db(raw);
-  const auto [write_seconds, written] = write_synced_batches(
+  // Not a structured binding: clang 14 cannot capture one in the small scenario's lambda.
+  const std::pair<double, uint64_t> timed = write_synced_batches(
       *db, workload, batch, "rocksdb",
       [](rocksdb::WriteBatch& write, const std::vector<BaselineRecord>& records) {
         for (const auto& record : records) {
           write.Put(fmt::format("{:016x}", record.position), record.bytes);
         }
       });
+  const double write_seconds = timed.first;
+  const uint64_t written = timed.second;
   const auto scan_start = Clock::now();
   uint64_t scanned = 0, bytes = 0;
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
