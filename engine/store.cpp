@@ -68,6 +68,10 @@ rocksdb::ColumnFamilyOptions event_ids_options() {
   // it for every key first and asks the memtable only for the few it may hold. 2 % of the
   // write buffer is about 13 bits per id.
   options.memtable_prefix_bloom_size_ratio = 0.02;
+  // Random keys: every flushed file overlaps the whole next level, so each compaction rewrites
+  // it. Memtables twice the default size halve the number of those rewrites (10 M bulk:
+  // compaction thread 6.8 -> 4.7 s) for about 80 MB more memory.
+  options.write_buffer_size = 128 << 20;
   return options;
 }
 
