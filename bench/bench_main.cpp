@@ -418,10 +418,10 @@ int run_rocksdb(const Workload& workload, const Workload& small, int connections
   return 0;
 }
 
-// The ceiling of orgledger's own write set, on plain RocksDB (default options): per event the
-// record, its event id (position and content hash) and the ledger entry its usage updates, in
-// three column families, plus the head once per batch, in WriteBatch(batch) with sync=true.
-// Only the writes are timed; the ledger's running totals are kept outside.
+// orgledger's own write set on plain RocksDB (default options), as one would build it directly:
+// per event the record, its event id (position and content hash) and the ledger entry its usage
+// updates, in three column families, plus the head once per batch, in WriteBatch(batch) with
+// sync=true. Only the writes are timed; the ledger's running totals are kept outside.
 int run_rocksdb_write_set(const Workload& workload, const std::string& directory, size_t batch) {
   rocksdb::Options options;
   options.create_if_missing = true;
