@@ -106,20 +106,24 @@ class SortedIterator final : public MemTableRep::Iterator {
 
 class IdMemTable final : public MemTableRep {
  public:
+  // `indexed`: point lookups go through a hash table kept on every insert; otherwise they scan
+  // the entries (for a family that is only ever scanned whole, the ledger).
   IdMemTable(const KeyComparator& compare, rocksdb::Allocator* allocator,
-             std::atomic<bool>* bad_lookup)
-      : MemTableRep(allocator), compare_(compare), bad_lookup_(bad_lookup) {
-    slots_.resize(kInitialSlots);
+             std::atomic<bool>* bad_lookup, bool indexed)
+      : MemTableRep(allocator), compare_(compare), bad_lookup_(bad_lookup), indexed_(indexed) {
+    if (indexed_) slots_.resize(kInitialSlots);
     account_memory();
   }
 
   void Insert(rocksdb::KeyHandle handle) override {
     const char* entry = static_cast<const char*>(handle);
-    const size_t hash = hash_of(user_key_of(entry));
+    const size_t hash = indexed_ ? hash_of(user_key_of(entry)) : 0;
     std::unique_lock lock(mutex_);
     entries_.push_back(entry);
-    if (entries_.size() * 2 > slots_.size()) grow();
-    place(Slot{entry, hash});
+    if (indexed_) {
+      if (entries_.size() * 2 > slots_.size()) grow();
+      place(Slot{entry, hash});
+    }
     account_memory();
   }
 
@@ -204,6 +208,12 @@ class IdMemTable final : public MemTableRep {
 
   template <typename Visit>
   void for_each_match(std::string_view user_key, size_t hash, Visit visit) const {
+    if (!indexed_) {
+      for (const char* entry : entries_) {
+        if (user_key_of(entry) == user_key) visit(entry);
+      }
+      return;
+    }
     const size_t mask = slots_.size() - 1;
     for (size_t at = hash & mask; slots_[at].entry != nullptr; at = (at + 1) & mask) {
       if (slots_[at].hash == hash && user_key_of(slots_[at].entry) == user_key) {
@@ -232,22 +242,51 @@ class IdMemTable final : public MemTableRep {
                   std::memory_order_relaxed);
   }
 
+  // The entries in the memtable's order: by user key, bytewise, then newest first (the
+  // sequence number and type, the internal key's last 8 bytes, descending). Compared directly,
+  // without RocksDB's comparator: its virtual calls and length decoding were most of the
+  // flush thread's sort of the ledger. The result is checked against the comparator in one
+  // pass, and sorted with it instead should the family's comparator not be bytewise.
   std::vector<const char*> sort(const std::vector<const char*>& entries) const {
-    std::vector<std::pair<uint64_t, const char*>> keyed;
+    struct Keyed {
+      uint64_t prefix;  // the first 8 bytes of the user key, big-endian, zero-padded
+      const char* user_key;
+      uint32_t size;     // of the user key
+      uint64_t trailer;  // sequence number and type
+      const char* entry;
+    };
+    std::vector<Keyed> keyed;
     keyed.reserve(entries.size());
-    for (const char* entry : entries) keyed.emplace_back(prefix_of(user_key_of(entry)), entry);
-    std::sort(keyed.begin(), keyed.end(), [this](const auto& a, const auto& b) {
-      if (a.first != b.first) return a.first < b.first;
-      return compare_(a.second, b.second) < 0;
+    for (const char* entry : entries) {
+      const std::string_view user_key = user_key_of(entry);
+      uint64_t trailer = 0;
+      std::memcpy(&trailer, user_key.data() + user_key.size(), sizeof trailer);  // little-endian
+      keyed.push_back(Keyed{prefix_of(user_key), user_key.data(),
+                            static_cast<uint32_t>(user_key.size()), trailer, entry});
+    }
+    std::sort(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) {
+      if (a.prefix != b.prefix) return a.prefix < b.prefix;
+      const int order =
+          std::string_view(a.user_key, a.size).compare(std::string_view(b.user_key, b.size));
+      if (order != 0) return order < 0;
+      return a.trailer > b.trailer;
     });
     std::vector<const char*> sorted;
     sorted.reserve(keyed.size());
-    for (const auto& [prefix, entry] : keyed) sorted.push_back(entry);
+    for (const Keyed& each : keyed) sorted.push_back(each.entry);
+    for (size_t i = 1; i < sorted.size(); ++i) {
+      if (compare_(sorted[i - 1], sorted[i]) > 0) {
+        std::sort(sorted.begin(), sorted.end(),
+                  [this](const char* a, const char* b) { return compare_(a, b) < 0; });
+        break;
+      }
+    }
     return sorted;
   }
 
   const KeyComparator& compare_;
   std::atomic<bool>* const bad_lookup_;  // set instead of aborting (the self-test), or nullptr
+  const bool indexed_;
   mutable std::shared_mutex mutex_;
   std::vector<const char*> entries_;  // in arrival order
   std::vector<Slot> slots_;           // open addressing over entries_, at most half full
@@ -265,7 +304,7 @@ class CheckedIdMemTableFactory final : public rocksdb::MemTableRepFactory {
   MemTableRep* CreateMemTableRep(const MemTableRep::KeyComparator& compare,
                                  rocksdb::Allocator* allocator, const rocksdb::SliceTransform*,
                                  rocksdb::Logger*) override {
-    return new IdMemTable(compare, allocator, bad_lookup_);
+    return new IdMemTable(compare, allocator, bad_lookup_, /*indexed=*/true);
   }
   const char* Name() const override { return "OrgledgerIdMemTableSelfTest"; }
 
@@ -316,7 +355,7 @@ MemTableRep* IdMemTableFactory::CreateMemTableRep(const MemTableRep::KeyComparat
                                                   rocksdb::Allocator* allocator,
                                                   const rocksdb::SliceTransform*,
                                                   rocksdb::Logger*) {
-  return new IdMemTable(compare, allocator, nullptr);
+  return new IdMemTable(compare, allocator, nullptr, indexed_);
 }
 
 bool id_memtable_works() {
@@ -327,6 +366,11 @@ bool id_memtable_works() {
 std::shared_ptr<rocksdb::MemTableRepFactory> event_ids_memtable_factory() {
   if (id_memtable_works()) return std::make_shared<IdMemTableFactory>();
   return std::shared_ptr<rocksdb::MemTableRepFactory>(rocksdb::NewHashLinkListRepFactory(1 << 20));
+}
+
+std::shared_ptr<rocksdb::MemTableRepFactory> ledger_memtable_factory() {
+  if (id_memtable_works()) return std::make_shared<IdMemTableFactory>(/*indexed=*/false);
+  return std::make_shared<rocksdb::VectorRepFactory>();
 }
 
 }  // namespace orgledger

@@ -15,13 +15,24 @@ namespace orgledger {
 // Requirements: the family's comparator is RocksDB's bytewise comparator (the prefix order is
 // the byte order), and allow_concurrent_memtable_write is false (one inserting thread; readers
 // run concurrently).
+//
+// Unindexed (`indexed` false), it keeps no hash table: inserts only append, and a point lookup
+// scans the entries. That is the ledger's memtable: written with every event, only ever scanned
+// whole, and sorted at flush without RocksDB's comparator (RocksDB's vector memtable sorted
+// through it, a third of the flush thread under bulk load).
 class IdMemTableFactory final : public rocksdb::MemTableRepFactory {
  public:
+  explicit IdMemTableFactory(bool indexed = true) : indexed_(indexed) {}
   rocksdb::MemTableRep* CreateMemTableRep(const rocksdb::MemTableRep::KeyComparator& compare,
                                           rocksdb::Allocator* allocator,
                                           const rocksdb::SliceTransform* prefix_extractor,
                                           rocksdb::Logger* logger) override;
-  const char* Name() const override { return "OrgledgerIdMemTableFactory"; }
+  const char* Name() const override {
+    return indexed_ ? "OrgledgerIdMemTableFactory" : "OrgledgerSortedMemTableFactory";
+  }
+
+ private:
+  bool indexed_;
 };
 
 // True when the memtable works with the RocksDB this program runs with: a point lookup reads
@@ -32,5 +43,9 @@ bool id_memtable_works();
 // The factory for the event_ids family: IdMemTableFactory when id_memtable_works(), else
 // RocksDB's hash link-list memtable (same answers, slower flushes).
 std::shared_ptr<rocksdb::MemTableRepFactory> event_ids_memtable_factory();
+
+// The factory for the ledger family: an unindexed IdMemTableFactory when id_memtable_works(),
+// else RocksDB's vector memtable.
+std::shared_ptr<rocksdb::MemTableRepFactory> ledger_memtable_factory();
 
 }  // namespace orgledger

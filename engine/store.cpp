@@ -76,10 +76,11 @@ rocksdb::ColumnFamilyOptions event_ids_options() {
 }
 
 // Ledger entries are written with every group and never looked up one by one (only scanned
-// whole, by the consistency checks): a vector memtable appends them and sorts once, at flush.
+// whole, by the consistency checks): a memtable that appends them and sorts once, at flush,
+// comparing the bytes itself (engine/id_memtable.h).
 rocksdb::ColumnFamilyOptions ledger_options() {
   rocksdb::ColumnFamilyOptions options;
-  options.memtable_factory.reset(new rocksdb::VectorRepFactory());
+  options.memtable_factory = ledger_memtable_factory();
   return options;
 }
 

@@ -1,5 +1,5 @@
-// The event_ids memtable (engine/id_memtable.h) on real RocksDB: it must answer exactly as a
-// sorted map would, in the memtable, in table files and across both, while a reader runs
+// The event_ids and ledger memtables (engine/id_memtable.h) on real RocksDB: it must answer exactly
+// as a sorted map would, in the memtable, in table files and across both, while a reader runs
 // beside the writer. Seeded; the seed is printed, and ORGLEDGER_SEED=<n> reruns one.
 #include "engine/id_memtable.h"
 
@@ -24,12 +24,14 @@ using namespace orgledger::testing;
 
 namespace {
 
-std::unique_ptr<rocksdb::DB> open_db(const std::string& directory, size_t write_buffer_size) {
+// `indexed` false: the ledger's form (no hash table; lookups scan).
+std::unique_ptr<rocksdb::DB> open_db(const std::string& directory, size_t write_buffer_size,
+                                     bool indexed = true) {
   rocksdb::Options options;
   options.create_if_missing = true;
   options.allow_concurrent_memtable_write = false;
   options.write_buffer_size = write_buffer_size;
-  options.memtable_factory = std::make_shared<IdMemTableFactory>();
+  options.memtable_factory = std::make_shared<IdMemTableFactory>(indexed);
   rocksdb::DB* db = nullptr;
   REQUIRE(rocksdb::DB::Open(options, directory, &db).ok());
   return std::unique_ptr<rocksdb::DB>(db);
@@ -78,10 +80,15 @@ TEST_CASE("id memtable: gets, scans and seeks equal a sorted map, before and aft
   const uint64_t seed = property_seed();
   MESSAGE("property seed ", seed, " (rerun with ORGLEDGER_SEED=", seed, ")");
   std::mt19937_64 random(seed);
+  // Both forms, each a run of its own with the same seed.
+  bool indexed = true;
+  SUBCASE("indexed: the event ids' form") { indexed = true; }
+  SUBCASE("unindexed: the ledger's form") { indexed = false; }
+  CAPTURE(indexed);
   TempDir dir;
   // A 64 KiB write buffer: the run flushes many memtables, so lookups cross the mutable one,
   // immutable ones and table files.
-  auto db = open_db(dir.str(), 64 << 10);
+  auto db = open_db(dir.str(), 64 << 10, indexed);
   std::map<std::string, std::string> model;
   const rocksdb::WriteOptions write;
   for (int step = 0; step < 20000; ++step) {
@@ -123,7 +130,7 @@ TEST_CASE("id memtable: gets, scans and seeks equal a sorted map, before and aft
   }
   CHECK(scan(*db) == model);
   db.reset();
-  db = open_db(dir.str(), 64 << 10);  // the log replayed into a fresh memtable
+  db = open_db(dir.str(), 64 << 10, indexed);  // the log replayed into a fresh memtable
   CHECK(scan(*db) == model);
   for (const auto& [key, value] : model) REQUIRE(get(*db, key) == value);
 }
