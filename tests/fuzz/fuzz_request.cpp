@@ -7,8 +7,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <thread>
 
@@ -42,6 +44,11 @@ class Fixture {
     options.listen = "127.0.0.1:0";
     options.tokens.push_back(OperatorToken{"fuzz", Role::kAdmin, token_hash(token_)});
     options.idle_timeout = std::chrono::seconds(2);
+    // Some inputs are sign-ins that fail. With the default policy, repeated failures for one
+    // account id are answered after growing delays (up to 4 s) and then locked out: that only
+    // slows the target down. The lockout has its own tests (tests/server); here it is off.
+    options.lockout.slow_after = std::numeric_limits<int>::max();
+    options.lockout.lock_after = std::numeric_limits<int>::max();
     auto server = Server::start(*sequencer_, options);
     FUZZ_CHECK(server.is_ok());
     server_ = std::move(*server);
@@ -62,7 +69,13 @@ class Fixture {
   std::unique_ptr<Client> signed_in_client() const {
     auto client = Client::connect(address_);
     FUZZ_CHECK(client.is_ok());
-    FUZZ_CHECK((*client)->authenticate(Credentials{token_, "", "", ""}).is_ok());
+    auto signed_in = (*client)->authenticate(Credentials{token_, "", "", ""});
+    if (!signed_in.is_ok()) {
+      // Seen once in CI (2026-11-27) and not reproduced: say why, should it happen again.
+      std::fprintf(stderr, "the fixture's sign-in failed: %s\n",
+                   signed_in.status().to_string().c_str());
+    }
+    FUZZ_CHECK(signed_in.is_ok());
     return std::move(*client);
   }
   uint16_t port() const { return server_->port(); }
