@@ -226,8 +226,7 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
     group.head = base_head();
     pending_.push_back(
         Pending{group.head,
-                pending_.empty() ? store_->head_recorded_at() : pending_.back().recorded_at,
-                {}});
+                pending_.empty() ? store_->head_recorded_at() : pending_.back().recorded_at});
     return std::move(group);
   };
   // Recovery only when no earlier group is unfinished (their outcome decides what is stored).
@@ -257,14 +256,12 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
   LedgerWrites& ledger_writes = group.ledger_writes;
   CredentialWrites& credential_writes = group.credential_writes;
   // Event ids stored by earlier requests of this group: id -> (position, content hash).
-  EventIdMap group_ids;
   bool& live_state_changed = group.live_state_changed;
   // Sized once for the group (a usage event makes one record, one id and one ledger write).
   size_t inputs = 0;
   for (const AppendRequest& request : requests) inputs += request.inputs.size();
   records.reserve(inputs);
   ledger_writes.reserve(inputs);
-  group_ids.reserve(inputs);
 
   for (size_t request_index = 0; request_index < requests.size(); ++request_index) {
     AppendRequest& request = requests[request_index];
@@ -283,8 +280,6 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
       outcome.failed_index = AppendOutcome::kWholeRequest;
       continue;
     }
-    // Only this request's events are in here until it is accepted.
-    EventIdMap request_ids;
     const size_t records_before = records.size();
     const size_t writes_before = ledger_writes.size();
     const size_t credentials_before = credential_writes.size();
@@ -295,17 +290,15 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
     }
     Head request_head = head;
     // What was stored, or is being stored, before this request under each of its ids: earlier
-    // requests of this group, groups not finished yet, then the store, asked once for all the
-    // rest.
+    // requests of this group and groups not finished yet, then the store, asked once for all
+    // the rest.
     std::vector<std::optional<EventIdEntry>> known_before(request.inputs.size());
     std::vector<EventIdBytes> unknown_ids;
     std::vector<size_t> unknown_at;
     for (size_t index = 0; index < request.inputs.size(); ++index) {
       const EventIdBytes& id = request.inputs[index].event_id;
-      if (auto earlier = group_ids.find(id); earlier != group_ids.end()) {
-        known_before[index] = earlier->second;
-      } else if (auto unfinished = pending_id(id)) {
-        known_before[index] = unfinished;
+      if (auto unfinished = unfinished_ids_.find(id); unfinished != unfinished_ids_.end()) {
+        known_before[index] = unfinished->second;
       } else {
         unknown_ids.push_back(id);
         unknown_at.push_back(index);
@@ -347,8 +340,10 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
           input.content_hash ? *input.content_hash : event_content_hash(input.event);
       std::optional<EventIdEntry> known = known_before[index];
       if (!known) {
-        // The same id earlier in this request.
-        if (auto it = request_ids.find(input.event_id); it != request_ids.end()) known = it->second;
+        // The same id earlier in this request (known_before holds every other).
+        if (auto it = unfinished_ids_.find(input.event_id); it != unfinished_ids_.end()) {
+          known = it->second;
+        }
       }
       if (known) {
         if (known->content_hash != content) {
@@ -394,7 +389,7 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
       apply(state, *root->event(), context);
       if (!scratch) live_state_changed = true;
       request_head = Head{record.position, record.record_hash};
-      request_ids.emplace(input.event_id, EventIdEntry{record.position, content});
+      unfinished_ids_.emplace(input.event_id, EventIdEntry{record.position, content});
       outcome.positions[index] = record.position;
       records.push_back(std::move(record));
     }
@@ -407,6 +402,7 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
                       it->second);
       }
       if (!applied_usage.empty()) registry_.billing.earliest_usage_month = earliest_usage_before;
+      forget_ids(records.begin() + static_cast<ptrdiff_t>(records_before), records.end());
       records.resize(records_before);
       ledger_writes.resize(writes_before);
       credential_writes.resize(credentials_before);
@@ -416,13 +412,12 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
       registry_ = std::move(*scratch);
       live_state_changed = true;
     }
-    group_ids.merge(request_ids);
     outcome.stored = records.size() - records_before;
     head = request_head;
   }
 
   group.head = head;
-  pending_.push_back(Pending{head, recorded_at, std::move(group_ids)});
+  pending_.push_back(Pending{head, recorded_at});
   return group;
 }
 
@@ -441,18 +436,17 @@ void Engine::merge_groups(PreparedGroup& earlier, PreparedGroup&& later) {
   pending_.pop_back();
   pending_.back().head = last.head;
   pending_.back().recorded_at = last.recorded_at;
-  pending_.back().ids.merge(last.ids);
 }
 
-std::optional<EventIdEntry> Engine::pending_id(const EventIdBytes& id) const {
-  for (const Pending& pending : pending_) {
-    if (auto found = pending.ids.find(id); found != pending.ids.end()) return found->second;
-  }
-  return std::nullopt;
+void Engine::forget_ids(std::vector<NewRecord>::const_iterator begin,
+                        std::vector<NewRecord>::const_iterator end) {
+  for (auto it = begin; it != end; ++it) unfinished_ids_.erase(it->event_id);
 }
 
 void Engine::finish_group(PreparedGroup& group, const Status& written) {
   pending_.pop_front();
+  // Stored or not, the store answers for its ids from now on.
+  forget_ids(group.records.begin(), group.records.end());
   if (!written.is_ok()) {
     // Nothing of the group is stored (a failed log write may still bring it back whole when the
     // store reopens: Store::recover_writes), but the live state may hold its events, and those

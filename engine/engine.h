@@ -180,16 +180,21 @@ class Engine {
   bool needs_recovery_ = false;
   // Set when a failed group had changed the live state: rebuilt once no group is pending.
   bool state_ahead_of_store_ = false;
-  // The groups prepared and not finished, oldest first: the head each leaves, the recorded_at
-  // it gave, and the ids it stores.
+  // The groups prepared and not finished, oldest first: the head each leaves and the
+  // recorded_at it gave.
   struct Pending {
     Head head;
     Micros recorded_at = 0;
-    EventIdMap ids;
   };
   std::deque<Pending> pending_;
+  // The ids of every record of those groups, with the position and content each has there:
+  // one table for all of them, so an id is looked up once, not once per pending group and
+  // again per request. An id is in it at most once (a later use of it is answered from here).
+  EventIdMap unfinished_ids_;
   Head base_head() const;
-  std::optional<EventIdEntry> pending_id(const EventIdBytes& id) const;
+  // Removes the ids of these records from unfinished_ids_.
+  void forget_ids(std::vector<NewRecord>::const_iterator begin,
+                  std::vector<NewRecord>::const_iterator end);
 };
 
 }  // namespace orgledger
