@@ -514,7 +514,13 @@ Status Store::write_once(std::string_view what,
                   std::string(what) + ": writes are suspended since a write failed");
   }
   ORGLEDGER_RETURN_IF_ERROR(usable());
-  rocksdb::WriteBatch batch;
+  // One batch per thread, cleared and filled again: its buffer keeps its capacity, so a group of
+  // thousands of records is not copied into a growing string and fresh pages every time (the
+  // appending thread spent a quarter of its time there). An unusually large one is let go.
+  constexpr size_t kKeptBatchBytes = 64 << 20;
+  thread_local rocksdb::WriteBatch batch;
+  if (batch.GetDataSize() > kKeptBatchBytes) batch = rocksdb::WriteBatch();
+  batch.Clear();
   ORGLEDGER_RETURN_IF_ERROR(fill(batch));
   rocksdb::WriteOptions write_options;
   write_options.sync = true;
