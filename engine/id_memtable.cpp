@@ -106,24 +106,22 @@ class SortedIterator final : public MemTableRep::Iterator {
 
 class IdMemTable final : public MemTableRep {
  public:
-  // `indexed`: point lookups go through a hash table kept on every insert; otherwise they scan
-  // the entries (for a family that is only ever scanned whole, the ledger).
+  // `in_place`: RocksDB may overwrite values in place (the family's inplace_update_support),
+  // and finds the entry to overwrite through GetDynamicPrefixIterator (see KeyIterator).
   IdMemTable(const KeyComparator& compare, rocksdb::Allocator* allocator,
-             std::atomic<bool>* bad_lookup, bool indexed)
-      : MemTableRep(allocator), compare_(compare), bad_lookup_(bad_lookup), indexed_(indexed) {
-    if (indexed_) slots_.resize(kInitialSlots);
+             std::atomic<bool>* bad_lookup, bool in_place)
+      : MemTableRep(allocator), compare_(compare), bad_lookup_(bad_lookup), in_place_(in_place) {
+    slots_.resize(kInitialSlots);
     account_memory();
   }
 
   void Insert(rocksdb::KeyHandle handle) override {
     const char* entry = static_cast<const char*>(handle);
-    const size_t hash = indexed_ ? hash_of(user_key_of(entry)) : 0;
+    const size_t hash = hash_of(user_key_of(entry));
     std::unique_lock lock(mutex_);
     entries_.push_back(entry);
-    if (indexed_) {
-      if (entries_.size() * 2 > slots_.size()) grow();
-      place(Slot{entry, hash});
-    }
+    if (entries_.size() * 2 > slots_.size()) grow();
+    place(Slot{entry, hash});
     account_memory();
   }
 
@@ -172,6 +170,15 @@ class IdMemTable final : public MemTableRep {
 
   size_t ApproximateMemoryUsage() override { return memory_.load(std::memory_order_relaxed); }
 
+  // RocksDB asks for this iterator, without an arena, only to find the entry an in-place update
+  // overwrites (MemTable::Update: a Seek to the user key at the new sequence number, then the
+  // entry found). Anything else, and any family that does not update in place, gets the
+  // ordinary sorted iterator.
+  MemTableRep::Iterator* GetDynamicPrefixIterator(rocksdb::Arena* arena) override {
+    if (!in_place_ || arena != nullptr) return GetIterator(arena);
+    return new KeyIterator(*this);
+  }
+
   MemTableRep::Iterator* GetIterator(rocksdb::Arena* arena) override {
     std::shared_ptr<const std::vector<const char*>> order;
     if (read_only_.load(std::memory_order_acquire)) {
@@ -206,14 +213,54 @@ class IdMemTable final : public MemTableRep {
   };
   static constexpr size_t kInitialSlots = 256;  // grows by doubling; small, for tiny write buffers
 
+  // The entries of one user key, in the memtable's order (newest first), without copying them:
+  // Seek finds the first at or after the target, Next the one after it. Positions only within
+  // that key; the calls a point lookup never makes leave it !Valid().
+  class KeyIterator final : public MemTableRep::Iterator {
+   public:
+    explicit KeyIterator(const IdMemTable& table) : table_(table) {}
+
+    bool Valid() const override { return at_ != nullptr; }
+    const char* key() const override { return at_; }
+    void Next() override {
+      const Slice current = internal_key_of(at_);
+      at_ = table_.first_of_key(current, [&](const char* entry) {
+        return table_.compare_(entry, current) > 0;
+      });
+    }
+    void Prev() override { at_ = nullptr; }
+    void Seek(const Slice& internal_key, const char* /*memtable_key*/) override {
+      at_ = table_.first_of_key(internal_key, [&](const char* entry) {
+        return table_.compare_(entry, internal_key) >= 0;
+      });
+    }
+    void SeekForPrev(const Slice& /*internal_key*/, const char* /*memtable_key*/) override {
+      at_ = nullptr;
+    }
+    void SeekToFirst() override { at_ = nullptr; }
+    void SeekToLast() override { at_ = nullptr; }
+
+   private:
+    const IdMemTable& table_;
+    const char* at_ = nullptr;
+  };
+
+  // The first entry, in the memtable's order, of the user key of `internal_key` that `after`
+  // accepts; nullptr when there is none.
+  template <typename After>
+  const char* first_of_key(const Slice& internal_key, After after) const {
+    if (internal_key.size() < 8) return nullptr;
+    const std::string_view user_key(internal_key.data(), internal_key.size() - 8);
+    const char* first = nullptr;
+    std::shared_lock lock(mutex_);
+    for_each_match(user_key, hash_of(user_key), [&](const char* entry) {
+      if (after(entry) && (first == nullptr || compare_(entry, first) < 0)) first = entry;
+    });
+    return first;
+  }
+
   template <typename Visit>
   void for_each_match(std::string_view user_key, size_t hash, Visit visit) const {
-    if (!indexed_) {
-      for (const char* entry : entries_) {
-        if (user_key_of(entry) == user_key) visit(entry);
-      }
-      return;
-    }
     const size_t mask = slots_.size() - 1;
     for (size_t at = hash & mask; slots_[at].entry != nullptr; at = (at + 1) & mask) {
       if (slots_[at].hash == hash && user_key_of(slots_[at].entry) == user_key) {
@@ -286,7 +333,7 @@ class IdMemTable final : public MemTableRep {
 
   const KeyComparator& compare_;
   std::atomic<bool>* const bad_lookup_;  // set instead of aborting (the self-test), or nullptr
-  const bool indexed_;
+  const bool in_place_;
   mutable std::shared_mutex mutex_;
   std::vector<const char*> entries_;  // in arrival order
   std::vector<Slot> slots_;           // open addressing over entries_, at most half full
@@ -300,34 +347,41 @@ class IdMemTable final : public MemTableRep {
 
 class CheckedIdMemTableFactory final : public rocksdb::MemTableRepFactory {
  public:
-  explicit CheckedIdMemTableFactory(std::atomic<bool>* bad_lookup) : bad_lookup_(bad_lookup) {}
+  CheckedIdMemTableFactory(std::atomic<bool>* bad_lookup, bool in_place)
+      : bad_lookup_(bad_lookup), in_place_(in_place) {}
   MemTableRep* CreateMemTableRep(const MemTableRep::KeyComparator& compare,
                                  rocksdb::Allocator* allocator, const rocksdb::SliceTransform*,
                                  rocksdb::Logger*) override {
-    return new IdMemTable(compare, allocator, bad_lookup_, /*indexed=*/true);
+    return new IdMemTable(compare, allocator, bad_lookup_, in_place_);
   }
   const char* Name() const override { return "OrgledgerIdMemTableSelfTest"; }
 
  private:
   std::atomic<bool>* bad_lookup_;
+  bool in_place_;
 };
 
-bool self_test() {
+// One run of the self-test, in one form (`in_place`: values overwritten in place, the ledger's).
+bool self_test(bool in_place) {
   std::unique_ptr<rocksdb::Env> env(rocksdb::NewMemEnv(rocksdb::Env::Default()));
   std::atomic<bool> bad_lookup{false};
   rocksdb::Options options;
   options.env = env.get();
   options.create_if_missing = true;
   options.allow_concurrent_memtable_write = false;
-  options.memtable_factory = std::make_shared<CheckedIdMemTableFactory>(&bad_lookup);
+  options.inplace_update_support = in_place;
+  options.memtable_factory = std::make_shared<CheckedIdMemTableFactory>(&bad_lookup, in_place);
   rocksdb::DB* raw = nullptr;
   if (!rocksdb::DB::Open(options, "/id-memtable-self-test", &raw).ok()) return false;
   std::unique_ptr<rocksdb::DB> db(raw);
-  // Two keys share their first 8 bytes, so the sort's tie-break runs too.
+  // Two keys share their first 8 bytes, so the sort's tie-break runs too. b is overwritten
+  // with a value of the same size (in place, in that form), then a longer one (a new entry).
   const std::string a = "id-memtable-0002", b = "id-memtable-0001", c = "other-key-000003";
   const rocksdb::WriteOptions write;
   bool ok = db->Put(write, a, "1").ok() && db->Put(write, b, "2").ok() &&
-            db->Put(write, c, "3").ok() && db->Put(write, b, "4").ok() && db->Delete(write, c).ok();
+            db->Put(write, c, "3").ok() && db->Put(write, b, "4").ok() &&
+            db->Put(write, b, "45").ok() && db->Put(write, b, "56").ok() &&
+            db->Delete(write, c).ok();
   auto expect = [&](const std::string& key, const char* value) {
     std::string found;
     const rocksdb::Status read = db->Get(rocksdb::ReadOptions(), key, &found);
@@ -338,10 +392,10 @@ bool self_test() {
     std::string keys;
     for (it->SeekToFirst(); it->Valid(); it->Next())
       keys += it->key().ToString() + "=" + it->value().ToString() + ";";
-    return it->status().ok() && keys == b + "=4;" + a + "=1;";
+    return it->status().ok() && keys == b + "=56;" + a + "=1;";
   };
   for (int round = 0; round < 2 && ok; ++round) {  // in the memtable, then in a table file
-    ok = expect(a, "1") && expect(b, "4") && expect(c, nullptr) && expect("absent", nullptr) &&
+    ok = expect(a, "1") && expect(b, "56") && expect(c, nullptr) && expect("absent", nullptr) &&
          scan();
     if (round == 0) ok = ok && db->Flush(rocksdb::FlushOptions()).ok();
   }
@@ -355,11 +409,11 @@ MemTableRep* IdMemTableFactory::CreateMemTableRep(const MemTableRep::KeyComparat
                                                   rocksdb::Allocator* allocator,
                                                   const rocksdb::SliceTransform*,
                                                   rocksdb::Logger*) {
-  return new IdMemTable(compare, allocator, nullptr, indexed_);
+  return new IdMemTable(compare, allocator, nullptr, in_place_);
 }
 
 bool id_memtable_works() {
-  static const bool works = self_test();
+  static const bool works = self_test(/*in_place=*/false) && self_test(/*in_place=*/true);
   return works;
 }
 
@@ -369,7 +423,7 @@ std::shared_ptr<rocksdb::MemTableRepFactory> event_ids_memtable_factory() {
 }
 
 std::shared_ptr<rocksdb::MemTableRepFactory> ledger_memtable_factory() {
-  if (id_memtable_works()) return std::make_shared<IdMemTableFactory>(/*indexed=*/false);
+  if (id_memtable_works()) return std::make_shared<IdMemTableFactory>(/*in_place=*/true);
   return std::make_shared<rocksdb::VectorRepFactory>();
 }
 

@@ -16,23 +16,25 @@ namespace orgledger {
 // the byte order), and allow_concurrent_memtable_write is false (one inserting thread; readers
 // run concurrently).
 //
-// Unindexed (`indexed` false), it keeps no hash table: inserts only append, and a point lookup
-// scans the entries. That is the ledger's memtable: written with every event, only ever scanned
-// whole, and sorted at flush without RocksDB's comparator (RocksDB's vector memtable sorted
-// through it: a virtual call and two length decodings per comparison).
+// In place (`in_place` true), it also finds, without sorting anything, the entry RocksDB
+// overwrites when the family sets inplace_update_support: a value rewritten with one of no
+// greater size replaces the old one in the memtable instead of adding an entry. That is the
+// ledger's memtable: each aggregate is rewritten with every usage event that joins it, always
+// 8 bytes, and only ever scanned whole, so a memtable keeps one entry per aggregate instead of
+// one per event, and a flush sorts and writes that many.
 class IdMemTableFactory final : public rocksdb::MemTableRepFactory {
  public:
-  explicit IdMemTableFactory(bool indexed = true) : indexed_(indexed) {}
+  explicit IdMemTableFactory(bool in_place = false) : in_place_(in_place) {}
   rocksdb::MemTableRep* CreateMemTableRep(const rocksdb::MemTableRep::KeyComparator& compare,
                                           rocksdb::Allocator* allocator,
                                           const rocksdb::SliceTransform* prefix_extractor,
                                           rocksdb::Logger* logger) override;
   const char* Name() const override {
-    return indexed_ ? "OrgledgerIdMemTableFactory" : "OrgledgerSortedMemTableFactory";
+    return in_place_ ? "OrgledgerInPlaceMemTableFactory" : "OrgledgerIdMemTableFactory";
   }
 
  private:
-  bool indexed_;
+  bool in_place_;
 };
 
 // True when the memtable works with the RocksDB this program runs with: a point lookup reads
@@ -44,8 +46,9 @@ bool id_memtable_works();
 // RocksDB's hash link-list memtable (same answers, slower flushes).
 std::shared_ptr<rocksdb::MemTableRepFactory> event_ids_memtable_factory();
 
-// The factory for the ledger family: an unindexed IdMemTableFactory when id_memtable_works(),
-// else RocksDB's vector memtable.
+// The factory for the ledger family: an in-place IdMemTableFactory when id_memtable_works()
+// (the family must then set inplace_update_support), else RocksDB's vector memtable (which
+// must not: it would sort itself for every overwrite).
 std::shared_ptr<rocksdb::MemTableRepFactory> ledger_memtable_factory();
 
 }  // namespace orgledger

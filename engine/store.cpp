@@ -76,11 +76,14 @@ rocksdb::ColumnFamilyOptions event_ids_options() {
 }
 
 // Ledger entries are written with every group and never looked up one by one (only scanned
-// whole, by the consistency checks): a memtable that appends them and sorts once, at flush,
-// comparing the bytes itself (engine/id_memtable.h).
+// whole, by the consistency checks): a memtable that sorts once, at flush, comparing the bytes
+// itself, and in which an aggregate's new value overwrites its old one (engine/id_memtable.h).
+// In place, an iterator or a snapshot of this family may see a newer value than its own time:
+// nothing reads the ledger while it is written.
 rocksdb::ColumnFamilyOptions ledger_options() {
   rocksdb::ColumnFamilyOptions options;
   options.memtable_factory = ledger_memtable_factory();
+  options.inplace_update_support = id_memtable_works();
   return options;
 }
 

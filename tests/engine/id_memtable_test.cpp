@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
+#include <rocksdb/statistics.h>
 
 #include <atomic>
 #include <map>
@@ -24,14 +25,16 @@ using namespace orgledger::testing;
 
 namespace {
 
-// `indexed` false: the ledger's form (no hash table; lookups scan).
+// `in_place` true: the ledger's form (values overwritten in place).
 std::unique_ptr<rocksdb::DB> open_db(const std::string& directory, size_t write_buffer_size,
-                                     bool indexed = true) {
+                                     bool in_place = false) {
   rocksdb::Options options;
   options.create_if_missing = true;
   options.allow_concurrent_memtable_write = false;
   options.write_buffer_size = write_buffer_size;
-  options.memtable_factory = std::make_shared<IdMemTableFactory>(indexed);
+  options.inplace_update_support = in_place;
+  options.statistics = rocksdb::CreateDBStatistics();
+  options.memtable_factory = std::make_shared<IdMemTableFactory>(in_place);
   rocksdb::DB* db = nullptr;
   REQUIRE(rocksdb::DB::Open(options, directory, &db).ok());
   return std::unique_ptr<rocksdb::DB>(db);
@@ -74,6 +77,7 @@ std::string random_key(std::mt19937_64& random) {
 TEST_CASE("id memtable: works with the linked RocksDB (or the store falls back)") {
   CHECK(id_memtable_works());
   CHECK(std::string(event_ids_memtable_factory()->Name()) == "OrgledgerIdMemTableFactory");
+  CHECK(std::string(ledger_memtable_factory()->Name()) == "OrgledgerInPlaceMemTableFactory");
 }
 
 TEST_CASE("id memtable: gets, scans and seeks equal a sorted map, before and after flushes") {
@@ -81,14 +85,14 @@ TEST_CASE("id memtable: gets, scans and seeks equal a sorted map, before and aft
   MESSAGE("property seed ", seed, " (rerun with ORGLEDGER_SEED=", seed, ")");
   std::mt19937_64 random(seed);
   // Both forms, each a run of its own with the same seed.
-  bool indexed = true;
-  SUBCASE("indexed: the event ids' form") { indexed = true; }
-  SUBCASE("unindexed: the ledger's form") { indexed = false; }
-  CAPTURE(indexed);
+  bool in_place = false;
+  SUBCASE("the event ids' form") { in_place = false; }
+  SUBCASE("in place: the ledger's form") { in_place = true; }
+  CAPTURE(in_place);
   TempDir dir;
   // A 64 KiB write buffer: the run flushes many memtables, so lookups cross the mutable one,
   // immutable ones and table files.
-  auto db = open_db(dir.str(), 64 << 10, indexed);
+  auto db = open_db(dir.str(), 64 << 10, in_place);
   std::map<std::string, std::string> model;
   const rocksdb::WriteOptions write;
   for (int step = 0; step < 20000; ++step) {
@@ -116,23 +120,68 @@ TEST_CASE("id memtable: gets, scans and seeks equal a sorted map, before and aft
       it->Seek(key);
       auto expected = model.lower_bound(key);
       CHECK(it->Valid() == (expected != model.end()));
-      if (it->Valid() && expected != model.end()) CHECK(it->key().ToString() == expected->first);
-      it->SeekForPrev(key);
-      auto before = model.upper_bound(key);
-      CHECK(it->Valid() == (before != model.begin()));
-      if (it->Valid() && before != model.begin()) {
-        CHECK(it->key().ToString() == std::prev(before)->first);
-        it->Prev();
-        CHECK(it->Valid() == (std::prev(before) != model.begin()));
+      if (it->Valid() && expected != model.end()) {
+        CHECK(it->key().ToString() == expected->first);
+        CHECK(it->value().ToString() == expected->second);
+        it->Next();
+        CHECK(it->Valid() == (std::next(expected) != model.end()));
+        if (it->Valid()) CHECK(it->key().ToString() == std::next(expected)->first);
+      }
+      // Backward iteration is not available where values are overwritten in place (RocksDB's
+      // inplace_update_support): the ledger is only ever scanned forward.
+      if (!in_place) {
+        it->SeekForPrev(key);
+        auto before = model.upper_bound(key);
+        CHECK(it->Valid() == (before != model.begin()));
+        if (it->Valid() && before != model.begin()) {
+          CHECK(it->key().ToString() == std::prev(before)->first);
+          it->Prev();
+          CHECK(it->Valid() == (std::prev(before) != model.begin()));
+        }
       }
     }
     if (step % 5000 == 4999) CHECK(scan(*db) == model);
   }
   CHECK(scan(*db) == model);
+  // The in-place form did overwrite (a value of no greater size, its key's newest a value).
+  const uint64_t updated =
+      db->GetOptions().statistics->getTickerCount(rocksdb::NUMBER_KEYS_UPDATED);
+  CHECK((updated > 0) == in_place);
   db.reset();
-  db = open_db(dir.str(), 64 << 10, indexed);  // the log replayed into a fresh memtable
+  db = open_db(dir.str(), 64 << 10, in_place);  // the log replayed into a fresh memtable
   CHECK(scan(*db) == model);
   for (const auto& [key, value] : model) REQUIRE(get(*db, key) == value);
+}
+
+TEST_CASE("id memtable: in place, a value rewritten at its size stays one entry") {
+  TempDir dir;
+  auto db = open_db(dir.str(), 4 << 20, /*in_place=*/true);  // everything stays in the memtable
+  const rocksdb::WriteOptions write;
+  auto entries = [&] {
+    uint64_t count = 0;
+    REQUIRE(db->GetIntProperty("rocksdb.num-entries-active-mem-table", &count));
+    return count;
+  };
+  // An aggregate's 8-byte quantity, rewritten as usage joins it.
+  for (int n = 10000000; n < 10001000; ++n) {
+    REQUIRE(db->Put(write, "u-aggregate", std::to_string(n)).ok());
+  }
+  REQUIRE(db->Put(write, "u-other", "12345678").ok());
+  CHECK(entries() == 2);
+  CHECK(get(*db, "u-aggregate") == "10000999");
+  // A longer value, and a deletion, are new entries; a shorter value after them overwrites.
+  REQUIRE(db->Put(write, "u-aggregate", "123456789").ok());
+  REQUIRE(db->Delete(write, "u-other").ok());
+  REQUIRE(db->Put(write, "u-aggregate", "1").ok());
+  CHECK(entries() == 4);
+  CHECK(get(*db, "u-aggregate") == "1");
+  CHECK(!get(*db, "u-other"));
+  CHECK(scan(*db) == std::map<std::string, std::string>{{"u-aggregate", "1"}});
+  REQUIRE(db->Flush(rocksdb::FlushOptions()).ok());
+  CHECK(scan(*db) == std::map<std::string, std::string>{{"u-aggregate", "1"}});
+  db.reset();
+  db = open_db(dir.str(), 4 << 20, /*in_place=*/true);
+  CHECK(get(*db, "u-aggregate") == "1");
 }
 
 TEST_CASE("id memtable: a reader beside the writer finds every acknowledged key") {
