@@ -177,8 +177,8 @@ template <typename T>
 using ById = std::map<std::string, T, std::less<>>;
 
 // A ById with a hash index beside it: find() hashes the id once instead of comparing strings
-// down the tree (accounts are looked up several times for every usage event), while iteration
-// stays in id order. Entries are never erased.
+// down the tree (accounts, organizations and usage types are looked up for every usage event),
+// while iteration stays in id order.
 template <typename T>
 class IndexedById {
  public:
@@ -204,6 +204,15 @@ class IndexedById {
     auto emplaced = map_.emplace(std::forward<Key>(id), std::forward<Value>(value));
     if (emplaced.second) index_.emplace(emplaced.first->first, emplaced.first);
     return emplaced;
+  }
+  // The entry of `id`, value-initialized first when there is none.
+  T& operator[](std::string id) {
+    if (auto it = find(id); it != map_.end()) return it->second;
+    return emplace(std::move(id), T{}).first->second;
+  }
+  void erase(iterator it) {
+    index_.erase(std::string_view(it->first));
+    map_.erase(it);
   }
   iterator find(std::string_view id) {
     auto it = index_.find(id);
@@ -278,7 +287,7 @@ struct TypeUsage {
 
 struct MonthUsage {
   Int128 cost = 0;                                      // the sum of the usage types' `cost`
-  std::map<std::string, TypeUsage, std::less<>> types;  // usage type -> its usage
+  IndexedById<TypeUsage> types;  // usage type -> its usage
 };
 
 // A consolidated bill: the payer and the month. Ordered by payer, then month; the transparent
@@ -342,7 +351,7 @@ struct Billing {
 
 struct Registry {
   IndexedById<Account> accounts;
-  ById<Organization> organizations;
+  IndexedById<Organization> organizations;
   ById<Handshake> handshakes;
   ById<std::string> account_by_email;  // lower-cased email -> account id
   std::set<std::string, std::less<>> root_ids;
