@@ -65,9 +65,11 @@ TEST_CASE("chunked map: random emplace, update, erase and find agree with std::m
   Map map;
   std::map<std::string, int64_t> expected;
   // Ids of 1 to 20 characters over a small alphabet, so that prefixes, equal 8-byte runs and
-  // repeats are common; and bytes above 0x7f, which order after ASCII.
+  // repeats are common; bytes above 0x7f, which order after ASCII; and zero bytes, which tie
+  // with the padding of a shorter id's 8-byte prefix.
   auto random_id = [&] {
-    static const std::string alphabet = std::string("0129az") + static_cast<char>(0xe9);
+    static const std::string alphabet =
+        std::string("0129az") + static_cast<char>(0xe9) + std::string(1, '\0');
     std::string id(1 + random() % 20, '0');
     for (char& c : id) c = alphabet[random() % alphabet.size()];
     return id;
