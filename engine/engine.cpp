@@ -224,9 +224,8 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
       outcome.failed_index = AppendOutcome::kWholeRequest;
     }
     group.head = base_head();
-    pending_.push_back(
-        Pending{group.head,
-                pending_.empty() ? store_->head_recorded_at() : pending_.back().recorded_at});
+    pending_.push_back(Pending{
+        group.head, pending_.empty() ? store_->head_recorded_at() : pending_.back().recorded_at});
     return std::move(group);
   };
   // Recovery only when no earlier group is unfinished (their outcome decides what is stored).
@@ -255,7 +254,6 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
   std::vector<NewRecord>& records = group.records;
   LedgerWrites& ledger_writes = group.ledger_writes;
   CredentialWrites& credential_writes = group.credential_writes;
-  // Event ids stored by earlier requests of this group: id -> (position, content hash).
   bool& live_state_changed = group.live_state_changed;
   // Sized once for the group (a usage event makes one record, one id and one ledger write).
   size_t inputs = 0;

@@ -224,9 +224,8 @@ class IdMemTable final : public MemTableRep {
     const char* key() const override { return at_; }
     void Next() override {
       const Slice current = internal_key_of(at_);
-      at_ = table_.first_of_key(current, [&](const char* entry) {
-        return table_.compare_(entry, current) > 0;
-      });
+      at_ = table_.first_of_key(
+          current, [&](const char* entry) { return table_.compare_(entry, current) > 0; });
     }
     void Prev() override { at_ = nullptr; }
     void Seek(const Slice& internal_key, const char* /*memtable_key*/) override {

@@ -286,7 +286,7 @@ struct TypeUsage {
 };
 
 struct MonthUsage {
-  Int128 cost = 0;                                      // the sum of the usage types' `cost`
+  Int128 cost = 0;               // the sum of the usage types' `cost`
   IndexedById<TypeUsage> types;  // usage type -> its usage
 };
 
