@@ -518,8 +518,8 @@ Status Store::write_once(std::string_view what,
   }
   ORGLEDGER_RETURN_IF_ERROR(usable());
   // One batch per thread, cleared and filled again: its buffer keeps its capacity, so a group of
-  // thousands of records is not copied into a growing string and fresh pages every time (the
-  // appending thread spent a quarter of its time there). An unusually large one is let go.
+  // thousands of records is not copied into a string growing onto fresh pages every time (about
+  // a tenth of the appending thread's time). An unusually large one is let go.
   constexpr size_t kKeptBatchBytes = 64 << 20;
   thread_local rocksdb::WriteBatch batch;
   if (batch.GetDataSize() > kKeptBatchBytes) batch = rocksdb::WriteBatch();

@@ -107,15 +107,15 @@ class ChunkedById {
       return {iterator(&chunks_, chunk, at), false};
     }
     const auto offset = static_cast<std::ptrdiff_t>(at);
-    // An id that does not share the chunk's prefix goes first or last, and the prefix shrinks.
-    const bool shares = into.entries.empty() || shares_prefix(into, id);
+    // An id that does not share the chunk's prefix goes first or last, and the prefix shrinks;
+    // the first id of a new chunk sets it.
+    const bool shares = !into.entries.empty() && shares_prefix(into, id);
     into.entries.emplace(into.entries.begin() + offset, std::move(id), std::move(value));
     if (shares) {
       into.keys.insert(into.keys.begin() + offset, key_of(into.entries[at].first, into.common));
     } else {
       rekey(into);
     }
-    if (into.entries.size() == 1) rekey(into);
     ++size_;
     if (into.entries.size() > kChunk) {
       // The upper half moves to a new chunk after this one.
