@@ -1,12 +1,11 @@
 #include "engine/engine.h"
 
+#include <absl/container/flat_hash_set.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <cstring>
 #include <map>
-#include <unordered_map>
-#include <unordered_set>
 
 #include "engine/password_hash.h"
 #include "engine/store_format.h"
@@ -77,7 +76,7 @@ Status take_secret(const Registry& state, const AppendInput& input, Micros now,
 // The batch needs only each key's last value: a burst of usage of one account and usage type
 // writes its aggregate once per group, not once per event. Keeps the order of last writes.
 LedgerWrites last_values(LedgerWrites writes) {
-  std::unordered_set<std::string_view> seen;
+  absl::flat_hash_set<std::string_view> seen;
   std::vector<bool> keep(writes.size(), false);
   for (size_t i = writes.size(); i-- > 0;) keep[i] = seen.insert(writes[i].first).second;
   LedgerWrites kept;

@@ -5,6 +5,8 @@
 // the server later). Start-up recovery is the one recovery path: open() folds the log.
 #pragma once
 
+#include <absl/container/flat_hash_map.h>
+
 #include <atomic>
 #include <deque>
 #include <functional>
@@ -12,7 +14,6 @@
 #include <optional>
 #include <string>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "engine/store.h"
@@ -73,14 +74,9 @@ struct AppendOutcome {
   Head head;          // the head after the append
 };
 
-// Event ids by id, hashed (looked up for every event of a group).
-struct EventIdHash {
-  size_t operator()(const EventIdBytes& id) const {
-    return std::hash<std::string_view>()(
-        std::string_view(reinterpret_cast<const char*>(id.data()), id.size()));
-  }
-};
-using EventIdMap = std::unordered_map<EventIdBytes, EventIdEntry, EventIdHash>;
+// Event ids by id, hashed (looked up for every event of a group): a Swiss table, which keeps its
+// entries in one array instead of a node per id.
+using EventIdMap = absl::flat_hash_map<EventIdBytes, EventIdEntry>;
 
 // A group validated and applied to the live state, not yet written (Engine::prepare_group).
 struct PreparedGroup {

@@ -1,11 +1,12 @@
 #include "projections/billing.h"
 
+#include <absl/container/flat_hash_map.h>
+
 #include <algorithm>
 #include <iterator>
 #include <limits>
 #include <map>
 #include <set>
-#include <unordered_map>
 
 #include "projections/ledger_keys.h"
 #include "projections/policies.h"
@@ -319,7 +320,7 @@ class ChargesById {
   }
 
  private:
-  std::unordered_map<std::string_view, size_t> index_;
+  absl::flat_hash_map<std::string_view, size_t> index_;
   std::vector<AccountCharges> accounts_;
 };
 

@@ -7,6 +7,8 @@
 // A Registry is a plain value: copyable, not thread-safe; its owner serializes access.
 #pragma once
 
+#include <absl/container/flat_hash_map.h>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -15,7 +17,6 @@
 #include <string>
 #include <string_view>
 #include <tuple>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -246,7 +247,7 @@ class IndexedById {
   }
 
   Map map_;
-  std::unordered_map<std::string_view, iterator> index_;  // views of map_'s keys
+  absl::flat_hash_map<std::string_view, iterator> index_;  // views of map_'s keys
 };
 
 // ---- The consolidated ledger ----------------------------------------------------------------
