@@ -333,8 +333,10 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
 
     for (size_t index = 0; index < request.inputs.size() && outcome.status.is_ok(); ++index) {
       const AppendInput& input = request.inputs[index];
-      const Hash content =
-          input.content_hash ? *input.content_hash : event_content_hash(input.event);
+      std::optional<PackedEvent> packed_here;
+      const PackedEvent& packed =
+          input.packed ? *input.packed : packed_here.emplace(pack_event(input.event));
+      const Hash& content = packed.content_hash;
       std::optional<EventIdEntry> known = known_before[index];
       if (!known) {
         // The same id earlier in this request (known_before holds every other).
@@ -360,7 +362,7 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
       record.event_id = input.event_id;
       record.content_hash = content;
       record.bytes = encode_record(record.position, recorded_at, input.event_id, actor,
-                                   request_head.hash, input.event);
+                                   request_head.hash, packed.bytes);
       record.record_hash = sha256(record.bytes);
       const fb::EventRecord* root = fb::GetEventRecord(record.bytes.data());
       const EventContext context{record.position, recorded_at, actor, &ledger_writes,

@@ -22,6 +22,7 @@
 #include "projections/event_json.h"
 #include "projections/registry.h"
 #include "projections/status.h"
+#include "replay/record.h"
 
 namespace orgledger {
 
@@ -44,9 +45,9 @@ struct AppendInput {
   // by prepare_secrets) or the TOTP key.
   std::optional<CredentialSecret> secret;
   std::string password_hash;
-  // event_content_hash(event), when it was taken before the sequencer (the server takes it on
-  // the connection's thread); the engine takes it otherwise.
-  std::optional<Hash> content_hash;
+  // pack_event(event), when it was packed before the sequencer (the server packs it on the
+  // connection's thread); the engine packs it otherwise.
+  std::optional<PackedEvent> packed;
 };
 
 // Hashes the password of every input that carries one (argon2id: slow on purpose, so the

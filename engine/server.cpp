@@ -614,7 +614,7 @@ class Session : public std::enable_shared_from_this<Session> {
       std::copy(event->event_id()->bytes()->begin(), event->event_id()->bytes()->end(),
                 input.event_id.begin());
       event->event()->UnPackTo(&input.event);
-      input.content_hash = event_content_hash(input.event);
+      input.packed = pack_event(input.event);
       if (const wire::Secret* secret = event->secret()) {
         input.secret = CredentialSecret{std::string(text(secret->password())),
                                         std::string(text(secret->totp_seed())),

@@ -37,12 +37,41 @@ flatbuffers::FlatBufferBuilder& reused_builder() {
   return builder;
 }
 
+// `event` packed alone in the thread's builder: valid until the builder's next use.
+std::string_view packed_in_builder(const fb::EventT& event) {
+  flatbuffers::FlatBufferBuilder& builder = reused_builder();
+  builder.Finish(fb::Event::Pack(builder, &event));
+  return std::string_view(reinterpret_cast<const char*>(builder.GetBufferPointer()),
+                          builder.GetSize());
+}
+
 }  // namespace
 
+PackedEvent pack_event(const fb::EventT& event) {
+  PackedEvent packed;
+  packed.bytes = packed_in_builder(event);
+  packed.content_hash = sha256(packed.bytes);
+  return packed;
+}
+
+Hash event_content_hash(const fb::EventT& event) { return sha256(packed_in_builder(event)); }
+
 std::string encode_record(uint64_t position, Micros recorded_at, const EventIdBytes& event_id,
-                          std::string_view actor, const Hash& prev_hash, const fb::EventT& event) {
+                          std::string_view actor, const Hash& prev_hash,
+                          std::string_view packed_event) {
   flatbuffers::FlatBufferBuilder& builder = reused_builder();
-  const auto event_offset = fb::Event::Pack(builder, &event);
+  // The packed event is a finished buffer: its root offset, then the Event with everything it
+  // refers to. FlatBuffers' offsets are relative, and a builder aligns every object relative to
+  // the end of its buffer, so the bytes after the root offset are a valid subtree wherever they
+  // land with their end at a multiple of 8 (the largest alignment) from the new buffer's end.
+  // The Event table starts `root` bytes after the packed buffer's start.
+  const auto root = flatbuffers::ReadScalar<flatbuffers::uoffset_t>(packed_event.data());
+  builder.Align(sizeof(flatbuffers::largest_scalar_t));
+  builder.PushBytes(
+      reinterpret_cast<const uint8_t*>(packed_event.data()) + sizeof(flatbuffers::uoffset_t),
+      packed_event.size() - sizeof(flatbuffers::uoffset_t));
+  const flatbuffers::Offset<fb::Event> event_offset(static_cast<flatbuffers::uoffset_t>(
+      builder.GetSize() + sizeof(flatbuffers::uoffset_t) - root));
   const auto actor_offset = builder.CreateString(actor.data(), actor.size());
   const fb::EventId id(flatbuffers::span<const uint8_t, 16>(event_id.data(), 16));
   const fb::Hash256 prev(flatbuffers::span<const uint8_t, 32>(prev_hash.data(), 32));
@@ -57,11 +86,10 @@ std::string encode_record(uint64_t position, Micros recorded_at, const EventIdBy
   return std::string(reinterpret_cast<const char*>(builder.GetBufferPointer()), builder.GetSize());
 }
 
-Hash event_content_hash(const fb::EventT& event) {
-  flatbuffers::FlatBufferBuilder& builder = reused_builder();
-  builder.Finish(fb::Event::Pack(builder, &event));
-  return sha256(std::string_view(reinterpret_cast<const char*>(builder.GetBufferPointer()),
-                                 builder.GetSize()));
+std::string encode_record(uint64_t position, Micros recorded_at, const EventIdBytes& event_id,
+                          std::string_view actor, const Hash& prev_hash, const fb::EventT& event) {
+  const std::string packed(packed_in_builder(event));  // the builder is reused below
+  return encode_record(position, recorded_at, event_id, actor, prev_hash, packed);
 }
 
 Hash hash_of(const fb::Hash256& hash) {

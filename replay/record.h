@@ -18,14 +18,24 @@ namespace orgledger {
 // aliases `record.bytes`.
 Result<const fb::EventRecord*> decode_record(const StoredRecord& record);
 
-// Encodes a stored record (the value of key `position` in the events family). Deterministic:
-// the same arguments always give the same bytes.
+// An event's content (occurred_at and body) packed alone: a finished FlatBuffer whose root is
+// the Event. The same content always packs to the same bytes; their SHA-256 is the content hash,
+// what an identical retry of an event_id is recognised by.
+struct PackedEvent {
+  std::string bytes;
+  Hash content_hash{};
+};
+PackedEvent pack_event(const fb::EventT& event);
+Hash event_content_hash(const fb::EventT& event);  // pack_event(event).content_hash
+
+// Encodes a stored record (the value of key `position` in the events family) around an event
+// packed by pack_event, whose bytes it copies in whole instead of packing the event again.
+// Deterministic: the same arguments always give the same bytes, whichever overload.
+std::string encode_record(uint64_t position, Micros recorded_at, const EventIdBytes& event_id,
+                          std::string_view actor, const Hash& prev_hash,
+                          std::string_view packed_event);
 std::string encode_record(uint64_t position, Micros recorded_at, const EventIdBytes& event_id,
                           std::string_view actor, const Hash& prev_hash, const fb::EventT& event);
-
-// SHA-256 of an event's content (occurred_at and body) packed alone: what an identical retry
-// of an event_id is recognised by.
-Hash event_content_hash(const fb::EventT& event);
 
 // The 32 bytes of a Hash256 / 16 bytes of an EventId as arrays.
 Hash hash_of(const fb::Hash256& hash);

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "projections/event_json.h"
+#include "replay/record.h"
 #include "tests/fuzz/fuzz_check.h"
 #include "tests/support/events.h"
 
@@ -20,10 +21,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   const EventIdBytes id = parsed->event_id.value_or(EventIdBytes{});
-  const std::string packed = testing::pack_event(parsed->event);
+  const std::string packed = pack_event(parsed->event).bytes;
   const std::string rendered = event_to_json(*flatbuffers::GetRoot<fb::Event>(packed.data()), id);
   auto again = parser.parse(rendered);
   FUZZ_CHECK(again.is_ok());
-  FUZZ_CHECK(testing::pack_event(again->event) == packed);
+  FUZZ_CHECK(pack_event(again->event).bytes == packed);
   return 0;
 }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "replay/record.h"
 #include "tests/support/events.h"
 #include "tests/support/status_matchers.h"
 
@@ -53,7 +54,7 @@ Harness organization() {
 
 // authorize_append on the packed form of `event`.
 Status authorize(const Registry& state, const fb::EventT& event, const Principal& principal) {
-  const std::string packed = pack_event(event);
+  const std::string packed = pack_event(event).bytes;
   return authorize_append(state, *flatbuffers::GetRoot<fb::Event>(packed.data()), principal);
 }
 

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "replay/record.h"
+
 namespace orgledger::testing {
 
 Micros at(std::string_view rfc3339) {
@@ -279,18 +281,12 @@ std::vector<fb::EventT> worked_example_events() {
   return events;
 }
 
-std::string pack_event(const fb::EventT& event) {
-  flatbuffers::FlatBufferBuilder builder;
-  builder.Finish(fb::Event::Pack(builder, &event));
-  return std::string(reinterpret_cast<const char*>(builder.GetBufferPointer()), builder.GetSize());
-}
-
 Status Harness::append(const fb::EventT& event) {
   return append_recorded_at(event, event.occurred_at);
 }
 
 Status Harness::append_recorded_at(const fb::EventT& event, Micros recorded_at) {
-  const std::string bytes = pack_event(event);
+  const std::string bytes = pack_event(event).bytes;
   const fb::Event* packed = flatbuffers::GetRoot<fb::Event>(bytes.data());
   const EventContext context{position_ + 1, recorded_at, "test"};
   Status status = validate(state_, *packed, context);

@@ -73,9 +73,6 @@ fb::EventT all_features_enabled(std::string org_id, std::string_view when);
 // and October usage of 8,192 GB and 4,096 GB (consolidated $2,007.04).
 std::vector<fb::EventT> worked_example_events();
 
-// Packs `event` alone (an Event root, as it sits inside a stored EventRecord); the bytes.
-std::string pack_event(const fb::EventT& event);
-
 // Validates and, when valid, applies events one at a time, like the engine's write path.
 class Harness {
  public:
