@@ -340,8 +340,7 @@ Result<Bill> compute_open_bill(const Registry& state, const std::string& payer, 
   static const MonthUsage kNoUsage;
   const MonthUsage* month_usage = billing.usage_of(payer, month);
   for (const auto& [usage_type, type_usage] : (month_usage ? *month_usage : kNoUsage).types) {
-    std::vector<std::pair<std::string_view, int64_t>> accounts(type_usage.accounts.begin(),
-                                                               type_usage.accounts.end());
+    const std::vector<std::pair<std::string_view, int64_t>> accounts = sorted_accounts(type_usage);
     const Int128 quantity = type_usage.quantity;
     const PriceSchedule* schedule = billing.schedule_for(usage_type, month);
     if (schedule == nullptr) {
@@ -574,6 +573,14 @@ const TypeUsage* Billing::usage_of(std::string_view payer_id, Month month,
   if (month_usage == nullptr) return nullptr;
   auto it = month_usage->types.find(usage_type);
   return it == month_usage->types.end() ? nullptr : &it->second;
+}
+
+std::vector<std::pair<std::string_view, int64_t>> sorted_accounts(const TypeUsage& type_usage) {
+  std::vector<std::pair<std::string_view, int64_t>> sorted(type_usage.accounts.begin(),
+                                                           type_usage.accounts.end());
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  return sorted;
 }
 
 size_t Billing::usage_entries() const {
@@ -937,7 +944,7 @@ LedgerWrites ledger_entries(const Registry& state) {
   const Billing& billing = state.billing;
   for (const auto& [key, month_usage] : billing.usage) {
     for (const auto& [usage_type, type_usage] : month_usage.types) {
-      for (const auto& [account_id, quantity] : type_usage.accounts) {
+      for (const auto& [account_id, quantity] : sorted_accounts(type_usage)) {
         entries.emplace_back(
             ledger_keys::usage_key(key.payer_id, key.month, usage_type, account_id),
             ledger_keys::encode_quantity(quantity));

@@ -21,7 +21,6 @@
 #include <vector>
 
 #include "projections/bill.h"
-#include "projections/chunked_by_id.h"
 #include "projections/money.h"
 #include "projections/sha256.h"
 #include "projections/status.h"
@@ -177,6 +176,18 @@ struct Handshake {
 template <typename T>
 using ById = std::map<std::string, T, std::less<>>;
 
+// Hashing and comparing ids as std::string_view, so that a hash table keyed by std::string is
+// searched with a view (Abseil's own transparent string hash takes only absl::string_view,
+// which Debian's build keeps a type of its own).
+struct IdHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view id) const { return absl::Hash<std::string_view>()(id); }
+};
+struct IdEq {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const { return a == b; }
+};
+
 // A ById with a hash index beside it: find() hashes the id once instead of comparing strings
 // down the tree (accounts, organizations and usage types are looked up for every usage event),
 // while iteration stays in id order.
@@ -281,10 +292,13 @@ struct TypeUsage {
   // even beyond int64. Derived (kept in step with prices and usage, not stored in snapshots): it
   // spares the month's overflow check from pricing every other usage type again.
   Int128 cost = 0;
-  // account id -> quantity; in chunks of sorted entries (projections/chunked_by_id.h): looked
-  // up for every usage event, a std::map's nodes cost a cache miss each.
-  ChunkedById<int64_t> accounts;
+  // account id -> quantity, hashed: looked up for every usage event. In no order: walk it in id
+  // order through sorted_accounts().
+  absl::flat_hash_map<std::string, int64_t, IdHash, IdEq> accounts;
 };
+
+// The entries of `type_usage.accounts` in account id order; views into it.
+std::vector<std::pair<std::string_view, int64_t>> sorted_accounts(const TypeUsage& type_usage);
 
 struct MonthUsage {
   Int128 cost = 0;               // the sum of the usage types' `cost`

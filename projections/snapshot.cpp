@@ -355,7 +355,7 @@ std::string encode_snapshot(const Registry& state) {
   w.u64(billing.usage_entries());
   for (const auto& [key, month_usage] : billing.usage) {
     for (const auto& [usage_type, type_usage] : month_usage.types) {
-      for (const auto& [account_id, quantity] : type_usage.accounts) {
+      for (const auto& [account_id, quantity] : sorted_accounts(type_usage)) {
         w.str(key.payer_id);
         w.i64(key.month);
         w.str(usage_type);
