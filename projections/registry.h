@@ -10,6 +10,7 @@
 #include <absl/container/flat_hash_map.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -188,55 +189,57 @@ struct IdEq {
   bool operator()(std::string_view a, std::string_view b) const { return a == b; }
 };
 
-// A ById with a hash index beside it: find() hashes the id once instead of comparing strings
-// down the tree (accounts, organizations and usage types are looked up for every usage event),
-// while iteration stays in id order.
-template <typename T>
-class IndexedById {
+// An ordered map with a hash index beside it: find() hashes the key once instead of comparing
+// it down the tree (accounts, organizations, payer-months and usage types are looked up for
+// every usage event), while iteration stays in key order. The index maps a `View` of each key
+// (a std::string_view of an id, say) to the map's entry; std::map's nodes never move, so the
+// views and iterators stay valid until their entry is erased.
+template <typename Key, typename T, typename Less, typename View, typename Hash, typename Eq>
+class IndexedMap {
  public:
-  using Map = ById<T>;
+  using Map = std::map<Key, T, Less>;
   using iterator = typename Map::iterator;
   using const_iterator = typename Map::const_iterator;
 
-  IndexedById() = default;
-  IndexedById(const IndexedById& other) : map_(other.map_) { reindex(); }
-  IndexedById& operator=(const IndexedById& other) {
+  IndexedMap() = default;
+  IndexedMap(const IndexedMap& other) : map_(other.map_) { reindex(); }
+  IndexedMap& operator=(const IndexedMap& other) {
     if (this != &other) {
       map_ = other.map_;
       reindex();
     }
     return *this;
   }
-  // Moving a std::map keeps its nodes, so the index's iterators stay valid.
-  IndexedById(IndexedById&&) noexcept = default;
-  IndexedById& operator=(IndexedById&&) noexcept = default;
+  // Moving a std::map keeps its nodes, so the index's views and iterators stay valid.
+  IndexedMap(IndexedMap&&) noexcept = default;
+  IndexedMap& operator=(IndexedMap&&) noexcept = default;
 
-  template <typename Key, typename Value>
-  std::pair<iterator, bool> emplace(Key&& id, Value&& value) {
-    auto emplaced = map_.emplace(std::forward<Key>(id), std::forward<Value>(value));
-    if (emplaced.second) index_.emplace(emplaced.first->first, emplaced.first);
+  template <typename K, typename Value>
+  std::pair<iterator, bool> emplace(K&& key, Value&& value) {
+    auto emplaced = map_.emplace(std::forward<K>(key), std::forward<Value>(value));
+    if (emplaced.second) index_.emplace(View(emplaced.first->first), emplaced.first);
     return emplaced;
   }
-  // The entry of `id`, value-initialized first when there is none.
-  T& operator[](std::string id) {
-    if (auto it = find(id); it != map_.end()) return it->second;
-    return emplace(std::move(id), T{}).first->second;
+  // The entry of `key`, value-initialized first when there is none.
+  T& operator[](Key key) {
+    if (auto it = find(View(key)); it != map_.end()) return it->second;
+    return emplace(std::move(key), T{}).first->second;
   }
   void erase(iterator it) {
-    index_.erase(std::string_view(it->first));
+    index_.erase(View(it->first));
     map_.erase(it);
   }
-  iterator find(std::string_view id) {
-    auto it = index_.find(id);
+  iterator find(const View& key) {
+    auto it = index_.find(key);
     return it == index_.end() ? map_.end() : it->second;
   }
-  const_iterator find(std::string_view id) const {
-    auto it = index_.find(id);
+  const_iterator find(const View& key) const {
+    auto it = index_.find(key);
     return it == index_.end() ? map_.end() : const_iterator(it->second);
   }
-  bool contains(std::string_view id) const { return index_.contains(id); }
-  T& at(std::string_view id) { return checked(find(id))->second; }
-  const T& at(std::string_view id) const { return checked(find(id))->second; }
+  bool contains(const View& key) const { return index_.contains(key); }
+  T& at(const View& key) { return checked(find(key))->second; }
+  const T& at(const View& key) const { return checked(find(key))->second; }
 
   iterator begin() { return map_.begin(); }
   iterator end() { return map_.end(); }
@@ -249,17 +252,21 @@ class IndexedById {
   void reindex() {
     index_.clear();
     index_.reserve(map_.size());
-    for (auto it = map_.begin(); it != map_.end(); ++it) index_.emplace(it->first, it);
+    for (auto it = map_.begin(); it != map_.end(); ++it) index_.emplace(View(it->first), it);
   }
   template <typename Iterator>
   Iterator checked(Iterator it) const {
-    if (it == map_.end()) throw std::out_of_range("no entry with that id");
+    if (it == map_.end()) throw std::out_of_range("no entry with that key");
     return it;
   }
 
   Map map_;
-  absl::flat_hash_map<std::string_view, iterator> index_;  // views of map_'s keys
+  absl::flat_hash_map<View, iterator, Hash, Eq> index_;  // views of map_'s keys
 };
+
+// A ById with a hash index beside it.
+template <typename T>
+using IndexedById = IndexedMap<std::string, T, std::less<>, std::string_view, IdHash, IdEq>;
 
 // ---- The consolidated ledger ----------------------------------------------------------------
 
@@ -312,8 +319,16 @@ struct PayerMonth {
   Month month = 0;
 };
 struct PayerMonthView {
+  PayerMonthView(std::string_view payer, Month in) : payer_id(payer), month(in) {}
+  explicit PayerMonthView(const PayerMonth& key) : payer_id(key.payer_id), month(key.month) {}
   std::string_view payer_id;
   Month month = 0;
+  bool operator==(const PayerMonthView&) const = default;
+};
+struct PayerMonthHash {
+  size_t operator()(const PayerMonthView& key) const {
+    return absl::Hash<std::pair<std::string_view, Month>>()({key.payer_id, key.month});
+  }
 };
 struct PayerMonthLess {
   using is_transparent = void;
@@ -338,8 +353,11 @@ struct CorrectionKey {
 struct Billing {
   // usage type -> effective month -> schedule
   ById<std::map<Month, PriceSchedule>> prices;
-  std::map<PayerMonth, MonthUsage, PayerMonthLess> usage;  // recorded while its month was open
-  std::map<CorrectionKey, int64_t> late;                   // recorded after its month closed
+  // recorded while its month was open
+  IndexedMap<PayerMonth, MonthUsage, PayerMonthLess, PayerMonthView, PayerMonthHash,
+             std::equal_to<PayerMonthView>>
+      usage;
+  std::map<CorrectionKey, int64_t> late;  // recorded after its month closed
   ById<Credit> credits;
   std::optional<Month> last_closed;
   std::optional<Month> earliest_usage_month;
