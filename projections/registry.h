@@ -352,7 +352,7 @@ struct CorrectionKey {
 
 struct Billing {
   // usage type -> effective month -> schedule
-  ById<std::map<Month, PriceSchedule>> prices;
+  IndexedById<std::map<Month, PriceSchedule>> prices;
   // recorded while its month was open
   IndexedMap<PayerMonth, MonthUsage, PayerMonthLess, PayerMonthView, PayerMonthHash,
              std::equal_to<PayerMonthView>>
