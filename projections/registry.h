@@ -292,7 +292,7 @@ struct Credit {
 
 // Usage aggregates, recorded while their month was open: exact quantities per (payer, month,
 // usage type, account), nested in that order so that the write path finds its entry with a few
-// short comparisons and a bill walks its own entries in key order.
+// hash lookups and a bill walks its own payer's month.
 struct TypeUsage {
   int64_t quantity = 0;  // the sum over `accounts`
   // The tiered cost of `quantity` under the schedule in force for the month, in nano-USD, exact
@@ -312,8 +312,9 @@ struct MonthUsage {
   IndexedById<TypeUsage> types;  // usage type -> its usage
 };
 
-// A consolidated bill: the payer and the month. Ordered by payer, then month; the transparent
-// comparator finds a (string_view, Month) without building a key.
+// A consolidated bill: the payer and the month. Ordered by payer, then month; found through a
+// PayerMonthView (a hash index keyed by views, or the transparent comparator) without building a
+// key.
 struct PayerMonth {
   std::string payer_id;
   Month month = 0;
