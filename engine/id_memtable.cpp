@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <boost/sort/spreadsort/integer_sort.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -310,13 +311,18 @@ class IdMemTable final : public MemTableRep {
       keyed.push_back(Keyed{prefix_of(user_key), user_key.data(),
                             static_cast<uint32_t>(user_key.size()), trailer, entry});
     }
-    std::sort(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) {
-      if (a.prefix != b.prefix) return a.prefix < b.prefix;
-      const int order =
-          std::string_view(a.user_key, a.size).compare(std::string_view(b.user_key, b.size));
-      if (order != 0) return order < 0;
-      return a.trailer > b.trailer;
-    });
+    // A radix sort on the prefix (Boost's spreadsort), comparing whole keys only within the
+    // small buckets it leaves: the ids are random, so their prefixes spread evenly.
+    boost::sort::spreadsort::integer_sort(
+        keyed.begin(), keyed.end(),
+        [](const Keyed& each, unsigned shift) { return each.prefix >> shift; },
+        [](const Keyed& a, const Keyed& b) {
+          if (a.prefix != b.prefix) return a.prefix < b.prefix;
+          const int order =
+              std::string_view(a.user_key, a.size).compare(std::string_view(b.user_key, b.size));
+          if (order != 0) return order < 0;
+          return a.trailer > b.trailer;
+        });
     std::vector<const char*> sorted;
     sorted.reserve(keyed.size());
     for (const Keyed& each : keyed) sorted.push_back(each.entry);
