@@ -60,6 +60,13 @@ rocksdb::BlockBasedTableOptions table_options() {
   return table;
 }
 
+// A family's options with `table` for its table files.
+rocksdb::ColumnFamilyOptions with_tables(const rocksdb::BlockBasedTableOptions& table) {
+  rocksdb::ColumnFamilyOptions options;
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return options;
+}
+
 // Every append looks up each new event id, and nearly all are absent: whole-key Bloom filters
 // on the table files and the memtable answer those lookups without reading blocks or walking
 // the skiplist. 20 bits per id keep a table file's false positives (each a block read) under
@@ -68,8 +75,7 @@ rocksdb::ColumnFamilyOptions event_ids_options() {
   rocksdb::BlockBasedTableOptions table = table_options();
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(20));
   table.whole_key_filtering = true;
-  rocksdb::ColumnFamilyOptions options;
-  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  rocksdb::ColumnFamilyOptions options = with_tables(table);
   // Ids are only ever looked up whole, never iterated: a hashed memtable inserts without a
   // skiplist search on the writer thread, and sorts once, when RocksDB's flush thread writes it
   // out (engine/id_memtable.h, docs/decisions.md "Write path"). The prefix extractor (the whole
@@ -93,8 +99,7 @@ rocksdb::ColumnFamilyOptions event_ids_options() {
 // In place, an iterator or a snapshot of this family may see a newer value than its own time:
 // nothing reads the ledger while it is written.
 rocksdb::ColumnFamilyOptions ledger_options() {
-  rocksdb::ColumnFamilyOptions options;
-  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table_options()));
+  rocksdb::ColumnFamilyOptions options = with_tables(table_options());
   options.memtable_factory = ledger_memtable_factory();
   options.inplace_update_support = id_memtable_works();
   return options;
@@ -120,14 +125,11 @@ rocksdb::CompressionType table_compression(std::string_view family) {
 rocksdb::ColumnFamilyOptions events_options() {
   rocksdb::BlockBasedTableOptions table = table_options();
   table.block_size = 32 * 1024;
-  rocksdb::ColumnFamilyOptions options;
-  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  return options;
+  return with_tables(table);
 }
 
 rocksdb::ColumnFamilyOptions family_options(std::string_view name) {
-  rocksdb::ColumnFamilyOptions options;
-  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table_options()));
+  rocksdb::ColumnFamilyOptions options = with_tables(table_options());
   if (name == format::kEventsFamily) options = events_options();
   if (name == format::kEventIdsFamily) options = event_ids_options();
   if (name == format::kLedgerFamily) options = ledger_options();
