@@ -49,18 +49,62 @@ const wire::Response* root_of(const std::string& bytes) {
 
 }  // namespace
 
+// The connected socket as the reads and writes (TLS's included) see it. A blocking call fails
+// with EINTR when a signal whose handler was set without SA_RESTART arrives while it waits (a
+// profiler's or a fuzzer's timer, a terminal's resize), and Asio passes that up as
+// error::interrupted. Nothing was transferred then, so the call is simply made again.
+class ResumingSocket {
+ public:
+  using executor_type = tcp::socket::executor_type;
+  using lowest_layer_type = tcp::socket::lowest_layer_type;
+
+  explicit ResumingSocket(tcp::socket& socket) : socket_(&socket) {}
+  executor_type get_executor() { return socket_->get_executor(); }
+  lowest_layer_type& lowest_layer() { return socket_->lowest_layer(); }
+  const lowest_layer_type& lowest_layer() const { return socket_->lowest_layer(); }
+
+  template <typename Buffers>
+  size_t read_some(const Buffers& buffers, boost::system::error_code& error) {
+    size_t transferred = 0;
+    do {
+      transferred = socket_->read_some(buffers, error);
+    } while (error == asio::error::interrupted);
+    return transferred;
+  }
+  template <typename Buffers>
+  size_t write_some(const Buffers& buffers, boost::system::error_code& error) {
+    size_t transferred = 0;
+    do {
+      transferred = socket_->write_some(buffers, error);
+    } while (error == asio::error::interrupted);
+    return transferred;
+  }
+
+ private:
+  tcp::socket* socket_;
+};
+
 struct Client::Impl {
   asio::io_context io;
   tcp::socket socket{io};
+  ResumingSocket resuming{socket};
   std::optional<asio::ssl::context> tls_context;
-  std::optional<asio::ssl::stream<tcp::socket&>> tls;
+  std::optional<asio::ssl::stream<ResumingSocket>> tls;
+  // Why the connection is of no more use, once a read or a write failed part-way or the
+  // answers fell out of step with the requests: every later call fails with it at once.
+  std::string broken;
+
+  Status break_off(std::string why) {
+    broken = std::move(why);
+    return unavailable(broken);
+  }
 
   template <typename Buffer>
   void read(Buffer buffer, boost::system::error_code& error) {
     if (tls) {
       asio::read(*tls, buffer, error);
     } else {
-      asio::read(socket, buffer, error);
+      asio::read(resuming, buffer, error);
     }
   }
   template <typename Buffer>
@@ -68,7 +112,7 @@ struct Client::Impl {
     if (tls) {
       asio::write(*tls, buffer, error);
     } else {
-      asio::write(socket, buffer, error);
+      asio::write(resuming, buffer, error);
     }
   }
 };
@@ -84,7 +128,13 @@ Result<std::unique_ptr<Client>> Client::connect(std::string_view host_port,
   boost::system::error_code error;
   tcp::resolver resolver(impl->io);
   const auto endpoints = resolver.resolve(address->first, std::to_string(address->second), error);
-  if (!error) asio::connect(impl->socket, endpoints, error);
+  // An interrupted connect may still complete in the background: asio::connect closes the
+  // socket and starts again on a fresh one.
+  if (!error) {
+    do {
+      asio::connect(impl->socket, endpoints, error);
+    } while (error == asio::error::interrupted);
+  }
   if (error) {
     return unavailable("cannot connect to " + std::string(host_port) + ": " + error.message());
   }
@@ -97,7 +147,7 @@ Result<std::unique_ptr<Client>> Client::connect(std::string_view host_port,
       return Status(Code::kInvalidArgument, Reason::kInvalidInput,
                     "cannot load the CA file \"" + options.tls_ca_file + "\": " + error.message());
     }
-    impl->tls.emplace(impl->socket, *impl->tls_context);
+    impl->tls.emplace(impl->resuming, *impl->tls_context);
     impl->tls->set_verify_mode(asio::ssl::verify_peer);
     // The certificate must name the host connected to (DNS name or IP address).
     impl->tls->set_verify_callback(asio::ssl::host_name_verification(address->first));
@@ -114,32 +164,55 @@ Result<std::unique_ptr<Client>> Client::connect(std::string_view host_port,
 }
 
 Status Client::send(std::string_view frame) {
+  if (!impl_->broken.empty()) return unavailable(impl_->broken);
   boost::system::error_code error;
   impl_->write(asio::buffer(frame.data(), frame.size()), error);
-  if (error) return unavailable("cannot send to the server: " + error.message());
+  if (error) return impl_->break_off("cannot send to the server: " + error.message());
   return Status::ok();
 }
 
 Result<std::string> Client::receive() {
+  if (!impl_->broken.empty()) return unavailable(impl_->broken);
   uint8_t header[wire::kFrameHeaderBytes];
   boost::system::error_code error;
   impl_->read(asio::buffer(header), error);
-  if (error) return unavailable("the server closed the connection: " + error.message());
+  if (error) return impl_->break_off("the server closed the connection: " + error.message());
   const uint32_t length = wire::decode_length(header);
   if (length == 0 || length > wire::kDefaultMaxFrameBytes * 4) {
-    return unavailable("the server sent a frame of " + std::to_string(length) + " bytes");
+    return impl_->break_off("the server sent a frame of " + std::to_string(length) + " bytes");
   }
   std::string body(length, '\0');
   impl_->read(asio::buffer(body.data(), body.size()), error);
-  if (error) return unavailable("the server closed the connection: " + error.message());
+  if (error) return impl_->break_off("the server closed the connection: " + error.message());
   auto response = wire::verify_response(body);
   if (!response.is_ok()) return response.status();
   return body;
 }
 
-Result<std::string> Client::call(const std::string& frame) {
-  ORGLEDGER_RETURN_IF_ERROR(send(frame));
+Result<std::string> Client::receive_answer_to(uint64_t request_id) {
   auto response = receive();
+  if (!response.is_ok()) return response.status();
+  const wire::Response* root = root_of(*response);
+  // An error about the connection itself (too many connections, a frame the server could not
+  // read) answers no request and carries id 0.
+  const bool connection_error =
+      root->request_id() == 0 && root->body_type() == wire::ResponseBody::Error;
+  if (root->request_id() != request_id && !connection_error) {
+    return impl_->break_off("the answer to request " + std::to_string(root->request_id()) +
+                            " came while waiting for request " + std::to_string(request_id) +
+                            ": the connection is out of step");
+  }
+  return response;
+}
+
+Result<std::string> Client::exchange(const std::string& frame) {
+  ORGLEDGER_RETURN_IF_ERROR(send(frame));
+  return receive_answer_to(
+      flatbuffers::GetRoot<wire::Request>(frame.data() + wire::kFrameHeaderBytes)->request_id());
+}
+
+Result<std::string> Client::call(const std::string& frame) {
+  auto response = exchange(frame);
   if (!response.is_ok()) return response.status();
   const wire::Response* root = root_of(*response);
   if (root->body_type() == wire::ResponseBody::Error) {
@@ -189,8 +262,7 @@ std::string Client::append_frame(uint64_t request_id, const std::vector<AppendIn
 Result<AppendReply> Client::append(const std::vector<AppendInput>& inputs,
                                    std::optional<uint64_t> expected_head,
                                    std::optional<uint32_t>* failed_index) {
-  ORGLEDGER_RETURN_IF_ERROR(send(append_frame(next_request_id(), inputs, expected_head)));
-  auto response = receive();
+  auto response = exchange(append_frame(next_request_id(), inputs, expected_head));
   if (!response.is_ok()) return response.status();
   const wire::Response* root = root_of(*response);
   if (root->body_type() == wire::ResponseBody::Error) {
@@ -335,7 +407,7 @@ Status Client::subscribe(uint64_t from) {
 }
 
 Result<std::vector<wire::StoredRecordCopy>> Client::next_records() {
-  auto response = receive();
+  auto response = receive_answer_to(subscription_id_);
   if (!response.is_ok()) return response.status();
   const wire::Response* root = root_of(*response);
   if (root->body_type() == wire::ResponseBody::Error)

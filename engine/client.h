@@ -52,7 +52,8 @@ class Client {
   // Sends one frame as it is (its 4-byte header included).
   Status send(std::string_view frame);
   // Receives one response frame and returns its bytes (verified). Unavailable when the
-  // connection closed.
+  // connection closed. A send or receive that fails part-way leaves the connection unusable:
+  // every later call on this Client answers Unavailable with the first failure.
   Result<std::string> receive();
 
   // Builders of request frames.
@@ -87,7 +88,12 @@ class Client {
  private:
   struct Impl;
   explicit Client(std::unique_ptr<Impl> impl);
-  // Sends `frame` and returns the verified response to it.
+  // Receives one response, which must answer `request_id` (or be an error about the whole
+  // connection); anything else leaves the connection out of step and unusable.
+  Result<std::string> receive_answer_to(uint64_t request_id);
+  // Sends `frame` and returns the verified response to it, errors included.
+  Result<std::string> exchange(const std::string& frame);
+  // The same, with an error response returned as its Status.
   Result<std::string> call(const std::string& frame);
   Result<std::string> document(const std::string& frame);
 

@@ -71,7 +71,8 @@ class Fixture {
     FUZZ_CHECK(client.is_ok());
     auto signed_in = (*client)->authenticate(Credentials{token_, "", "", ""});
     if (!signed_in.is_ok()) {
-      // Seen once in CI (2026-11-27) and not reproduced: say why, should it happen again.
+      // Say why. (Twice in CI this was libFuzzer's SIGALRM timer interrupting the client's
+      // blocking read, "Interrupted system call"; the client now resumes such calls.)
       std::fprintf(stderr, "the fixture's sign-in failed: %s\n",
                    signed_in.status().to_string().c_str());
     }

@@ -4,12 +4,15 @@
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
 #include <array>
 #include <atomic>
 #include <boost/asio.hpp>
+#include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <set>
@@ -1086,11 +1089,11 @@ class ScriptedServer {
   std::thread thread_;
 };
 
-// A response frame whose union says `type` and whose table is absent.
-std::string response_without_body(wire::ResponseBody type) {
+// A response frame to `request_id` whose union says `type` and whose table is absent.
+std::string response_without_body(wire::ResponseBody type, uint64_t request_id) {
   flatbuffers::FlatBufferBuilder builder;
   wire::ResponseBuilder response(builder);
-  response.add_request_id(1);
+  response.add_request_id(request_id);
   response.add_body_type(type);
   builder.Finish(response.Finish(), wire::RequestIdentifier());
   return wire::frame(builder);
@@ -1104,7 +1107,7 @@ TEST_CASE("client: a response without its body, or of another type, is refused, 
        {wire::ResponseBody::HelloResponse, wire::ResponseBody::Error,
         wire::ResponseBody::AppendResponse, wire::ResponseBody::DocumentResponse}) {
     INFO("type without a body: ", wire::EnumNameResponseBody(type));
-    ScriptedServer server({response_without_body(type), response_without_body(type)});
+    ScriptedServer server({response_without_body(type, 1), response_without_body(type, 2)});
     auto client = Client::connect(server.address());
     REQUIRE(client.is_ok());
     CHECK_FALSE((*client)->hello().is_ok());
@@ -1112,21 +1115,165 @@ TEST_CASE("client: a response without its body, or of another type, is refused, 
   }
   {
     // A well-formed answer of the wrong type: a digest answered to hello, to an append.
-    flatbuffers::FlatBufferBuilder builder;
-    const auto body = wire::CreateDigestResponse(builder, 3);
-    wire::ResponseBuilder response(builder);
-    response.add_request_id(1);
-    response.add_body_type(wire::ResponseBody::DigestResponse);
-    response.add_body(body.Union());
-    builder.Finish(response.Finish(), wire::RequestIdentifier());
-    const std::string digest = wire::frame(builder);
-    ScriptedServer server({digest, digest, digest});
+    std::vector<std::string> digests;
+    for (uint64_t request_id = 1; request_id <= 3; ++request_id) {
+      flatbuffers::FlatBufferBuilder builder;
+      const auto body = wire::CreateDigestResponse(builder, 3);
+      wire::ResponseBuilder response(builder);
+      response.add_request_id(request_id);
+      response.add_body_type(wire::ResponseBody::DigestResponse);
+      response.add_body(body.Union());
+      builder.Finish(response.Finish(), wire::RequestIdentifier());
+      digests.push_back(wire::frame(builder));
+    }
+    ScriptedServer server(digests);
     auto client = Client::connect(server.address());
     REQUIRE(client.is_ok());
     auto hello = (*client)->hello();
     REQUIRE_FALSE(hello.is_ok());
     CHECK(hello.status().message() == "unexpected response type");
-    CHECK_FALSE((*client)->append(worked_example()).is_ok());
-    CHECK_FALSE((*client)->stats().is_ok());
+    auto appended = (*client)->append(worked_example());
+    REQUIRE_FALSE(appended.is_ok());
+    CHECK(appended.status().message() == "unexpected response type");
+    auto stats = (*client)->stats();
+    REQUIRE_FALSE(stats.is_ok());
+    CHECK(stats.status().message() == "unexpected response type");
   }
+}
+
+TEST_CASE("client: an answer to another request breaks the connection off, for good") {
+  // Request 1 (hello) is answered as if it were request 2: whatever the client read next would
+  // be one answer late. The call fails, and so does every later one, without reading on.
+  flatbuffers::FlatBufferBuilder builder;
+  const auto body = wire::CreateHelloResponse(builder, builder.CreateString("scripted"), 1, 5);
+  wire::ResponseBuilder response(builder);
+  response.add_request_id(2);
+  response.add_body_type(wire::ResponseBody::HelloResponse);
+  response.add_body(body.Union());
+  builder.Finish(response.Finish(), wire::RequestIdentifier());
+  const std::string late = wire::frame(builder);
+  ScriptedServer server({late, late});
+  auto client = Client::connect(server.address());
+  REQUIRE(client.is_ok());
+  auto hello = (*client)->hello();
+  REQUIRE_FALSE(hello.is_ok());
+  CHECK(hello.status().code() == Code::kUnavailable);
+  CHECK(hello.status().message() ==
+        "the answer to request 2 came while waiting for request 1: the connection is out of step");
+  auto again = (*client)->hello();
+  REQUIRE_FALSE(again.is_ok());
+  CHECK(again.status().message() == hello.status().message());
+  CHECK_FALSE((*client)->send(late).is_ok());
+  CHECK_FALSE((*client)->receive().is_ok());
+}
+
+namespace {
+
+std::atomic<int> alarms_taken{0};
+extern "C" void take_alarm(int) { alarms_taken.fetch_add(1, std::memory_order_relaxed); }
+
+// Blocks SIGALRM in the thread that makes it, so that threads started meanwhile (the server's,
+// RocksDB's) inherit the block; installs a handler without SA_RESTART and a timer that fires
+// every 200 µs. The signal interrupts the blocking calls of the threads that unblock it. All is
+// undone at the end of scope.
+class AlarmStorm {
+ public:
+  AlarmStorm() {
+    sigemptyset(&alarm_);
+    sigaddset(&alarm_, SIGALRM);
+    REQUIRE(sigaction(SIGALRM, nullptr, &action_before_) == 0);
+    REQUIRE(pthread_sigmask(SIG_BLOCK, &alarm_, &mask_before_) == 0);
+  }
+  void start() {
+    struct sigaction action {};
+    action.sa_handler = take_alarm;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = 0;  // no SA_RESTART: blocking calls fail with EINTR
+    REQUIRE(sigaction(SIGALRM, &action, nullptr) == 0);
+    itimerval every{{0, 200}, {0, 200}};
+    REQUIRE(setitimer(ITIMER_REAL, &every, nullptr) == 0);
+  }
+  static void take_in_this_thread() {
+    sigset_t alarm;
+    sigemptyset(&alarm);
+    sigaddset(&alarm, SIGALRM);
+    pthread_sigmask(SIG_UNBLOCK, &alarm, nullptr);
+  }
+  ~AlarmStorm() {
+    itimerval off{};
+    setitimer(ITIMER_REAL, &off, nullptr);
+    // A signal left pending while every thread blocked it is discarded by ignoring it, before
+    // the unblock and the old action (by default, to terminate) could deliver it.
+    signal(SIGALRM, SIG_IGN);
+    pthread_sigmask(SIG_SETMASK, &mask_before_, nullptr);
+    sigaction(SIGALRM, &action_before_, nullptr);
+  }
+
+ private:
+  sigset_t alarm_;
+  sigset_t mask_before_;
+  struct sigaction action_before_ {};
+};
+
+}  // namespace
+
+TEST_CASE("client: calls that a signal interrupts are resumed, not failed") {
+  TempDir directory;
+  ServerOptions options;
+  ClientOptions client_options;
+  SUBCASE("plain TCP") {}
+  SUBCASE("TLS") {
+    const std::string key = (directory.path() / "tls.key").string();
+    const std::string certificate = (directory.path() / "tls.crt").string();
+    const std::string command =
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
+        "-subj /CN=orgledger-test -addext subjectAltName=IP:127.0.0.1 -keyout '" +
+        key + "' -out '" + certificate + "' 2>/dev/null";
+    REQUIRE(std::system(command.c_str()) == 0);
+    options.tls_cert_file = certificate;
+    options.tls_key_file = key;
+    client_options.tls_ca_file = certificate;
+  }
+  AlarmStorm storm;
+  TestServer server((directory.path() / "data").string(), options);
+  const std::string address = server.address();
+  const std::string token = server.token(Role::kAdmin);
+  alarms_taken = 0;
+  storm.start();
+
+  // Every call waits on the server (each append for its sync), with the signal arriving every
+  // 200 µs in this thread only. Any failure is recorded and checked after the join.
+  std::vector<std::string> failures;
+  uint64_t head = 0;
+  std::thread caller([&] {
+    AlarmStorm::take_in_this_thread();
+    auto note = [&](const char* what, const Status& status) {
+      if (!status.is_ok()) failures.push_back(std::string(what) + ": " + status.to_string());
+    };
+    for (int connection = 0; connection < 10; ++connection) {
+      auto client = Client::connect(address, client_options);
+      if (!client.is_ok()) {
+        note("connect", client.status());
+        continue;
+      }
+      note("authenticate", (*client)->authenticate(Credentials{token, "", "", ""}).status());
+      if (connection == 0) note("append", (*client)->append(worked_example()).status());
+      for (uint32_t i = 0; i < 20; ++i) {
+        note("append", (*client)->append({tiny_usage(connection, i)}).status());
+      }
+      note("bill", (*client)->get_bill("111111111111", "2026-10", "", true).status());
+      auto verified = (*client)->verify(1, 0);
+      note("verify", verified.status());
+      auto hello = (*client)->hello();
+      note("hello", hello.status());
+      if (hello.is_ok()) head = *hello;
+    }
+  });
+  caller.join();
+  const int alarms = alarms_taken.load();
+  INFO("signals taken: ", alarms);
+  CHECK(alarms > 100);
+  for (const std::string& failure : failures) CHECK_MESSAGE(false, failure);
+  CHECK(failures.empty());
+  CHECK(head == worked_example().size() + 10 * 20);
 }
