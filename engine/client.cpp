@@ -65,22 +65,24 @@ class ResumingSocket {
 
   template <typename Buffers>
   size_t read_some(const Buffers& buffers, boost::system::error_code& error) {
-    size_t transferred = 0;
-    do {
-      transferred = socket_->read_some(buffers, error);
-    } while (error == asio::error::interrupted);
-    return transferred;
+    return resumed([&] { return socket_->read_some(buffers, error); }, error);
   }
   template <typename Buffers>
   size_t write_some(const Buffers& buffers, boost::system::error_code& error) {
+    return resumed([&] { return socket_->write_some(buffers, error); }, error);
+  }
+
+ private:
+  // Makes the call that `transfer` makes until it is not interrupted.
+  template <typename Transfer>
+  static size_t resumed(const Transfer& transfer, const boost::system::error_code& error) {
     size_t transferred = 0;
     do {
-      transferred = socket_->write_some(buffers, error);
+      transferred = transfer();
     } while (error == asio::error::interrupted);
     return transferred;
   }
 
- private:
   tcp::socket* socket_;
 };
 
