@@ -485,6 +485,7 @@ TEST_CASE(
   std::array<std::map<uint32_t, uint64_t>, kWriters> acknowledged;  // index -> position
   std::array<std::vector<uint32_t>, kWriters> refused;
   std::atomic<bool> writers_done{false};
+  std::atomic<uint64_t> acknowledgements{0};
   std::vector<std::thread> writers;
   for (uint32_t w = 0; w < kWriters; ++w) {
     writers.emplace_back([&, w] {
@@ -493,19 +494,27 @@ TEST_CASE(
         auto reply = client->append({tiny_usage(w, i)});
         if (reply.is_ok()) {
           acknowledged[w][i] = reply->positions.at(0);
+          ++acknowledgements;
         } else {
           refused[w].push_back(i);
         }
       }
     });
   }
-  // Writes and syncs fail on and off while the writers run.
+  // Writes and syncs fail on and off while the writers run: 3 ms of faults, then at least 7 ms
+  // without, and until an append has been acknowledged since. After a failed write the store
+  // reopens and reloads, which takes longer than 7 ms in a sanitizer build: a fixed rhythm
+  // could fail every reopen and never let the server recover.
   std::thread flapper([&] {
     while (!writers_done.load()) {
+      const uint64_t before = acknowledgements.load();
       disk.fs->set_fault(DiskFault::kWriteError);
       std::this_thread::sleep_for(std::chrono::milliseconds(3));
       disk.fs->set_fault(DiskFault::kNone);
       std::this_thread::sleep_for(std::chrono::milliseconds(7));
+      while (acknowledgements.load() == before && !writers_done.load()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
     }
   });
   for (std::thread& writer : writers) writer.join();
