@@ -76,7 +76,8 @@ Status take_secret(const Registry& state, const AppendInput& input, Micros now,
 // The batch needs only each key's last value: a burst of usage of one account and usage type
 // writes its aggregate once per group, not once per event. Keeps the order of last writes.
 LedgerWrites last_values(LedgerWrites writes) {
-  absl::flat_hash_set<std::string_view> seen;
+  absl::flat_hash_set<std::string_view, IdHash, IdEq> seen;
+  seen.reserve(writes.size());
   std::vector<bool> keep(writes.size(), false);
   for (size_t i = writes.size(); i-- > 0;) keep[i] = seen.insert(writes[i].first).second;
   LedgerWrites kept;

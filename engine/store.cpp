@@ -46,7 +46,8 @@ const auto& family_names() { return format::kFamilies; }
 
 // RocksDB counts into a thread-local perf context on every memtable insert and lookup unless
 // the calling thread turns it off (the level is per thread). Nothing reads those counts, and
-// from a shared library each one is a TLS lookup: off on the threads that write and look up.
+// from a shared library each one is a TLS lookup: off on the threads that write, look up and
+// scan.
 void without_perf_counts() { rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable); }
 
 // The table options every family starts from. Blocks are checksummed with XXH3 instead of
@@ -331,6 +332,7 @@ Status Store::scan(uint64_t from, uint64_t to, const RecordVisitor& visit) const
   if (from > to) return Status::ok();
   std::shared_lock lock(db_mutex_);
   ORGLEDGER_RETURN_IF_ERROR(usable());
+  without_perf_counts();
   rocksdb::ReadOptions read_options;
   // Folds read each record once; do not evict hotter blocks for them.
   read_options.fill_cache = false;

@@ -320,7 +320,7 @@ class ChargesById {
   }
 
  private:
-  absl::flat_hash_map<std::string_view, size_t> index_;
+  absl::flat_hash_map<std::string_view, size_t, IdHash, IdEq> index_;
   std::vector<AccountCharges> accounts_;
 };
 

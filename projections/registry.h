@@ -177,12 +177,18 @@ struct Handshake {
 template <typename T>
 using ById = std::map<std::string, T, std::less<>>;
 
+// Abseil's hash of an id's bytes. Debian's Abseil keeps absl::string_view a type of its own, and
+// hashes a std::string_view through std::hash (a slower, general-purpose hash): the bytes are
+// handed over as an absl::string_view instead.
+inline absl::string_view absl_view(std::string_view id) { return {id.data(), id.size()}; }
+
 // Hashing and comparing ids as std::string_view, so that a hash table keyed by std::string is
-// searched with a view (Abseil's own transparent string hash takes only absl::string_view,
-// which Debian's build keeps a type of its own).
+// searched with a view (Abseil's own transparent string hash takes only absl::string_view).
 struct IdHash {
   using is_transparent = void;
-  size_t operator()(std::string_view id) const { return absl::Hash<std::string_view>()(id); }
+  size_t operator()(std::string_view id) const {
+    return absl::Hash<absl::string_view>()(absl_view(id));
+  }
 };
 struct IdEq {
   using is_transparent = void;
@@ -328,7 +334,7 @@ struct PayerMonthView {
 };
 struct PayerMonthHash {
   size_t operator()(const PayerMonthView& key) const {
-    return absl::Hash<std::pair<std::string_view, Month>>()({key.payer_id, key.month});
+    return absl::Hash<std::pair<absl::string_view, Month>>()({absl_view(key.payer_id), key.month});
   }
 };
 struct PayerMonthLess {
