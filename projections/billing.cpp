@@ -340,7 +340,8 @@ Result<Bill> compute_open_bill(const Registry& state, const std::string& payer, 
   static const MonthUsage kNoUsage;
   const MonthUsage* month_usage = billing.usage_of(payer, month);
   for (const auto& [usage_type, type_usage] : (month_usage ? *month_usage : kNoUsage).types) {
-    const std::vector<std::pair<std::string_view, int64_t>> accounts = sorted_accounts(type_usage);
+    const std::vector<std::pair<std::string_view, int64_t>> accounts =
+        sorted_accounts(state, type_usage);
     const Int128 quantity = type_usage.quantity;
     const PriceSchedule* schedule = billing.schedule_for(usage_type, month);
     if (schedule == nullptr) {
@@ -575,9 +576,13 @@ const TypeUsage* Billing::usage_of(std::string_view payer_id, Month month,
   return it == month_usage->types.end() ? nullptr : &it->second;
 }
 
-std::vector<std::pair<std::string_view, int64_t>> sorted_accounts(const TypeUsage& type_usage) {
-  std::vector<std::pair<std::string_view, int64_t>> sorted(type_usage.accounts.begin(),
-                                                           type_usage.accounts.end());
+std::vector<std::pair<std::string_view, int64_t>> sorted_accounts(const Registry& state,
+                                                                  const TypeUsage& type_usage) {
+  std::vector<std::pair<std::string_view, int64_t>> sorted;
+  sorted.reserve(type_usage.accounts.size());
+  for (const auto& [index, quantity] : type_usage.accounts) {
+    sorted.emplace_back(state.account_ids[index], quantity);
+  }
   std::sort(sorted.begin(), sorted.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
   return sorted;
@@ -621,12 +626,12 @@ Status validate_billing_event(const Registry& state, const fb::Event& event,
 
 namespace {
 
-// Adds `quantity` (> 0) to the aggregate of `account_id` in the usage of `payer` in the open
+// Adds `quantity` (> 0) to the aggregate of `account` in the usage of `payer` in the open
 // `month`, creating what is missing and keeping the totals and their costs in step. `found`, when
 // set, is what validating this event looked up in this same billing. Returns the aggregate's new
 // quantity.
 int64_t add_usage(Billing& billing, std::string_view payer, Month month,
-                  std::string_view usage_type, std::string_view account_id, int64_t quantity,
+                  std::string_view usage_type, const Account& account, int64_t quantity,
                   const UsageLookup* found) {
   // The lookup was made in this state, which the caller may change: its parts are ours to change.
   MonthUsage* month_usage = found ? const_cast<MonthUsage*>(found->month_usage) : nullptr;
@@ -645,11 +650,7 @@ int64_t add_usage(Billing& billing, std::string_view payer, Month month,
     }
     type_usage = &it->second;
   }
-  auto account_it = type_usage->accounts.find(account_id);
-  if (account_it == type_usage->accounts.end()) {
-    account_it = type_usage->accounts.emplace(std::string(account_id), 0).first;
-  }
-  const int64_t aggregate = account_it->second += quantity;
+  const int64_t aggregate = type_usage->accounts[account.index] += quantity;
   type_usage->quantity += quantity;
   // validate found a schedule for this usage type and month, and prices never go away.
   billing.reprice(*type_usage, *month_usage,
@@ -660,14 +661,14 @@ int64_t add_usage(Billing& billing, std::string_view payer, Month month,
 // Takes back `quantity` that add_usage added; an aggregate, usage type or month left with
 // nothing is removed.
 void take_back_usage(Billing& billing, std::string_view payer, Month month,
-                     std::string_view usage_type, std::string_view account_id, int64_t quantity) {
+                     std::string_view usage_type, const Account& account, int64_t quantity) {
   auto month_it = billing.usage.find(PayerMonthView{payer, month});
   if (month_it == billing.usage.end()) return;  // never: it holds the usage being taken back
   MonthUsage& month_usage = month_it->second;
   auto type_it = month_usage.types.find(usage_type);
   if (type_it == month_usage.types.end()) return;
   TypeUsage& type_usage = type_it->second;
-  auto account_it = type_usage.accounts.find(account_id);
+  auto account_it = type_usage.accounts.find(account.index);
   if (account_it == type_usage.accounts.end()) return;
   const int64_t aggregate = account_it->second -= quantity;
   type_usage.quantity -= quantity;
@@ -712,7 +713,7 @@ void unapply_usage(Registry& state, const fb::Event& event, Micros prior_last_us
     subtract(state.billing.late, correction_of(state.billing, payer, month, usage_type, account_id),
              body.quantity());
   } else {
-    take_back_usage(state.billing, payer, month, usage_type, account_id, body.quantity());
+    take_back_usage(state.billing, payer, month, usage_type, account, body.quantity());
   }
 }
 
@@ -759,7 +760,7 @@ void apply_billing_event(Registry& state, const fb::Event& event, const EventCon
         }
       } else {
         const int64_t quantity =
-            add_usage(billing, payer, month, usage_type, account_id, body.quantity(), found);
+            add_usage(billing, payer, month, usage_type, account, body.quantity(), found);
         billing.earliest_usage_month =
             std::min(billing.earliest_usage_month.value_or(month), month);
         if (context.ledger_writes) {
@@ -944,7 +945,7 @@ LedgerWrites ledger_entries(const Registry& state) {
   const Billing& billing = state.billing;
   for (const auto& [key, month_usage] : billing.usage) {
     for (const auto& [usage_type, type_usage] : month_usage.types) {
-      for (const auto& [account_id, quantity] : sorted_accounts(type_usage)) {
+      for (const auto& [account_id, quantity] : sorted_accounts(state, type_usage)) {
         entries.emplace_back(
             ledger_keys::usage_key(key.payer_id, key.month, usage_type, account_id),
             ledger_keys::encode_quantity(quantity));

@@ -546,6 +546,13 @@ const Account* Registry::find_account(std::string_view id) const {
   return it == accounts.end() ? nullptr : &it->second;
 }
 
+Account& Registry::add_account(Account account) {
+  account.index = static_cast<uint32_t>(account_ids.size());
+  account_ids.push_back(account.id);
+  std::string id = account.id;
+  return accounts.emplace(std::move(id), std::move(account)).first->second;
+}
+
 const Organization* Registry::find_organization(std::string_view id) const {
   auto it = organizations.find(id);
   return it == organizations.end() ? nullptr : &it->second;
@@ -647,7 +654,7 @@ void apply_event(Registry& state, const fb::Event& event, const EventContext& co
       account.created_at = at;
       account.changed_at = at;
       state.account_by_email.emplace(lower_case(account.email), account.id);
-      Account& stored = state.accounts.emplace(account.id, std::move(account)).first->second;
+      Account& stored = state.add_account(std::move(account));
       if (const std::string_view org_id = text(body.org_id()); !org_id.empty()) {
         join(stored, organization_of(state, org_id), at, JoinedMethod::kCreated);
       }

@@ -72,6 +72,10 @@ struct Change {
 
 struct Account {
   std::string id;
+  // Its number in Registry::account_ids, given when it enters the state: the usage aggregates
+  // are keyed by it instead of the id's string. Not part of the state's value (a state restored
+  // from a snapshot numbers its accounts in id order, a replayed one in log order); never output.
+  uint32_t index = 0;
   std::string email;
   std::string name;
   AccountStatus status = AccountStatus::kActive;
@@ -305,13 +309,10 @@ struct TypeUsage {
   // even beyond int64. Derived (kept in step with prices and usage, not stored in snapshots): it
   // spares the month's overflow check from pricing every other usage type again.
   Int128 cost = 0;
-  // account id -> quantity, hashed: looked up for every usage event. In no order: walk it in id
-  // order through sorted_accounts().
-  absl::flat_hash_map<std::string, int64_t, IdHash, IdEq> accounts;
+  // Account::index -> quantity, hashed: looked up for every usage event. In no order: walk it in
+  // id order through sorted_accounts().
+  absl::flat_hash_map<uint32_t, int64_t> accounts;
 };
-
-// The entries of `type_usage.accounts` in account id order; views into it.
-std::vector<std::pair<std::string_view, int64_t>> sorted_accounts(const TypeUsage& type_usage);
 
 struct MonthUsage {
   Int128 cost = 0;               // the sum of the usage types' `cost`
@@ -391,6 +392,8 @@ struct Billing {
 
 struct Registry {
   IndexedById<Account> accounts;
+  // Account::index -> account id; accounts are never removed.
+  std::vector<std::string> account_ids;
   IndexedById<Organization> organizations;
   ById<Handshake> handshakes;
   ById<std::string> account_by_email;  // lower-cased email -> account id
@@ -402,6 +405,8 @@ struct Registry {
   Billing billing;
 
   const Account* find_account(std::string_view id) const;
+  // Adds `account`, which must be new, with the next index; returns it as stored.
+  Account& add_account(Account account);
   const Organization* find_organization(std::string_view id) const;
   const Handshake* find_handshake(std::string_view id) const;
 
@@ -416,6 +421,11 @@ struct Registry {
   // The organization a root or organizational unit id belongs to, or nullptr.
   const Organization* organization_of_parent(std::string_view parent_id) const;
 };
+
+// The entries of `type_usage.accounts` as (account id, quantity), in account id order; the ids
+// are views into `state`.
+std::vector<std::pair<std::string_view, int64_t>> sorted_accounts(const Registry& state,
+                                                                  const TypeUsage& type_usage);
 
 // Puts to the `ledger` column family, in order, produced by apply (see ledger_keys.h).
 using LedgerWrites = std::vector<std::pair<std::string, std::string>>;

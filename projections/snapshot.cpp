@@ -355,7 +355,7 @@ std::string encode_snapshot(const Registry& state) {
   w.u64(billing.usage_entries());
   for (const auto& [key, month_usage] : billing.usage) {
     for (const auto& [usage_type, type_usage] : month_usage.types) {
-      for (const auto& [account_id, quantity] : sorted_accounts(type_usage)) {
+      for (const auto& [account_id, quantity] : sorted_accounts(state, type_usage)) {
         w.str(key.payer_id);
         w.i64(key.month);
         w.str(usage_type);
@@ -441,7 +441,8 @@ Result<Registry> decode_snapshot(std::string_view bytes) {
       if (membership.parents.empty()) r.fail();  // every membership has a parent
       account.memberships.push_back(std::move(membership));
     }
-    state.accounts.emplace(account.id, std::move(account));
+    if (state.find_account(account.id) != nullptr) return corrupt("holds an account twice");
+    state.add_account(std::move(account));
   }
   for (uint64_t n = r.count(); n > 0 && r.ok(); --n) {
     Organization organization;
@@ -535,13 +536,17 @@ Result<Registry> decode_snapshot(std::string_view bytes) {
     key.payer_id = r.str();
     key.month = static_cast<Month>(r.i64());
     TypeUsage& type_usage = billing.usage[std::move(key)].types[r.str()];
-    std::string account_id = r.str();
+    const Account* account = state.find_account(r.str());
     const int64_t quantity = r.i64();
+    if (!r.ok()) break;
+    if (account == nullptr) return corrupt("holds usage of an account it does not hold");
     if (quantity <= 0 || type_usage.quantity > std::numeric_limits<int64_t>::max() - quantity) {
       return corrupt("holds a usage aggregate out of range");
     }
+    if (!type_usage.accounts.emplace(account->index, quantity).second) {
+      return corrupt("holds a usage aggregate twice");
+    }
     type_usage.quantity += quantity;
-    type_usage.accounts.emplace(std::move(account_id), quantity);
   }
   for (uint64_t n = r.count(); n > 0 && r.ok(); --n) {
     CorrectionKey key;
