@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -92,27 +93,29 @@ class Session;
 // repeated request is answered without recomputing it. Used only on the sequencer thread.
 class BillCache {
  public:
-  const std::string* find(const std::string& key, uint64_t head) const {
+  const wire::SharedDocument* find(const std::string& key, uint64_t head) const {
     if (head != head_) return nullptr;
     auto it = bills_.find(key);
     return it == bills_.end() ? nullptr : &it->second;
   }
-  void put(const std::string& key, uint64_t head, const std::string& text) {
-    if (head != head_ || bytes_ + text.size() > kMaxBytes) {
+  void put(const std::string& key, uint64_t head, const wire::SharedDocument& bill) {
+    if (head != head_ || bytes_ + bill.size() > kMaxBytes) {
       bills_.clear();
       bytes_ = 0;
       head_ = head;
     }
-    if (text.size() > kMaxBytes) return;
-    bytes_ += text.size();
-    bills_[key] = text;
+    if (bill.size() > kMaxBytes) return;
+    bytes_ += bill.size();
+    bills_.insert_or_assign(key, bill);
   }
 
  private:
   static constexpr size_t kMaxBytes = 64 * 1024 * 1024;
   uint64_t head_ = 0;
   size_t bytes_ = 0;
-  std::unordered_map<std::string, std::string> bills_;
+  // The answers, ready to send: a frame's bytes after its request id are shared by every answer
+  // (and stay alive while one is being written, even after the cache drops them).
+  std::unordered_map<std::string, wire::SharedDocument> bills_;
 };
 
 struct Server::Impl {
@@ -238,8 +241,8 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  template <typename Handler>
-  void write_all(asio::const_buffer buffer, Handler handler) {
+  template <typename Buffers, typename Handler>
+  void write_all(const Buffers& buffer, Handler handler) {
     if (tls_) {
       asio::async_write(*tls_, buffer, asio::bind_executor(strand_, std::move(handler)));
     } else {
@@ -317,7 +320,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Answers `slot` later from any thread.
   auto completer(uint64_t slot) {
-    return [self = shared_from_this(), slot](std::string frame) {
+    return [self = shared_from_this(), slot](wire::OutFrame frame) {
       asio::post(self->strand_, [self, slot, frame = std::move(frame)]() mutable {
         self->complete(slot, std::move(frame));
       });
@@ -428,13 +431,18 @@ class Session : public std::enable_shared_from_this<Session> {
           server_.sequencer.query([bills = &server_.bills, id, done, key, payer, month = *month,
                                    json, account_id, summary](const Engine& engine) {
             const uint64_t head = engine.store().head()->position;
-            if (const std::string* cached = bills->find(key, head)) {
-              done(wire::document_frame(id, *cached));
+            if (const wire::SharedDocument* cached = bills->find(key, head)) {
+              done(cached->frame_for(id));
               return;
             }
             auto bill = render_bill(engine.registry(), payer, month, json, account_id, summary);
-            if (bill.is_ok()) bills->put(key, head, *bill);
-            done(document_or_error(id, bill));
+            if (!bill.is_ok()) {
+              done(wire::error_frame(id, bill.status()));
+              return;
+            }
+            const wire::SharedDocument document(*bill);
+            bills->put(key, head, document);
+            done(document.frame_for(id));
           });
           return;
         }
@@ -529,7 +537,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Renders from the head state (on the sequencer thread, consistent with appends) or, with
   // `as_of`, from a replay of the store (on the blocking pool).
   template <typename Render>
-  void render(uint64_t id, std::string_view as_of, std::function<void(std::string)> done,
+  void render(uint64_t id, std::string_view as_of, std::function<void(wire::OutFrame)> done,
               Render render_function) {
     if (as_of.empty()) {
       server_.sequencer.query([id, done, render_function](const Engine& engine) {
@@ -549,7 +557,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // until the answer, so requests pipelined behind an Authenticate are judged by its outcome.
   // A failure is answered only after the delay the lockout policy asks for.
   void authenticate(uint64_t id, const wire::AuthenticateRequest& request,
-                    std::function<void(std::string)> done) {
+                    std::function<void(wire::OutFrame)> done) {
     Credentials credentials{
         std::string(text(request.token())), std::string(text(request.account_id())),
         std::string(text(request.password())), std::string(text(request.totp_code()))};
@@ -583,7 +591,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void append(uint64_t id, const wire::AppendRequest& request,
-              std::function<void(std::string)> done) {
+              std::function<void(wire::OutFrame)> done) {
     AppendRequest append_request;
     append_request.principal = *principal_;
     if (request.expected_head()) append_request.expected_head = *request.expected_head();
@@ -652,7 +660,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // Stores the answer of `slot` and sends every answer that is next in request order.
-  void complete(uint64_t slot, std::string frame) {
+  void complete(uint64_t slot, wire::OutFrame frame) {
     ready_.emplace(slot, std::move(frame));
     --in_flight_;
     while (!ready_.empty() && ready_.begin()->first == next_to_send_) {
@@ -667,7 +675,7 @@ class Session : public std::enable_shared_from_this<Session> {
     pump_subscription();
   }
 
-  void enqueue(std::string frame) {
+  void enqueue(wire::OutFrame frame) {
     if (closed_) return;
     write_queue_.push_back(std::move(frame));
     if (!writing_) write_next();
@@ -685,7 +693,10 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     writing_ = true;
     write_started_ = std::chrono::steady_clock::now();
-    write_all(asio::buffer(write_queue_.front()),
+    const wire::OutFrame& frame = write_queue_.front();
+    const std::string_view shared = frame.shared_part();
+    write_all(std::array<asio::const_buffer, 2>{asio::buffer(frame.own),
+                                                asio::buffer(shared.data(), shared.size())},
               [self = shared_from_this()](boost::system::error_code error, size_t) {
                 if (error) {
                   self->close(error.message());
@@ -756,8 +767,8 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t next_to_send_ = 0;
   size_t in_flight_ = 0;
   uint64_t requests_ = 0;
-  std::map<uint64_t, std::string> ready_;
-  std::deque<std::string> write_queue_;
+  std::map<uint64_t, wire::OutFrame> ready_;
+  std::deque<wire::OutFrame> write_queue_;
   bool writing_ = false;
   std::chrono::steady_clock::time_point write_started_;  // of the write in flight
   bool reading_paused_ = false;

@@ -1,5 +1,7 @@
 #include "engine/wire.h"
 
+#include <stdexcept>
+
 #include "replay/verify.h"
 
 namespace orgledger::wire {
@@ -141,6 +143,28 @@ std::string document_frame(uint64_t request_id, std::string_view text) {
   flatbuffers::FlatBufferBuilder builder(text.size() + 64);
   const auto body = CreateDocumentResponse(builder, builder.CreateString(text.data(), text.size()));
   return finish(builder, request_id, ResponseBody::DocumentResponse, body.Union());
+}
+
+SharedDocument::SharedDocument(std::string_view text) {
+  flatbuffers::FlatBufferBuilder builder(text.size() + 64);
+  // Written even as 0, its default, so that each answer can put its own id in its place.
+  builder.ForceDefaults(true);
+  const auto body = CreateDocumentResponse(builder, builder.CreateString(text.data(), text.size()));
+  auto frame = std::make_shared<std::string>(
+      finish(builder, 0, ResponseBody::DocumentResponse, body.Union()));
+  const auto* root = flatbuffers::GetRoot<flatbuffers::Table>(frame->data() + kFrameHeaderBytes);
+  const uint8_t* request_id = root->GetAddressOf(Response::VT_REQUEST_ID);
+  if (request_id == nullptr) throw std::logic_error("a forced default was not written");
+  request_id_at_ =
+      static_cast<size_t>(request_id - reinterpret_cast<const uint8_t*>(frame->data()));
+  frame_ = std::move(frame);
+}
+
+OutFrame SharedDocument::frame_for(uint64_t request_id) const {
+  const size_t own_bytes = request_id_at_ + sizeof(uint64_t);
+  std::string own(frame_->data(), own_bytes);
+  flatbuffers::WriteScalar(own.data() + request_id_at_, request_id);
+  return OutFrame(std::move(own), frame_, own_bytes);
 }
 
 std::string append_frame(uint64_t request_id, const AppendOutcome& outcome) {

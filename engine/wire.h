@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,6 +41,34 @@ Result<const Response*> verify_response(std::string_view bytes);
 std::string error_frame(uint64_t request_id, const Status& status,
                         std::optional<uint32_t> failed_index = std::nullopt);
 std::string document_frame(uint64_t request_id, std::string_view text);
+
+// A response frame on its way out: its own bytes, then, for a document answered from the
+// server's cache, the rest of a frame shared with the cache instead of copied.
+struct OutFrame {
+  OutFrame(std::string bytes) : own(std::move(bytes)) {}  // NOLINT: any frame is an OutFrame
+  OutFrame(std::string bytes, std::shared_ptr<const std::string> shared_frame, size_t from)
+      : own(std::move(bytes)), shared(std::move(shared_frame)), shared_from(from) {}
+  std::string own;
+  std::shared_ptr<const std::string> shared;  // null: `own` is the whole frame
+  size_t shared_from = 0;
+  std::string_view shared_part() const {
+    return shared ? std::string_view(*shared).substr(shared_from) : std::string_view();
+  }
+};
+
+// A document response built once and answered to many requests (a bill is a few megabytes):
+// each answer copies the frame's first bytes, up to and with the request id, and shares the
+// rest.
+class SharedDocument {
+ public:
+  explicit SharedDocument(std::string_view text);
+  OutFrame frame_for(uint64_t request_id) const;
+  size_t size() const { return frame_->size(); }
+
+ private:
+  std::shared_ptr<const std::string> frame_;  // answering request id 0, the id written out
+  size_t request_id_at_ = 0;                  // where the id's 8 bytes lie in `frame_`
+};
 std::string append_frame(uint64_t request_id, const AppendOutcome& outcome);
 std::string records_frame(uint64_t request_id, const std::vector<StoredRecordCopy>& records,
                           uint64_t head_position);

@@ -362,6 +362,81 @@ TEST_CASE("server: 1,000 pipelined requests on one connection are answered in or
   }
 }
 
+TEST_CASE("wire: a shared document is each request's own frame, copying only its first bytes") {
+  for (const std::string& text : {std::string(), std::string("{}"), std::string(300'000, 'x')}) {
+    const wire::SharedDocument document(text);
+    std::vector<wire::OutFrame> frames;
+    for (uint64_t id : {uint64_t{1}, uint64_t{0}, uint64_t{42}, ~uint64_t{0}}) {
+      frames.push_back(document.frame_for(id));
+    }
+    size_t index = 0;
+    for (uint64_t id : {uint64_t{1}, uint64_t{0}, uint64_t{42}, ~uint64_t{0}}) {
+      INFO("text bytes: ", text.size(), ", request id: ", id);
+      const wire::OutFrame& frame = frames[index++];
+      CHECK(frame.own.size() < 64);
+      const std::string bytes = frame.own + std::string(frame.shared_part());
+      CHECK(bytes.size() == document.size());
+      REQUIRE(bytes.size() > wire::kFrameHeaderBytes);
+      CHECK(wire::decode_length(reinterpret_cast<const uint8_t*>(bytes.data())) ==
+            bytes.size() - wire::kFrameHeaderBytes);
+      auto root = wire::verify_response(std::string_view(bytes).substr(wire::kFrameHeaderBytes));
+      REQUIRE(root.is_ok());
+      CHECK((*root)->request_id() == id);
+      REQUIRE((*root)->body_type() == wire::ResponseBody::DocumentResponse);
+      CHECK((*root)->body_as_DocumentResponse()->text()->string_view() == text);
+    }
+  }
+}
+
+TEST_CASE("server: pipelined bills answered from the cache each carry their own request id") {
+  TempDir dir;
+  TestServer server(dir.str());
+  auto client = server.client();
+  REQUIRE(client->append(worked_example()).is_ok());
+  const std::string full = client->get_bill("111111111111", "2026-10", "", true).value();
+  const std::string summary =
+      client->get_bill("111111111111", "2026-10", "", true, "", true).value();
+  REQUIRE(full != summary);
+  // Ids from high to low, full bills, summaries and hellos interleaved, all sent at once: each
+  // answer shares the cached frame but for its own id.
+  std::string frames;
+  for (uint64_t id = 300; id > 200; --id) {
+    flatbuffers::FlatBufferBuilder builder;
+    if (id % 5 == 0) {
+      const auto body = wire::CreateHelloRequest(builder);
+      wire::RequestBuilder request(builder);
+      request.add_request_id(id);
+      request.add_body_type(wire::RequestBody::HelloRequest);
+      request.add_body(body.Union());
+      builder.Finish(request.Finish(), wire::RequestIdentifier());
+    } else {
+      const auto body = wire::CreateGetBillRequest(
+          builder, builder.CreateString("111111111111"), builder.CreateString("2026-10"),
+          builder.CreateString(""), true, builder.CreateString(""), id % 2 == 0);
+      wire::RequestBuilder request(builder);
+      request.add_request_id(id);
+      request.add_body_type(wire::RequestBody::GetBillRequest);
+      request.add_body(body.Union());
+      builder.Finish(request.Finish(), wire::RequestIdentifier());
+    }
+    frames += wire::frame(builder);
+  }
+  REQUIRE_OK(client->send(frames));
+  for (uint64_t id = 300; id > 200; --id) {
+    auto response = client->receive();
+    REQUIRE(response.is_ok());
+    const auto* root = flatbuffers::GetRoot<wire::Response>(response->data());
+    REQUIRE(root->request_id() == id);
+    if (id % 5 == 0) {
+      CHECK(root->body_type() == wire::ResponseBody::HelloResponse);
+      continue;
+    }
+    REQUIRE(root->body_type() == wire::ResponseBody::DocumentResponse);
+    CHECK(root->body_as_DocumentResponse()->text()->string_view() ==
+          (id % 2 == 0 ? summary : full));
+  }
+}
+
 TEST_CASE("server: a subscription catches up, then follows appends, each event once, in order") {
   TempDir dir;
   TestServer server(dir.str());
