@@ -1,5 +1,7 @@
 #include "engine/client.h"
 
+#include <algorithm>
+#include <array>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <optional>
@@ -183,9 +185,17 @@ Result<std::string> Client::receive() {
   if (length == 0 || length > wire::kDefaultMaxFrameBytes * 4) {
     return impl_->break_off("the server sent a frame of " + std::to_string(length) + " bytes");
   }
-  std::string body(length, '\0');
-  impl_->read(asio::buffer(body.data(), body.size()), error);
-  if (error) return impl_->break_off("the server closed the connection: " + error.message());
+  // Read through a small buffer and appended: a body of megabytes (a bill) is written once,
+  // where sizing the string first would have zeroed it all before the read wrote it again.
+  std::string body;
+  body.reserve(length);
+  std::array<char, 64 * 1024> chunk;
+  while (body.size() < length) {
+    const size_t bytes = std::min(chunk.size(), length - body.size());
+    impl_->read(asio::buffer(chunk.data(), bytes), error);
+    if (error) return impl_->break_off("the server closed the connection: " + error.message());
+    body.append(chunk.data(), bytes);
+  }
   auto response = wire::verify_response(body);
   if (!response.is_ok()) return response.status();
   return body;
