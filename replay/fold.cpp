@@ -14,12 +14,14 @@ namespace orgledger {
 
 namespace {
 
-// Records read, checked and copied by the reader thread, 8-byte aligned for FlatBuffers.
+// Records read and copied by the reader thread, each 8-byte aligned for FlatBuffers; the folding
+// thread checks each one (decode_record) when it reaches it.
 struct Batch {
   std::string bytes;
   struct Entry {
     uint64_t position;
     size_t offset;
+    size_t size;
   };
   std::vector<Entry> records;
 };
@@ -76,8 +78,8 @@ class BatchChannel {
   Status status_;
 };
 
-// Reads `range` from `source` into `channel`: each record must be the next position and decode
-// (decode_record verifies it), else the channel closes with DataLoss.
+// Reads `range` from `source` into `channel`: each record must be the next position, else the
+// channel closes with DataLoss.
 void read_records(const RecordSource& source, const FoldRange& range, BatchChannel& channel) {
   uint64_t expected = range.from;
   Status failure;
@@ -89,12 +91,8 @@ void read_records(const RecordSource& source, const FoldRange& range, BatchChann
                        "record at position " + std::to_string(expected) + " is missing");
       return ScanOutcome::kStop;
     }
-    if (auto record = decode_record(stored); !record.is_ok()) {
-      failure = record.status();
-      return ScanOutcome::kStop;
-    }
     batch.bytes.resize((batch.bytes.size() + 7) & ~size_t{7});
-    batch.records.push_back({stored.position, batch.bytes.size()});
+    batch.records.push_back({stored.position, batch.bytes.size(), stored.bytes.size()});
     batch.bytes.append(stored.bytes);
     ++expected;
     if (batch.records.size() == kBatchRecords) {
@@ -111,7 +109,9 @@ void read_records(const RecordSource& source, const FoldRange& range, BatchChann
 }  // namespace
 
 Result<FoldSummary> fold(const RecordSource& source, const FoldRange& range, Registry& state) {
-  // One thread reads and checks the records while this one applies them.
+  // One thread reads the records while this one checks and applies them (the checks, the
+  // FlatBuffers verifier's, balance the two threads: the reading is RocksDB's iteration and
+  // decompression, the applying is lookups in the state).
   BatchChannel channel;
   std::thread reader([&] { read_records(source, range, channel); });
   struct Joiner {
@@ -126,9 +126,10 @@ Result<FoldSummary> fold(const RecordSource& source, const FoldRange& range, Reg
   FoldSummary summary;
   while (std::optional<Batch> batch = channel.pop()) {
     for (const Batch::Entry& entry : batch->records) {
-      // Verified by the reader.
-      const fb::EventRecord* record =
-          fb::GetEventRecord(reinterpret_cast<const uint8_t*>(batch->bytes.data() + entry.offset));
+      auto decoded = decode_record(StoredRecord{
+          entry.position, std::string_view(batch->bytes).substr(entry.offset, entry.size)});
+      if (!decoded.is_ok()) return decoded.status();
+      const fb::EventRecord* record = *decoded;
       if (record->recorded_at() > range.until) return summary;  // later records do not count
       const EventContext context{entry.position, record->recorded_at(),
                                  record->actor() ? record->actor()->string_view() : ""};
