@@ -135,7 +135,9 @@ Status validate_usage(const Registry& state, const fb::UsageRecorded& event, Mic
                       format_time(account->closed_at) + ", before this usage occurred");
   }
   const Month month = month_of(occurred_at);
-  const PriceSchedule* schedule = state.billing.schedule_for(usage_type, month);
+  const std::optional<uint32_t> type_number = state.billing.prices.number(usage_type);
+  const PriceSchedule* schedule =
+      type_number ? state.billing.schedule_for(*type_number, month) : nullptr;
   if (schedule == nullptr) {
     return Status(Code::kFailedPrecondition, Reason::kUsageTypeNotPriced,
                   "usage type " + in_quotes(usage_type) + " has no price schedule for " +
@@ -149,7 +151,7 @@ Status validate_usage(const Registry& state, const fb::UsageRecorded& event, Mic
   const MonthUsage* month_usage = state.billing.usage_of(payer, month);
   const TypeUsage* type_usage = nullptr;
   if (month_usage != nullptr) {
-    if (auto it = month_usage->types.find(usage_type); it != month_usage->types.end()) {
+    if (auto it = month_usage->types.find(*type_number); it != month_usage->types.end()) {
       type_usage = &it->second;
     }
   }
@@ -167,7 +169,7 @@ Status validate_usage(const Registry& state, const fb::UsageRecorded& event, Mic
     if (month_total > kInt64Max) return amount_overflow("the payer's usage for the month");
   }
   if (found != nullptr)
-    *found = UsageLookup{&state, &event, account, schedule, month_usage, type_usage};
+    *found = UsageLookup{&state, &event, account, schedule, month_usage, type_usage, *type_number};
   return Status::ok();
 }
 
@@ -339,10 +341,12 @@ Result<Bill> compute_open_bill(const Registry& state, const std::string& payer, 
   // 1. Usage: per usage type, tiers applied to the organization's total, shared pro rata.
   static const MonthUsage kNoUsage;
   const MonthUsage* month_usage = billing.usage_of(payer, month);
-  for (const auto& [usage_type, type_usage] : (month_usage ? *month_usage : kNoUsage).types) {
+  for (const auto& [type_name, type_usage] :
+       billing.sorted_types(month_usage ? *month_usage : kNoUsage)) {
+    const std::string usage_type(type_name);
     const std::vector<std::pair<std::string_view, int64_t>> accounts =
-        sorted_accounts(state, type_usage);
-    const Int128 quantity = type_usage.quantity;
+        sorted_accounts(state, *type_usage);
+    const Int128 quantity = type_usage->quantity;
     const PriceSchedule* schedule = billing.schedule_for(usage_type, month);
     if (schedule == nullptr) {
       return Status(Code::kInternal, Reason::kUsageTypeNotPriced,
@@ -555,12 +559,49 @@ void write_cents(JsonWriter& out, std::string_view key, int64_t cents) {
 
 }  // namespace
 
+uint32_t UsageTypes::add(std::string_view name) {
+  if (const std::optional<uint32_t> known = number(name)) return *known;
+  const auto added = static_cast<uint32_t>(names_.size());
+  names_.emplace_back(name);
+  schedules_.emplace_back();
+  numbers_.emplace(std::string(name), added);
+  return added;
+}
+
+std::vector<std::pair<std::string_view, const UsageTypes::Schedules*>> UsageTypes::in_order()
+    const {
+  std::vector<std::pair<std::string_view, const Schedules*>> types;
+  types.reserve(names_.size());
+  for (size_t number = 0; number < names_.size(); ++number) {
+    types.emplace_back(names_[number], &schedules_[number]);
+  }
+  std::sort(types.begin(), types.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  return types;
+}
+
 const PriceSchedule* Billing::schedule_for(std::string_view usage_type, Month month) const {
-  auto schedules = prices.find(usage_type);
-  if (schedules == prices.end()) return nullptr;
-  auto it = schedules->second.upper_bound(month);
-  if (it == schedules->second.begin()) return nullptr;
+  const std::optional<uint32_t> number = prices.number(usage_type);
+  return number ? schedule_for(*number, month) : nullptr;
+}
+
+const PriceSchedule* Billing::schedule_for(uint32_t usage_type, Month month) const {
+  const UsageTypes::Schedules& schedules = prices.schedules(usage_type);
+  auto it = schedules.upper_bound(month);
+  if (it == schedules.begin()) return nullptr;
   return &std::prev(it)->second;
+}
+
+std::vector<std::pair<std::string_view, const TypeUsage*>> Billing::sorted_types(
+    const MonthUsage& month_usage) const {
+  std::vector<std::pair<std::string_view, const TypeUsage*>> types;
+  types.reserve(month_usage.types.size());
+  for (const auto& [number, type_usage] : month_usage.types) {
+    types.emplace_back(prices.name(number), &type_usage);
+  }
+  std::sort(types.begin(), types.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  return types;
 }
 
 const MonthUsage* Billing::usage_of(std::string_view payer_id, Month month) const {
@@ -572,7 +613,9 @@ const TypeUsage* Billing::usage_of(std::string_view payer_id, Month month,
                                    std::string_view usage_type) const {
   const MonthUsage* month_usage = usage_of(payer_id, month);
   if (month_usage == nullptr) return nullptr;
-  auto it = month_usage->types.find(usage_type);
+  const std::optional<uint32_t> number = prices.number(usage_type);
+  if (!number) return nullptr;
+  auto it = month_usage->types.find(*number);
   return it == month_usage->types.end() ? nullptr : &it->second;
 }
 
@@ -591,7 +634,7 @@ std::vector<std::pair<std::string_view, int64_t>> sorted_accounts(const Registry
 size_t Billing::usage_entries() const {
   size_t entries = 0;
   for (const auto& [key, month_usage] : usage) {
-    for (const auto& [usage_type, type_usage] : month_usage.types) {
+    for (const auto& [number, type_usage] : month_usage.types) {
       entries += type_usage.accounts.size();
     }
   }
@@ -630,9 +673,8 @@ namespace {
 // `month`, creating what is missing and keeping the totals and their costs in step. `found`, when
 // set, is what validating this event looked up in this same billing. Returns the aggregate's new
 // quantity.
-int64_t add_usage(Billing& billing, std::string_view payer, Month month,
-                  std::string_view usage_type, const Account& account, int64_t quantity,
-                  const UsageLookup* found) {
+int64_t add_usage(Billing& billing, std::string_view payer, Month month, uint32_t usage_type,
+                  const Account& account, int64_t quantity, const UsageLookup* found) {
   // The lookup was made in this state, which the caller may change: its parts are ours to change.
   MonthUsage* month_usage = found ? const_cast<MonthUsage*>(found->month_usage) : nullptr;
   if (month_usage == nullptr) {
@@ -643,13 +685,7 @@ int64_t add_usage(Billing& billing, std::string_view payer, Month month,
     month_usage = &it->second;
   }
   TypeUsage* type_usage = found ? const_cast<TypeUsage*>(found->type_usage) : nullptr;
-  if (type_usage == nullptr) {
-    auto it = month_usage->types.find(usage_type);
-    if (it == month_usage->types.end()) {
-      it = month_usage->types.emplace(std::string(usage_type), TypeUsage{}).first;
-    }
-    type_usage = &it->second;
-  }
+  if (type_usage == nullptr) type_usage = &month_usage->types[usage_type];
   const int64_t aggregate = type_usage->accounts[account.index] += quantity;
   type_usage->quantity += quantity;
   // validate found a schedule for this usage type and month, and prices never go away.
@@ -660,8 +696,8 @@ int64_t add_usage(Billing& billing, std::string_view payer, Month month,
 
 // Takes back `quantity` that add_usage added; an aggregate, usage type or month left with
 // nothing is removed.
-void take_back_usage(Billing& billing, std::string_view payer, Month month,
-                     std::string_view usage_type, const Account& account, int64_t quantity) {
+void take_back_usage(Billing& billing, std::string_view payer, Month month, uint32_t usage_type,
+                     const Account& account, int64_t quantity) {
   auto month_it = billing.usage.find(PayerMonthView{payer, month});
   if (month_it == billing.usage.end()) return;  // never: it holds the usage being taken back
   MonthUsage& month_usage = month_it->second;
@@ -713,7 +749,9 @@ void unapply_usage(Registry& state, const fb::Event& event, Micros prior_last_us
     subtract(state.billing.late, correction_of(state.billing, payer, month, usage_type, account_id),
              body.quantity());
   } else {
-    take_back_usage(state.billing, payer, month, usage_type, account, body.quantity());
+    // Usage that was applied has a priced type.
+    take_back_usage(state.billing, payer, month, *state.billing.prices.number(usage_type), account,
+                    body.quantity());
   }
 }
 
@@ -727,8 +765,8 @@ void apply_billing_event(Registry& state, const fb::Event& event, const EventCon
                              std::string(text(body.service())), std::string(text(body.unit())),
                              body.effective_month(), tiers_of(body)};
       const Month effective = schedule.effective_month;
-      const std::string usage_type = schedule.usage_type;
-      billing.prices[usage_type][effective] = std::move(schedule);
+      const uint32_t usage_type = billing.prices.add(schedule.usage_type);
+      billing.prices.schedules(usage_type)[effective] = std::move(schedule);
       // The months it prices are open (validate_price_schedule): their costs follow it.
       for (auto& [key, month_usage] : billing.usage) {
         if (key.month < effective) continue;
@@ -759,8 +797,11 @@ void apply_billing_event(Registry& state, const fb::Event& event, const EventCon
                                               ledger_keys::encode_quantity(quantity));
         }
       } else {
+        // validate found its type priced, and prices never go away.
+        const uint32_t type_number =
+            found != nullptr ? found->usage_type : *billing.prices.number(usage_type);
         const int64_t quantity =
-            add_usage(billing, payer, month, usage_type, account, body.quantity(), found);
+            add_usage(billing, payer, month, type_number, account, body.quantity(), found);
         billing.earliest_usage_month =
             std::min(billing.earliest_usage_month.value_or(month), month);
         if (context.ledger_writes) {
@@ -944,8 +985,8 @@ LedgerWrites ledger_entries(const Registry& state) {
   LedgerWrites entries;
   const Billing& billing = state.billing;
   for (const auto& [key, month_usage] : billing.usage) {
-    for (const auto& [usage_type, type_usage] : month_usage.types) {
-      for (const auto& [account_id, quantity] : sorted_accounts(state, type_usage)) {
+    for (const auto& [usage_type, type_usage] : billing.sorted_types(month_usage)) {
+      for (const auto& [account_id, quantity] : sorted_accounts(state, *type_usage)) {
         entries.emplace_back(
             ledger_keys::usage_key(key.payer_id, key.month, usage_type, account_id),
             ledger_keys::encode_quantity(quantity));

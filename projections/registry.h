@@ -315,8 +315,38 @@ struct TypeUsage {
 };
 
 struct MonthUsage {
-  Int128 cost = 0;               // the sum of the usage types' `cost`
-  IndexedById<TypeUsage> types;  // usage type -> its usage
+  Int128 cost = 0;  // the sum of the usage types' `cost`
+  // Usage type number (UsageTypes) -> its usage. In no order: walk it in name order through
+  // sorted_types().
+  absl::flat_hash_map<uint32_t, TypeUsage> types;
+};
+
+// The priced usage types and their schedules. Each type has a number, given when it is first
+// priced (prices never go away), by which the schedules and the usage aggregates are found
+// without hashing and comparing its name. The numbers are not part of the state's value (a state
+// decoded from a snapshot numbers its types in name order) and are never output.
+class UsageTypes {
+ public:
+  using Schedules = std::map<Month, PriceSchedule>;  // effective month -> schedule
+
+  // The number of `name`, or nullopt when it was never priced.
+  std::optional<uint32_t> number(std::string_view name) const {
+    auto it = numbers_.find(name);
+    return it == numbers_.end() ? std::nullopt : std::optional<uint32_t>(it->second);
+  }
+  // The number of `name`, given the next one when it is new.
+  uint32_t add(std::string_view name);
+  const std::string& name(uint32_t number) const { return names_[number]; }
+  Schedules& schedules(uint32_t number) { return schedules_[number]; }
+  const Schedules& schedules(uint32_t number) const { return schedules_[number]; }
+  size_t size() const { return names_.size(); }
+  // Every type as (name, its schedules), in name order.
+  std::vector<std::pair<std::string_view, const Schedules*>> in_order() const;
+
+ private:
+  std::vector<std::string> names_;    // number -> name
+  std::vector<Schedules> schedules_;  // number -> schedules
+  absl::flat_hash_map<std::string, uint32_t, IdHash, IdEq> numbers_;
 };
 
 // A consolidated bill: the payer and the month. Ordered by payer, then month; found through a
@@ -360,7 +390,7 @@ struct CorrectionKey {
 
 struct Billing {
   // usage type -> effective month -> schedule
-  IndexedById<std::map<Month, PriceSchedule>> prices;
+  UsageTypes prices;
   // recorded while its month was open
   IndexedMap<PayerMonth, MonthUsage, PayerMonthLess, PayerMonthView, PayerMonthHash,
              std::equal_to<PayerMonthView>>
@@ -372,8 +402,12 @@ struct Billing {
   // Bills frozen when their month closed: (payer, month) -> bill.
   std::map<std::pair<std::string, Month>, Bill> frozen_bills;
 
-  // The schedule in force for `usage_type` in `month`, or nullptr.
+  // The schedule in force for `usage_type` (a name or a number) in `month`, or nullptr.
   const PriceSchedule* schedule_for(std::string_view usage_type, Month month) const;
+  const PriceSchedule* schedule_for(uint32_t usage_type, Month month) const;
+  // The usage types of `month_usage` as (name, usage), in name order.
+  std::vector<std::pair<std::string_view, const TypeUsage*>> sorted_types(
+      const MonthUsage& month_usage) const;
   // The usage of a payer's month, or of one usage type in it; nullptr when there is none.
   const MonthUsage* usage_of(std::string_view payer_id, Month month) const;
   const TypeUsage* usage_of(std::string_view payer_id, Month month,
@@ -440,6 +474,7 @@ struct UsageLookup {
   const PriceSchedule* schedule = nullptr;  // its usage type's price in its month
   const MonthUsage* month_usage = nullptr;  // its payer's usage that month; null: none yet
   const TypeUsage* type_usage = nullptr;    // of its usage type; null: none yet
+  uint32_t usage_type = 0;                  // its usage type's number (UsageTypes)
 };
 
 struct EventContext {

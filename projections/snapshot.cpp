@@ -335,10 +335,10 @@ std::string encode_snapshot(const Registry& state) {
 
   const Billing& billing = state.billing;
   w.u64(billing.prices.size());
-  for (const auto& [usage_type, schedules] : billing.prices) {
+  for (const auto& [usage_type, schedules] : billing.prices.in_order()) {
     w.str(usage_type);
-    w.u64(schedules.size());
-    for (const auto& [month, schedule] : schedules) {
+    w.u64(schedules->size());
+    for (const auto& [month, schedule] : *schedules) {
       w.str(schedule.usage_type);
       w.str(schedule.service);
       w.str(schedule.unit);
@@ -354,8 +354,8 @@ std::string encode_snapshot(const Registry& state) {
   // of format version 2, when they were two flat maps).
   w.u64(billing.usage_entries());
   for (const auto& [key, month_usage] : billing.usage) {
-    for (const auto& [usage_type, type_usage] : month_usage.types) {
-      for (const auto& [account_id, quantity] : sorted_accounts(state, type_usage)) {
+    for (const auto& [usage_type, type_usage] : billing.sorted_types(month_usage)) {
+      for (const auto& [account_id, quantity] : sorted_accounts(state, *type_usage)) {
         w.str(key.payer_id);
         w.i64(key.month);
         w.str(usage_type);
@@ -377,11 +377,11 @@ std::string encode_snapshot(const Registry& state) {
   for (const auto& [key, month_usage] : billing.usage) totals += month_usage.types.size();
   w.u64(totals);
   for (const auto& [key, month_usage] : billing.usage) {
-    for (const auto& [usage_type, type_usage] : month_usage.types) {
+    for (const auto& [usage_type, type_usage] : billing.sorted_types(month_usage)) {
       w.str(key.payer_id);
       w.i64(key.month);
       w.str(usage_type);
-      w.i64(type_usage.quantity);
+      w.i64(type_usage->quantity);
     }
   }
   w.u64(billing.credits.size());
@@ -515,7 +515,7 @@ Result<Registry> decode_snapshot(std::string_view bytes) {
 
   Billing& billing = state.billing;
   for (uint64_t n = r.count(); n > 0 && r.ok(); --n) {
-    auto& schedules = billing.prices[r.str()];
+    auto& schedules = billing.prices.schedules(billing.prices.add(r.str()));
     for (uint64_t m = r.count(); m > 0 && r.ok(); --m) {
       PriceSchedule schedule;
       schedule.usage_type = r.str();
@@ -535,11 +535,13 @@ Result<Registry> decode_snapshot(std::string_view bytes) {
     PayerMonth key;
     key.payer_id = r.str();
     key.month = static_cast<Month>(r.i64());
-    TypeUsage& type_usage = billing.usage[std::move(key)].types[r.str()];
+    const std::optional<uint32_t> usage_type = billing.prices.number(r.str());
     const Account* account = state.find_account(r.str());
     const int64_t quantity = r.i64();
     if (!r.ok()) break;
+    if (!usage_type) return corrupt("holds usage of a type with no price schedule");
     if (account == nullptr) return corrupt("holds usage of an account it does not hold");
+    TypeUsage& type_usage = billing.usage[std::move(key)].types[*usage_type];
     if (quantity <= 0 || type_usage.quantity > std::numeric_limits<int64_t>::max() - quantity) {
       return corrupt("holds a usage aggregate out of range");
     }

@@ -83,8 +83,8 @@ std::string statements_summary(const Policy& policy) {
 // Every service the registry knows of: from price schedules and policy statements.
 std::set<std::string> known_services(const Registry& registry) {
   std::set<std::string> services;
-  for (const auto& [type, schedules] : registry.billing.prices) {
-    for (const auto& [month, schedule] : schedules) services.insert(schedule.service);
+  for (const auto& [type, schedules] : registry.billing.prices.in_order()) {
+    for (const auto& [month, schedule] : *schedules) services.insert(schedule.service);
   }
   for (const auto& [id, policy] : registry.policies) {
     for (const PolicyStatement& statement : policy.statements) {
@@ -423,8 +423,8 @@ std::string bill_text(const Registry& registry, const Bill& bill, std::string_vi
                       bool with_lines) {
   std::string text;
   std::map<std::string, std::string> units;
-  for (const auto& [usage_type, schedules] : registry.billing.prices) {
-    if (!schedules.empty()) units[usage_type] = schedules.rbegin()->second.unit;
+  for (const auto& [usage_type, schedules] : registry.billing.prices.in_order()) {
+    if (!schedules->empty()) units[std::string(usage_type)] = schedules->rbegin()->second.unit;
   }
   for (const UsageTypeSummary& type : bill.usage_types) units[type.usage_type] = type.unit;
 
