@@ -20,10 +20,9 @@ ProgressSource::~ProgressSource() {
   if (printed_) std::fputs("\r\033[K", stderr);  // clear the progress line
 }
 
-Status ProgressSource::scan(uint64_t from, uint64_t to, const RecordVisitor& visit) const {
-  if (!enabled_) return inner_.scan(from, to, visit);
+RecordVisitor ProgressSource::reporting(const RecordVisitor& visit) const {
   const uint64_t head = inner_.head()->position;
-  return inner_.scan(from, to, [&](const StoredRecord& record) {
+  return [this, head, &visit](const StoredRecord& record) {
     if (record.position % kEvery == 0) {
       std::fprintf(stderr, "\r%s: position %llu of %llu", label_.c_str(),
                    static_cast<unsigned long long>(record.position),
@@ -31,7 +30,16 @@ Status ProgressSource::scan(uint64_t from, uint64_t to, const RecordVisitor& vis
       printed_ = true;
     }
     return visit(record);
-  });
+  };
+}
+
+Status ProgressSource::scan(uint64_t from, uint64_t to, const RecordVisitor& visit) const {
+  return enabled_ ? inner_.scan(from, to, reporting(visit)) : inner_.scan(from, to, visit);
+}
+
+Status ProgressSource::scan_to_copy(uint64_t from, uint64_t to, const RecordVisitor& visit) const {
+  return enabled_ ? inner_.scan_to_copy(from, to, reporting(visit))
+                  : inner_.scan_to_copy(from, to, visit);
 }
 
 }  // namespace orgledger::cli

@@ -17,8 +17,12 @@ class ProgressSource final : public RecordSource {
 
   Result<Head> head() const override { return inner_.head(); }
   Status scan(uint64_t from, uint64_t to, const RecordVisitor& visit) const override;
+  Status scan_to_copy(uint64_t from, uint64_t to, const RecordVisitor& visit) const override;
 
  private:
+  // Visits through `visit`, printing the position now and then.
+  RecordVisitor reporting(const RecordVisitor& visit) const;
+
   const RecordSource& inner_;
   std::string label_;
   bool enabled_ = false;

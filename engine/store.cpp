@@ -329,6 +329,15 @@ Micros Store::head_recorded_at() const {
 }
 
 Status Store::scan(uint64_t from, uint64_t to, const RecordVisitor& visit) const {
+  return scan_records(from, to, true, visit);
+}
+
+Status Store::scan_to_copy(uint64_t from, uint64_t to, const RecordVisitor& visit) const {
+  return scan_records(from, to, false, visit);
+}
+
+Status Store::scan_records(uint64_t from, uint64_t to, bool aligned_bytes,
+                           const RecordVisitor& visit) const {
   if (from > to) return Status::ok();
   std::shared_lock lock(db_mutex_);
   ORGLEDGER_RETURN_IF_ERROR(usable());
@@ -354,7 +363,7 @@ Status Store::scan(uint64_t from, uint64_t to, const RecordVisitor& visit) const
                     "an events key has " + std::to_string(key.size()) + " bytes instead of 8");
     }
     std::string_view value = it->value().ToStringView();
-    if (reinterpret_cast<uintptr_t>(value.data()) % 8 != 0) {
+    if (aligned_bytes && reinterpret_cast<uintptr_t>(value.data()) % 8 != 0) {
       aligned.assign(value.data(), value.size());
       value = aligned;
     }

@@ -87,6 +87,7 @@ class Store final : public RecordSource {
 
   Result<Head> head() const override;
   Status scan(uint64_t from, uint64_t to, const RecordVisitor& visit) const override;
+  Status scan_to_copy(uint64_t from, uint64_t to, const RecordVisitor& visit) const override;
 
   // recorded_at of the head record (0 for an empty log).
   Micros head_recorded_at() const;
@@ -147,6 +148,7 @@ class Store final : public RecordSource {
   Status load_head();
   // Opens db_ and the family handles (creating them when `create`); db_ must be closed.
   Status open_db(bool read_only, bool create);
+  Status scan_records(uint64_t from, uint64_t to, bool aligned, const RecordVisitor& visit) const;
   void close_db();
   // Unavailable when db_ is closed (a reopen after a failed write failed too).
   Status usable() const;

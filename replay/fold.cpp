@@ -85,7 +85,7 @@ void read_records(const RecordSource& source, const FoldRange& range, BatchChann
   Status failure;
   Batch batch;
   bool open = true;
-  Status scanned = source.scan(range.from, range.to, [&](const StoredRecord& stored) {
+  Status scanned = source.scan_to_copy(range.from, range.to, [&](const StoredRecord& stored) {
     if (stored.position != expected) {
       failure = Status(Code::kDataLoss, Reason::kCorruptRecord,
                        "record at position " + std::to_string(expected) + " is missing");

@@ -19,7 +19,8 @@ struct Head {
   Hash hash{};
 };
 
-// One stored record as the source holds it. `bytes` is valid only during the visit call.
+// One stored record as the source holds it. `bytes` is valid only during the visit call, and
+// 8-byte aligned (FlatBuffers reads scalars in place) unless it comes from scan_to_copy.
 struct StoredRecord {
   uint64_t position = 0;
   std::string_view bytes;
@@ -40,6 +41,12 @@ class RecordSource {
   // visitor says stop. Positions are passed as stored (keys), so a reader can detect gaps.
   // Returns the source's first read error; OK at the end of the range.
   virtual Status scan(uint64_t from, uint64_t to, const RecordVisitor& visit) const = 0;
+
+  // As scan, for a visitor that copies each record out before reading it (a fold's reader):
+  // the bytes may start at any address, which spares a source the copy that aligns them.
+  virtual Status scan_to_copy(uint64_t from, uint64_t to, const RecordVisitor& visit) const {
+    return scan(from, to, visit);
+  }
 };
 
 }  // namespace orgledger
