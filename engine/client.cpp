@@ -21,17 +21,6 @@ Status unavailable(std::string message) {
   return Status(Code::kUnavailable, Reason::kNone, std::move(message));
 }
 
-template <typename Body>
-std::string request_frame(flatbuffers::FlatBufferBuilder& builder, uint64_t request_id,
-                          wire::RequestBody type, flatbuffers::Offset<Body> body) {
-  wire::RequestBuilder request(builder);
-  request.add_request_id(request_id);
-  request.add_body_type(type);
-  request.add_body(body.Union());
-  builder.Finish(request.Finish(), wire::RequestIdentifier());
-  return wire::frame(builder);
-}
-
 std::vector<wire::StoredRecordCopy> records_of(const wire::RecordsResponse& response) {
   std::vector<wire::StoredRecordCopy> records;
   if (response.records() == nullptr) return records;
@@ -268,7 +257,8 @@ std::string Client::append_frame(uint64_t request_id, const std::vector<AppendIn
   wire::AppendRequestBuilder append(builder);
   append.add_events(vector);
   if (expected_head) append.add_expected_head(*expected_head);
-  return request_frame(builder, request_id, wire::RequestBody::AppendRequest, append.Finish());
+  return wire::request_frame(builder, request_id, wire::RequestBody::AppendRequest,
+                             append.Finish());
 }
 
 Result<AppendReply> Client::append(const std::vector<AppendInput>& inputs,
@@ -300,7 +290,7 @@ Result<AuthenticateReply> Client::authenticate(const Credentials& credentials) {
       builder.CreateString(credentials.account_id), builder.CreateString(credentials.password),
       builder.CreateString(credentials.totp_code));
   std::string frame =
-      request_frame(builder, next_request_id(), wire::RequestBody::AuthenticateRequest, body);
+      wire::request_frame(builder, next_request_id(), wire::RequestBody::AuthenticateRequest, body);
   auto response = call(frame);
   wipe(frame);  // it held the password or token
   if (!response.is_ok()) return response.status();
@@ -314,7 +304,7 @@ Result<uint64_t> Client::hello() {
   flatbuffers::FlatBufferBuilder builder(64);
   const auto body = wire::CreateHelloRequest(builder, builder.CreateString("orgledger-client"));
   auto response =
-      call(request_frame(builder, next_request_id(), wire::RequestBody::HelloRequest, body));
+      call(wire::request_frame(builder, next_request_id(), wire::RequestBody::HelloRequest, body));
   if (!response.is_ok()) return response.status();
   const auto* reply = root_of(*response)->body_as_HelloResponse();
   if (reply == nullptr) return Status(Code::kInternal, Reason::kNone, "unexpected response type");
@@ -328,7 +318,7 @@ Result<std::string> Client::get_account(std::string_view account_id, std::string
       builder, builder.CreateString(account_id.data(), account_id.size()),
       builder.CreateString(as_of.data(), as_of.size()), json);
   return document(
-      request_frame(builder, next_request_id(), wire::RequestBody::GetAccountRequest, body));
+      wire::request_frame(builder, next_request_id(), wire::RequestBody::GetAccountRequest, body));
 }
 
 Result<std::string> Client::get_organization(std::string_view org_id, std::string_view as_of,
@@ -337,8 +327,8 @@ Result<std::string> Client::get_organization(std::string_view org_id, std::strin
   const auto body = wire::CreateGetOrganizationRequest(
       builder, builder.CreateString(org_id.data(), org_id.size()),
       builder.CreateString(as_of.data(), as_of.size()), json);
-  return document(
-      request_frame(builder, next_request_id(), wire::RequestBody::GetOrganizationRequest, body));
+  return document(wire::request_frame(builder, next_request_id(),
+                                      wire::RequestBody::GetOrganizationRequest, body));
 }
 
 Result<std::string> Client::get_bill(std::string_view payer, std::string_view month,
@@ -351,7 +341,7 @@ Result<std::string> Client::get_bill(std::string_view payer, std::string_view mo
       builder.CreateString(as_of.data(), as_of.size()), json,
       builder.CreateString(account_id.data(), account_id.size()), summary);
   return document(
-      request_frame(builder, next_request_id(), wire::RequestBody::GetBillRequest, body));
+      wire::request_frame(builder, next_request_id(), wire::RequestBody::GetBillRequest, body));
 }
 
 Result<std::string> Client::export_focus(std::string_view payer, std::string_view month) {
@@ -360,20 +350,21 @@ Result<std::string> Client::export_focus(std::string_view payer, std::string_vie
       wire::CreateExportFocusRequest(builder, builder.CreateString(payer.data(), payer.size()),
                                      builder.CreateString(month.data(), month.size()));
   return document(
-      request_frame(builder, next_request_id(), wire::RequestBody::ExportFocusRequest, body));
+      wire::request_frame(builder, next_request_id(), wire::RequestBody::ExportFocusRequest, body));
 }
 
 Result<std::string> Client::stats() {
   flatbuffers::FlatBufferBuilder builder(64);
   const auto body = wire::CreateStatsRequest(builder);
-  return document(request_frame(builder, next_request_id(), wire::RequestBody::StatsRequest, body));
+  return document(
+      wire::request_frame(builder, next_request_id(), wire::RequestBody::StatsRequest, body));
 }
 
 Result<std::pair<uint64_t, Hash>> Client::digest() {
   flatbuffers::FlatBufferBuilder builder(64);
   const auto body = wire::CreateDigestRequest(builder);
   auto response =
-      call(request_frame(builder, next_request_id(), wire::RequestBody::DigestRequest, body));
+      call(wire::request_frame(builder, next_request_id(), wire::RequestBody::DigestRequest, body));
   if (!response.is_ok()) return response.status();
   const auto* reply = root_of(*response)->body_as_DigestResponse();
   if (reply == nullptr || reply->digest() == nullptr) {
@@ -386,7 +377,7 @@ Result<VerifyReport> Client::verify(uint64_t from, uint64_t to) {
   flatbuffers::FlatBufferBuilder builder(64);
   const auto body = wire::CreateVerifyRequest(builder, from, to);
   auto response =
-      call(request_frame(builder, next_request_id(), wire::RequestBody::VerifyRequest, body));
+      call(wire::request_frame(builder, next_request_id(), wire::RequestBody::VerifyRequest, body));
   if (!response.is_ok()) return response.status();
   const auto* reply = root_of(*response)->body_as_VerifyResponse();
   if (reply == nullptr) return Status(Code::kInternal, Reason::kNone, "unexpected response type");
@@ -404,7 +395,7 @@ Result<std::vector<wire::StoredRecordCopy>> Client::read(uint64_t from, uint32_t
   flatbuffers::FlatBufferBuilder builder(64);
   const auto body = wire::CreateReadRequest(builder, from, max);
   auto response =
-      call(request_frame(builder, next_request_id(), wire::RequestBody::ReadRequest, body));
+      call(wire::request_frame(builder, next_request_id(), wire::RequestBody::ReadRequest, body));
   if (!response.is_ok()) return response.status();
   const auto* reply = root_of(*response)->body_as_RecordsResponse();
   if (reply == nullptr) return Status(Code::kInternal, Reason::kNone, "unexpected response type");
@@ -415,7 +406,8 @@ Status Client::subscribe(uint64_t from) {
   flatbuffers::FlatBufferBuilder builder(64);
   const auto body = wire::CreateSubscribeRequest(builder, from);
   subscription_id_ = next_request_id();
-  return send(request_frame(builder, subscription_id_, wire::RequestBody::SubscribeRequest, body));
+  return send(
+      wire::request_frame(builder, subscription_id_, wire::RequestBody::SubscribeRequest, body));
 }
 
 Result<std::vector<wire::StoredRecordCopy>> Client::next_records() {

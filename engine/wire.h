@@ -37,6 +37,18 @@ std::string frame(const flatbuffers::FlatBufferBuilder& builder);
 Result<const Request*> verify_request(std::string_view bytes);
 Result<const Response*> verify_response(std::string_view bytes);
 
+// The frame of a request of `type` whose body was built in `builder`.
+template <typename Body>
+std::string request_frame(flatbuffers::FlatBufferBuilder& builder, uint64_t request_id,
+                          RequestBody type, flatbuffers::Offset<Body> body) {
+  RequestBuilder request(builder);
+  request.add_request_id(request_id);
+  request.add_body_type(type);
+  request.add_body(body.Union());
+  builder.Finish(request.Finish(), RequestIdentifier());
+  return frame(builder);
+}
+
 // Builders of response frames.
 std::string error_frame(uint64_t request_id, const Status& status,
                         std::optional<uint32_t> failed_index = std::nullopt);

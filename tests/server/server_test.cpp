@@ -157,12 +157,13 @@ constexpr uint64_t kExample = 8;
 std::string authenticate_request(uint64_t request_id, const std::string& token) {
   flatbuffers::FlatBufferBuilder builder;
   const auto body = wire::CreateAuthenticateRequest(builder, builder.CreateString(token));
-  wire::RequestBuilder request(builder);
-  request.add_request_id(request_id);
-  request.add_body_type(wire::RequestBody::AuthenticateRequest);
-  request.add_body(body.Union());
-  builder.Finish(request.Finish(), wire::RequestIdentifier());
-  return wire::frame(builder);
+  return wire::request_frame(builder, request_id, wire::RequestBody::AuthenticateRequest, body);
+}
+
+std::string hello_request(uint64_t request_id) {
+  flatbuffers::FlatBufferBuilder builder;
+  const auto body = wire::CreateHelloRequest(builder);
+  return wire::request_frame(builder, request_id, wire::RequestBody::HelloRequest, body);
 }
 
 uint16_t port_of(const std::string& address) {
@@ -338,18 +339,8 @@ TEST_CASE("server: 1,000 pipelined requests on one connection are answered in or
   REQUIRE(client->append(worked_example()).is_ok());
   std::string frames;
   for (uint64_t id = 1; id <= 1000; ++id) {
-    if (id % 3 == 0) {
-      frames += Client::append_frame(id, {tiny_usage(7, static_cast<uint32_t>(id))});
-    } else {
-      flatbuffers::FlatBufferBuilder builder;
-      const auto body = wire::CreateHelloRequest(builder);
-      wire::RequestBuilder request(builder);
-      request.add_request_id(id);
-      request.add_body_type(wire::RequestBody::HelloRequest);
-      request.add_body(body.Union());
-      builder.Finish(request.Finish(), wire::RequestIdentifier());
-      frames += wire::frame(builder);
-    }
+    frames += id % 3 == 0 ? Client::append_frame(id, {tiny_usage(7, static_cast<uint32_t>(id))})
+                          : hello_request(id);
   }
   REQUIRE_OK(client->send(frames));
   for (uint64_t id = 1; id <= 1000; ++id) {
@@ -401,25 +392,15 @@ TEST_CASE("server: pipelined bills answered from the cache each carry their own 
   // answer shares the cached frame but for its own id.
   std::string frames;
   for (uint64_t id = 300; id > 200; --id) {
-    flatbuffers::FlatBufferBuilder builder;
     if (id % 5 == 0) {
-      const auto body = wire::CreateHelloRequest(builder);
-      wire::RequestBuilder request(builder);
-      request.add_request_id(id);
-      request.add_body_type(wire::RequestBody::HelloRequest);
-      request.add_body(body.Union());
-      builder.Finish(request.Finish(), wire::RequestIdentifier());
-    } else {
-      const auto body = wire::CreateGetBillRequest(
-          builder, builder.CreateString("111111111111"), builder.CreateString("2026-10"),
-          builder.CreateString(""), true, builder.CreateString(""), id % 2 == 0);
-      wire::RequestBuilder request(builder);
-      request.add_request_id(id);
-      request.add_body_type(wire::RequestBody::GetBillRequest);
-      request.add_body(body.Union());
-      builder.Finish(request.Finish(), wire::RequestIdentifier());
+      frames += hello_request(id);
+      continue;
     }
-    frames += wire::frame(builder);
+    flatbuffers::FlatBufferBuilder builder;
+    const auto body = wire::CreateGetBillRequest(
+        builder, builder.CreateString("111111111111"), builder.CreateString("2026-10"),
+        builder.CreateString(""), true, builder.CreateString(""), id % 2 == 0);
+    frames += wire::request_frame(builder, id, wire::RequestBody::GetBillRequest, body);
   }
   REQUIRE_OK(client->send(frames));
   for (uint64_t id = 300; id > 200; --id) {
@@ -665,13 +646,8 @@ TEST_CASE("server: an event with a body type and no body is refused, and the ser
   wire::AppendRequestBuilder append(builder);
   append.add_events(events);
   const auto body = append.Finish();
-  wire::RequestBuilder request(builder);
-  request.add_request_id(7);
-  request.add_body_type(wire::RequestBody::AppendRequest);
-  request.add_body(body.Union());
-  builder.Finish(request.Finish(), wire::RequestIdentifier());
-
-  REQUIRE(client->send(wire::frame(builder)).is_ok());
+  REQUIRE(client->send(wire::request_frame(builder, 7, wire::RequestBody::AppendRequest, body))
+              .is_ok());
   const auto response = client->receive();
   REQUIRE(response.is_ok());
   const auto* root = flatbuffers::GetRoot<wire::Response>(response->data());
@@ -871,12 +847,7 @@ TEST_CASE(
   {
     flatbuffers::FlatBufferBuilder builder;
     const auto body = wire::CreateSubscribeRequest(builder, 1);
-    wire::RequestBuilder request(builder);
-    request.add_request_id(1);
-    request.add_body_type(wire::RequestBody::SubscribeRequest);
-    request.add_body(body.Union());
-    builder.Finish(request.Finish(), wire::RequestIdentifier());
-    subscriber.send(wire::frame(builder));
+    subscriber.send(wire::request_frame(builder, 1, wire::RequestBody::SubscribeRequest, body));
   }
   // 100,000 events (about 25 MB of records) in requests of 500: far more than the socket
   // buffers of both ends hold.
