@@ -389,7 +389,7 @@ struct CorrectionKey {
 };
 
 struct Billing {
-  // usage type -> effective month -> schedule
+  // The priced usage types, numbered: usage type -> effective month -> schedule.
   UsageTypes prices;
   // recorded while its month was open
   IndexedMap<PayerMonth, MonthUsage, PayerMonthLess, PayerMonthView, PayerMonthHash,

@@ -86,6 +86,48 @@ TEST_CASE("bill: DOMAIN.md's worked example to the cent") {
   CHECK(format_cents(bill.invoice_cents) == "2,007.04");
 }
 
+TEST_CASE("snapshot: the accounts' numbers are not part of the value, and aggregates must match") {
+  // Accounts created out of id order: a replayed state numbers them in log order, a decoded one
+  // in id order; both encode and bill the same.
+  Harness log;
+  for (const char* id : {kOutsider, kPayer, kMember}) {
+    REQUIRE_OK(log.append(account_created(id, std::string(id) + "@example.com", "Account", "",
+                                          "2026-09-01T00:00:00Z")));
+  }
+  REQUIRE_OK(log.append(price_schedule_set(kTransfer, "ec2", "GB", "2026-09",
+                                           {{"10240", "0.17"}, {std::nullopt, "0.13"}},
+                                           "2026-08-20T00:00:00Z")));
+  for (const char* id : {kMember, kOutsider, kPayer}) {
+    REQUIRE_OK(log.append(usage_recorded(id, kTransfer, "100", "2026-10-03T10:00:00Z")));
+  }
+  const Registry& state = log.state();
+  CHECK(state.find_account(kOutsider)->index == 0);
+  const std::string bytes = encode_snapshot(state);
+  auto decoded = decode_snapshot(bytes);
+  REQUIRE(decoded.is_ok());
+  CHECK(decoded->find_account(kPayer)->index == 0);
+  CHECK(encode_snapshot(*decoded) == bytes);
+  CHECK(bill_to_json(compute_bill(*decoded, kMember, 202610).value()) ==
+        bill_to_json(compute_bill(state, kMember, 202610).value()));
+
+  // An aggregate of an account the snapshot does not hold, or one account's aggregate twice.
+  Registry unknown = state;
+  unknown.account_ids[unknown.find_account(kMember)->index] = "999999999999";
+  auto refused = decode_snapshot(encode_snapshot(unknown));
+  CHECK_FAILS_WITH(refused.status(), Code::kDataLoss, Reason::kCorruptRecord);
+  CHECK(refused.status().message().find("an account it does not hold") != std::string::npos);
+  // In an organization, the payer's and the member's usage are aggregates of one payer-month.
+  Harness organization = worked_example_organization();
+  REQUIRE_OK(organization.append(usage_recorded(kPayer, kTransfer, "1", "2026-10-03T10:00:00Z")));
+  REQUIRE_OK(organization.append(usage_recorded(kMember, kTransfer, "1", "2026-10-03T10:00:00Z")));
+  Registry twice = organization.state();
+  REQUIRE(decode_snapshot(encode_snapshot(twice)).is_ok());
+  twice.account_ids[twice.find_account(kMember)->index] = kPayer;
+  refused = decode_snapshot(encode_snapshot(twice));
+  CHECK_FAILS_WITH(refused.status(), Code::kDataLoss, Reason::kCorruptRecord);
+  CHECK(refused.status().message().find("aggregate twice") != std::string::npos);
+}
+
 TEST_CASE("bill: a payer with no usage in the month has an empty bill") {
   Harness log = worked_example_organization();
   const Bill bill = bill_of(log, kPayer, "2026-10");
