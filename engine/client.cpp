@@ -230,7 +230,15 @@ Result<std::string> Client::document(const std::string& frame) {
     return Status(Code::kInternal, Reason::kNone, "unexpected response type");
   }
   const auto* text = root->body_as_DocumentResponse()->text();
-  return text ? text->str() : std::string();
+  if (text == nullptr) return std::string();
+  // The text is most of the response (a bill can be megabytes): moved to the front of the
+  // response's own buffer rather than copied into a second one.
+  const auto offset = static_cast<size_t>(text->c_str() - response->data());
+  const size_t size = text->size();
+  std::string document = std::move(*response);
+  document.erase(0, offset);
+  document.resize(size);
+  return document;
 }
 
 std::string Client::append_frame(uint64_t request_id, const std::vector<AppendInput>& inputs,
