@@ -1,9 +1,9 @@
 #include "projections/sha256.h"
 
 // SHA256_Init/Update/Final are deprecated since OpenSSL 3.0 in favour of the EVP interface, which
-// frees and allocates its provider's context on every EVP_DigestInit_ex: a fifth of the cost of
-// hashing one ~250-byte record (docs/decisions.md). They remain in every OpenSSL 3 release and
-// run the same SHA-extension code.
+// frees and allocates its provider's context on every EVP_DigestInit_ex: a seventh of the cost
+// of hashing one ~250-byte record on one thread, more with every core hashing (docs/decisions.md).
+// They remain in every OpenSSL 3 release and run the same SHA-extension code.
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/evp.h>
 #include <openssl/sha.h>
