@@ -557,6 +557,16 @@ void write_cents(JsonWriter& out, std::string_view key, int64_t cents) {
   out.field(key, text);
 }
 
+// `entries`, (name, value) pairs, in name order: how the aggregates kept in hash tables by number
+// are walked wherever order reaches an output.
+template <typename T>
+std::vector<std::pair<std::string_view, T>> by_name(
+    std::vector<std::pair<std::string_view, T>> entries) {
+  std::sort(entries.begin(), entries.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  return entries;
+}
+
 }  // namespace
 
 uint32_t UsageTypes::add(std::string_view name) {
@@ -575,9 +585,7 @@ std::vector<std::pair<std::string_view, const UsageTypes::Schedules*>> UsageType
   for (size_t number = 0; number < names_.size(); ++number) {
     types.emplace_back(names_[number], &schedules_[number]);
   }
-  std::sort(types.begin(), types.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  return types;
+  return by_name(std::move(types));
 }
 
 const PriceSchedule* Billing::schedule_for(std::string_view usage_type, Month month) const {
@@ -599,9 +607,7 @@ std::vector<std::pair<std::string_view, const TypeUsage*>> Billing::sorted_types
   for (const auto& [number, type_usage] : month_usage.types) {
     types.emplace_back(prices.name(number), &type_usage);
   }
-  std::sort(types.begin(), types.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  return types;
+  return by_name(std::move(types));
 }
 
 const MonthUsage* Billing::usage_of(std::string_view payer_id, Month month) const {
@@ -626,9 +632,7 @@ std::vector<std::pair<std::string_view, int64_t>> sorted_accounts(const Registry
   for (const auto& [index, quantity] : type_usage.accounts) {
     sorted.emplace_back(state.account_ids[index], quantity);
   }
-  std::sort(sorted.begin(), sorted.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  return sorted;
+  return by_name(std::move(sorted));
 }
 
 size_t Billing::usage_entries() const {
