@@ -164,7 +164,35 @@ Status Engine::write_checkpoint(Store& store, uint64_t head, const Registry& sta
   return store.put_checkpoint(head, value);
 }
 
+Status Engine::recover_from_failure(bool resume_writes) {
+  if (resume_writes) {
+    ORGLEDGER_RETURN_IF_ERROR(store_->recover_writes());
+    // Reopening replays RocksDB's log, which may hold the failed batch after all.
+    needs_recovery_ = true;
+  }
+  if (!needs_recovery_) return Status::ok();
+  // Crash-only: the same recovery as start-up; appends wait until it succeeds.
+  if (Status recovered = recover(); !recovered.is_ok()) {
+    return Status(
+        Code::kUnavailable, Reason::kStorageError,
+        "appends are suspended until the state is rebuilt from the store: " + recovered.message());
+  }
+  needs_recovery_ = false;
+  return Status::ok();
+}
+
 Status Engine::checkpoint() {
+  // The one being written in the background finishes first: a checkpoint must not race the
+  // store's reopen below.
+  if (checkpointer_.joinable()) checkpointer_.join();
+  if (!pending_.empty()) {
+    return Status(Code::kFailedPrecondition, Reason::kNone,
+                  "a checkpoint waits until no group is being written");
+  }
+  // Only a state equal to the store's is checkpointed. An error in the background (a failed
+  // flush) may have stopped RocksDB's writes with no append since to resume them: resumed here,
+  // as an append would, and the state rebuilt first if that reopened the store.
+  ORGLEDGER_RETURN_IF_ERROR(recover_from_failure(store_->writes_stopped()));
   const uint64_t head = store_->head()->position;
   ORGLEDGER_RETURN_IF_ERROR(write_checkpoint(*store_, head, registry_));
   last_checkpoint_ = head;
@@ -229,22 +257,13 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
     return std::move(group);
   };
   // Recovery only when no earlier group is unfinished (their outcome decides what is stored).
-  if (pending_.empty() && store_->writes_failed()) {
-    // A write failed earlier: the store must accept writes again (RocksDB resumed or reopened)
-    // before anything is validated against its head.
-    if (Status resumed = store_->recover_writes(); !resumed.is_ok()) return refuse_all(resumed);
-    // Reopening replays RocksDB's log, which may hold the failed batch after all.
-    needs_recovery_ = true;
-  }
-  if (pending_.empty() && needs_recovery_) {
-    // Crash-only: the same recovery as start-up; appends wait until it succeeds.
-    if (Status recovered = recover(); !recovered.is_ok()) {
-      return refuse_all(Status(Code::kUnavailable, Reason::kStorageError,
-                               "appends are suspended until the state is rebuilt from the "
-                               "store: " +
-                                   recovered.message()));
+  // A write failed earlier: the store must accept writes again (RocksDB resumed or reopened)
+  // before anything is validated against its head. A batch refused for an error in the
+  // background is resumed from by the write itself (Store::write_synced).
+  if (pending_.empty()) {
+    if (Status recovered = recover_from_failure(store_->writes_failed()); !recovered.is_ok()) {
+      return refuse_all(recovered);
     }
-    needs_recovery_ = false;
   }
   // The group continues the store's head, or the last group prepared and not finished yet.
   Head head = base_head();

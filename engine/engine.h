@@ -142,7 +142,8 @@ class Engine {
   // Whether a checkpoint is due: finish_group starts it once no group is pending.
   bool checkpoint_due() const;
 
-  // Writes a checkpoint of the state at the head now, on this thread. A failure costs only
+  // Writes a checkpoint of the state at the head now, on this thread, once no group is
+  // pending; RocksDB's writes are resumed first if an error stopped them. A failure costs only
   // start-up time.
   Status checkpoint();
   // The position of the checkpoint open() started from (0: it replayed the whole log).
@@ -158,6 +159,9 @@ class Engine {
   // Loads the latest checkpoint (if it decodes and its digest matches) and folds the log after
   // it; otherwise folds the whole log.
   Status recover();
+  // With no group pending: resumes the store's writes (when `resume_writes`), then rebuilds the
+  // state if that, or an earlier failure, left it possibly apart from the store's.
+  Status recover_from_failure(bool resume_writes);
 
   // The checkpoint finish_group takes: the state is copied here, then encoded, hashed and stored
   // on another thread, so that appends pause only for the copy (a 2,000,000-event state: ~11 ms

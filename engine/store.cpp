@@ -262,8 +262,17 @@ Status Store::usable() const {
                 "the store is closed after a failed write and could not be reopened yet");
 }
 
+bool Store::writes_stopped() const {
+  if (write_failed_.load()) return true;
+  std::shared_lock lock(db_mutex_);
+  return background_errors_->count() > errors_when_resumed_;
+}
+
 Status Store::recover_writes() {
-  if (!write_failed_.load()) return Status::ok();
+  if (!writes_stopped()) return Status::ok();
+  // Until this succeeds the store refuses writes, even when only RocksDB's background had
+  // failed: a failed reopen below leaves a read-only stand-in.
+  write_failed_.store(true);
   std::unique_lock exclusive(db_mutex_);
   // Errors RocksDB can resume from (a failed flush, a full disk during compaction) resume in
   // place; a failed log write is fatal to the open DB, which is closed and opened again.

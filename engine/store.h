@@ -142,6 +142,10 @@ class Store final : public RecordSource {
   // then served from a read-only open. Called by the single writer.
   bool writes_failed() const { return write_failed_.load(); }
   Status recover_writes();
+  // Whether RocksDB's writes may be stopped: a write failed, or RocksDB reported an error in
+  // the background (a failed flush or compaction) since its writes last resumed. Called by
+  // the single writer, which then calls recover_writes().
+  bool writes_stopped() const;
 
  private:
   Store() = default;

@@ -197,3 +197,36 @@ TEST_CASE(
   REQUIRE(replayed.is_ok());
   CHECK(digest(*replayed) == state);
 }
+
+TEST_CASE(
+    "disk faults: a checkpoint after a flush failed in the background resumes the store and is "
+    "written") {
+  TempDir dir;
+  FaultyDisk disk = make_faulty_disk();
+  auto engine = open_engine(dir.str(), &disk);
+  REQUIRE(engine->append(inputs_of(worked_example_events()), kOperator).status.is_ok());
+  const Head head = engine->store().head().value();
+  const Hash state = digest(engine->registry());
+
+  // A flush fails in the background and stops RocksDB's writes; no append comes after it (a
+  // server stopping now writes its final checkpoint).
+  disk.fs->set_fault(DiskFault::kTableWriteError);
+  CHECK_FALSE(engine->store().flush().is_ok());
+  REQUIRE(engine->store().writes_stopped());
+  // While the disk still fails, the checkpoint is refused and nothing changes.
+  CHECK_FALSE(engine->checkpoint().is_ok());
+  disk.fs->set_fault(DiskFault::kNone);
+
+  const Status written = engine->checkpoint();
+  INFO(written.to_string());
+  REQUIRE(written.is_ok());
+  CHECK_FALSE(engine->store().writes_stopped());
+  CHECK(digest(engine->registry()) == state);
+
+  // The next start-up begins at that checkpoint and holds the same state.
+  engine.reset();
+  auto reopened = open_engine(dir.str(), nullptr);
+  CHECK(reopened->loaded_checkpoint() == head.position);
+  CHECK(reopened->store().head().value().position == head.position);
+  CHECK(digest(reopened->registry()) == state);
+}
