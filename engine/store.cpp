@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <shared_mutex>
 
 #include "engine/id_memtable.h"
@@ -103,6 +104,11 @@ rocksdb::ColumnFamilyOptions ledger_options() {
   rocksdb::ColumnFamilyOptions options = with_tables(table_options());
   options.memtable_factory = ledger_memtable_factory();
   options.inplace_update_support = id_memtable_works();
+  // Each overwrite in place takes one of these locks (by the key's hash) against a reader of
+  // the same entry. The writer is the only one taking them, nearly every time uncontended: a
+  // few dozen stay in the cache, where RocksDB's default 10,000 (560 KB) cost the writer thread
+  // a cache miss per aggregate.
+  options.inplace_update_num_locks = 64;
   return options;
 }
 
@@ -391,15 +397,24 @@ Result<std::optional<EventIdEntry>> Store::find_event_id(const EventIdBytes& eve
 Result<std::vector<std::optional<EventIdEntry>>> Store::find_event_ids(
     std::span<const EventIdBytes> event_ids) const {
   without_perf_counts();
-  // Asked in key order, so RocksDB need not sort them through its comparator: a byte order
-  // of 16-byte arrays is std::array's own.
-  std::vector<uint32_t> order(event_ids.size());
-  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(),
-            [&](uint32_t a, uint32_t b) { return event_ids[a] < event_ids[b]; });
+  // Asked in key order, so RocksDB need not sort them through its comparator. The byte order
+  // of two 16-byte ids is the order of their big-endian halves, compared as two integers
+  // rather than by a call to memcmp for every comparison of the sort.
+  struct Ordered {
+    uint64_t high, low;
+    uint32_t index;
+  };
+  std::vector<Ordered> order(event_ids.size());
+  for (uint32_t i = 0; i < order.size(); ++i) {
+    const std::string_view id = slice(event_ids[i]).ToStringView();
+    order[i] = {format::decode_u64(id), format::decode_u64(id.substr(8)), i};
+  }
+  std::sort(order.begin(), order.end(), [](const Ordered& a, const Ordered& b) {
+    return a.high != b.high ? a.high < b.high : a.low < b.low;
+  });
   std::vector<rocksdb::Slice> keys;
   keys.reserve(event_ids.size());
-  for (uint32_t i : order) keys.push_back(slice(event_ids[i]));
+  for (const Ordered& at : order) keys.push_back(slice(event_ids[at.index]));
   std::vector<rocksdb::PinnableSlice> values(event_ids.size());
   std::vector<rocksdb::Status> reads(event_ids.size());
   {
@@ -412,7 +427,7 @@ Result<std::vector<std::optional<EventIdEntry>>> Store::find_event_ids(
   }
   std::vector<std::optional<EventIdEntry>> entries(event_ids.size());
   for (size_t k = 0; k < order.size(); ++k) {
-    const size_t i = order[k];
+    const size_t i = order[k].index;
     if (reads[k].IsNotFound()) continue;
     ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(reads[k], "cannot read an event id"));
     const std::string_view value = values[k].ToStringView();
@@ -596,13 +611,20 @@ Status Store::append(const std::vector<NewRecord>& records, const LedgerWrites& 
           }
         }
         for (const NewRecord& record : records) {
-          ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(
-              batch.Put(events_, slice(format::position_key(record.position)), slice(record.bytes)),
-              "cannot batch an event"));
-          std::string entry = format::encode_u64(record.position);
-          entry.append(reinterpret_cast<const char*>(record.content_hash.data()), 32);
-          ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(
-              batch.Put(event_ids_, slice(record.event_id), entry), "cannot batch an id"));
+          // The id's entry begins with the record's key (its position): both built in place,
+          // without a string allocated per event on the writer thread.
+          char entry[format::kEventIdEntrySize];
+          format::put_u64(record.position, entry);
+          std::memcpy(entry + format::kPositionKeySize, record.content_hash.data(),
+                      record.content_hash.size());
+          ORGLEDGER_RETURN_IF_ERROR(
+              from_rocksdb(batch.Put(events_, rocksdb::Slice(entry, format::kPositionKeySize),
+                                     slice(record.bytes)),
+                           "cannot batch an event"));
+          ORGLEDGER_RETURN_IF_ERROR(
+              from_rocksdb(batch.Put(event_ids_, slice(record.event_id),
+                                     rocksdb::Slice(entry, format::kEventIdEntrySize)),
+                           "cannot batch an id"));
         }
         for (const auto& [key, value] : ledger) {
           ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(batch.Put(ledger_, slice(key), slice(value)),

@@ -37,12 +37,17 @@ inline constexpr size_t kEventIdEntrySize = 8 + 32;
 // head value: position (8, big-endian) + hash (32) + recorded_at of the head record (8, BE).
 inline constexpr size_t kHeadValueSize = 8 + 32 + 8;
 
-inline std::string encode_u64(uint64_t value) {
-  std::string bytes(8, '\0');
+// Writes `value` as 8 bytes big-endian at `out`.
+inline void put_u64(uint64_t value, char* out) {
   for (int i = 7; i >= 0; --i) {
-    bytes[i] = static_cast<char>(value & 0xff);
+    out[i] = static_cast<char>(value & 0xff);
     value >>= 8;
   }
+}
+
+inline std::string encode_u64(uint64_t value) {
+  std::string bytes(8, '\0');
+  put_u64(value, bytes.data());
   return bytes;
 }
 

@@ -2,7 +2,10 @@
 #include <doctest/doctest.h>
 #include <rocksdb/db.h>
 
+#include <algorithm>
+#include <map>
 #include <memory>
+#include <random>
 
 #include "engine/engine.h"
 #include "engine/password_hash.h"
@@ -14,6 +17,7 @@
 #include "tests/support/events.h"
 #include "tests/support/raw_db.h"
 #include "tests/support/secrets.h"
+#include "tests/support/seed.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/temp_dir.h"
 
@@ -582,4 +586,86 @@ TEST_CASE("append: a refused request of usage events reverts the usage it applie
   auto replayed = replay_to_position((*engine)->store(), 100);
   REQUIRE(replayed.is_ok());
   CHECK(digest(*replayed) == digest((*engine)->registry()));
+}
+
+TEST_CASE("store: a batched id lookup answers every id in the order asked, stored or not") {
+  const uint64_t seed = property_seed();
+  MESSAGE("id lookup seed ", seed, " (rerun with ORGLEDGER_SEED=", seed, ")");
+  std::mt19937_64 random(seed);
+  auto random_id = [&] {
+    EventIdBytes id;
+    for (uint8_t& byte : id) byte = static_cast<uint8_t>(random());
+    return id;
+  };
+  // Random ids, and ids that differ from another only in the last byte, only in the first
+  // (above and below 0x80), or only in the second half: the lookups are sorted by key first.
+  std::vector<EventIdBytes> stored;
+  for (int i = 0; i < 200; ++i) {
+    EventIdBytes id = random_id();
+    stored.push_back(id);
+    id[15] ^= 0x01;
+    stored.push_back(id);
+    id[0] ^= 0x80;
+    stored.push_back(id);
+    id[9] ^= 0xff;
+    stored.push_back(id);
+  }
+  std::sort(stored.begin(), stored.end());
+  stored.erase(std::unique(stored.begin(), stored.end()), stored.end());
+  std::shuffle(stored.begin(), stored.end(), random);
+
+  TempDir dir;
+  auto store = Store::open(dir.str());
+  REQUIRE(store.is_ok());
+  auto content_of = [](uint64_t position) {
+    Hash hash{};
+    for (int i = 0; i < 8; ++i) hash[i] = static_cast<uint8_t>(position >> (8 * i));
+    hash[31] = 0x5a;
+    return hash;
+  };
+  std::map<EventIdBytes, uint64_t> positions;
+  std::vector<NewRecord> records;
+  for (const EventIdBytes& id : stored) {
+    NewRecord record;
+    record.position = positions.size() + 1;
+    record.bytes = "record " + std::to_string(record.position);
+    record.event_id = id;
+    record.content_hash = content_of(record.position);
+    positions[id] = record.position;
+    records.push_back(std::move(record));
+    if (records.size() == 100) {
+      REQUIRE_OK((*store)->append(records));
+      records.clear();
+      // Some ids in table files, the later ones in the memtable.
+      if (positions.size() == 400) REQUIRE_OK((*store)->flush());
+    }
+  }
+  REQUIRE_OK((*store)->append(records));
+
+  // Every stored id, ids one bit away from a stored one, new random ids, and repeats, mixed.
+  std::vector<EventIdBytes> asked = stored;
+  for (int i = 0; i < 100; ++i) {
+    EventIdBytes near = stored[random() % stored.size()];
+    near[random() % near.size()] ^= static_cast<uint8_t>(1u << (random() % 8));
+    asked.push_back(near);
+    asked.push_back(random_id());
+    asked.push_back(stored[random() % stored.size()]);
+  }
+  std::shuffle(asked.begin(), asked.end(), random);
+  auto found = (*store)->find_event_ids(asked);
+  REQUIRE(found.is_ok());
+  REQUIRE(found->size() == asked.size());
+  size_t hits = 0;
+  for (size_t i = 0; i < asked.size(); ++i) {
+    const auto expected = positions.find(asked[i]);
+    if (expected == positions.end()) {
+      CHECK_FALSE((*found)[i].has_value());
+      continue;
+    }
+    ++hits;
+    REQUIRE((*found)[i].has_value());
+    CHECK((*found)[i]->position == expected->second);
+    CHECK((*found)[i]->content_hash == content_of(expected->second));
+  }
+  CHECK(hits >= stored.size() + 100);
 }
