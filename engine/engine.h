@@ -125,9 +125,10 @@ class Engine {
   // append_group in three steps, so the sequencer can validate the next group while one is
   // being written (docs/decisions.md "Write path"). prepare_group validates and applies a
   // group to the live state, continuing the head of the groups prepared and not finished yet;
-  // write_group stores it (may run on another thread, concurrently with prepare_group of the
-  // next group, never with another write_group or finish_group); finish_group completes the
-  // groups in the order they were prepared, with their write's status. When a write failed,
+  // write_group stores it (may run on another thread, concurrently with prepare_group and
+  // merge_groups of later groups and with finish_group of earlier ones, never with another
+  // write_group); finish_group completes the groups in the order they were prepared, with
+  // their write's status (on the thread that prepares them). When a write failed,
   // every group prepared after it must be finished with that failure too, unwritten; once none
   // is left the live state is rebuilt from the store. The live state holds the unfinished
   // groups, so queries must wait until none is left (no group pending).

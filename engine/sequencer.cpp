@@ -81,42 +81,23 @@ void Sequencer::stop() {
   }
 }
 
-Status Sequencer::Writer::wait() {
-  std::unique_lock lock(mutex);
-  done_signal.wait(lock, [&] { return !busy; });
-  return result;
-}
-
-void Sequencer::start_write(PreparedGroup& group) {
-  {
-    std::lock_guard lock(mutex_);
-    write_finished_ = false;
-  }
-  {
-    std::lock_guard lock(writer_.mutex);
-    writer_.group = &group;
-    writer_.busy = true;
-  }
-  writer_.work_signal.notify_one();
-}
-
 void Sequencer::write_loop() {
   for (;;) {
     PreparedGroup* group = nullptr;
     {
       std::unique_lock lock(writer_.mutex);
-      writer_.work_signal.wait(lock, [&] { return writer_.group != nullptr || writer_.quit; });
-      if (writer_.group == nullptr) return;
-      group = writer_.group;
+      writer_.work_signal.wait(
+          lock, [&] { return writer_.quit || (!writer_.hold && !writer_.queued.empty()); });
+      if (writer_.hold || writer_.queued.empty()) return;  // quit
+      group = writer_.queued.front();
+      writer_.queued.pop_front();
     }
     Status written = engine_->write_group(*group);
     {
       std::lock_guard lock(writer_.mutex);
-      writer_.group = nullptr;
-      writer_.result = std::move(written);
-      writer_.busy = false;
+      if (!written.is_ok()) writer_.hold = true;
+      writer_.results.push_back(std::move(written));
     }
-    writer_.done_signal.notify_one();
     {
       std::lock_guard lock(mutex_);
       write_finished_ = true;
@@ -125,124 +106,119 @@ void Sequencer::write_loop() {
   }
 }
 
+void Sequencer::finish_written(InFlight& in_flight, const std::vector<CommitListener>& listeners) {
+  std::deque<Status> results;
+  {
+    std::lock_guard lock(writer_.mutex);
+    results.swap(writer_.results);
+  }
+  for (Status& written : results) {
+    std::unique_ptr<Writing> finished = std::move(in_flight.front());
+    in_flight.pop_front();
+    engine_->finish_group(finished->group, written);
+    for (size_t i = 0; i < finished->waiting.size(); ++i) {
+      finished->waiting[i].done(std::move(finished->group.outcomes[i]));
+    }
+    // The listeners hear of the head only when it moved.
+    if (written.is_ok() && !finished->group.records.empty()) {
+      for (const CommitListener& listener : listeners) listener(finished->group.head);
+    }
+    if (written.is_ok()) continue;
+    // The writer holds after a failure: what it was given after it is unwritten, and fails too.
+    {
+      std::lock_guard lock(writer_.mutex);
+      writer_.queued.clear();
+      writer_.hold = false;
+    }
+    while (!in_flight.empty()) {
+      std::unique_ptr<Writing> unwritten = std::move(in_flight.front());
+      in_flight.pop_front();
+      engine_->finish_group(unwritten->group, written);
+      for (size_t i = 0; i < unwritten->waiting.size(); ++i) {
+        unwritten->waiting[i].done(std::move(unwritten->group.outcomes[i]));
+      }
+    }
+    return;  // no result can follow a failure
+  }
+}
+
+void Sequencer::hand_over(InFlight& in_flight, PreparedGroup prepared,
+                          std::vector<PendingAppend> waiting) {
+  if (in_flight.empty() && prepared.records.empty()) {
+    // Nothing to store (every request refused, or identical retries) and nothing before it
+    // being written: answered now.
+    engine_->finish_group(prepared, Status::ok());
+    for (size_t i = 0; i < waiting.size(); ++i) waiting[i].done(std::move(prepared.outcomes[i]));
+    return;
+  }
+  std::lock_guard lock(writer_.mutex);
+  if (!writer_.queued.empty()) {
+    // The last group handed over waits behind a write: one sync stores both. With many
+    // connections sending one event each, groups were otherwise as small as what happened to
+    // wait when the write before started.
+    Writing& last = *in_flight.back();
+    engine_->merge_groups(last.group, std::move(prepared));
+    std::move(waiting.begin(), waiting.end(), std::back_inserter(last.waiting));
+    return;
+  }
+  in_flight.push_back(std::make_unique<Writing>(Writing{std::move(prepared), std::move(waiting)}));
+  writer_.queued.push_back(&in_flight.back()->group);
+  writer_.work_signal.notify_one();
+}
+
 void Sequencer::run() {
-  // The group being written on the writer thread, and the requests waiting for it.
-  struct Writing {
-    PreparedGroup group;
-    std::vector<PendingAppend> waiting;
-  };
-  std::unique_ptr<Writing> writing;
-  // Answers a finished group's requests; the listeners hear of the head only when it moved.
-  auto answer = [&](PreparedGroup& group, std::vector<PendingAppend>& waiting, bool stored,
-                    const std::vector<CommitListener>& listeners) {
-    for (size_t i = 0; i < waiting.size(); ++i) waiting[i].done(std::move(group.outcomes[i]));
-    if (!stored) return;
-    for (const CommitListener& listener : listeners) listener(group.head);
-  };
+  // The groups handed to the writer and not answered yet, oldest first.
+  InFlight in_flight;
   for (;;) {
-    std::vector<PendingAppend> group;
-    std::deque<Query> queries;
+    std::vector<PendingAppend> taken;
     std::vector<CommitListener> listeners;
+    bool stopping = false;
     {
       std::unique_lock lock(mutex_);
-      if (!writing) {
-        wake_.wait(lock, [&] { return stopping_ || !appends_.empty() || !queries_.empty(); });
-        if (stopping_ && appends_.empty()) {
-          lock.unlock();
-          // A checkpoint at the head makes the next start-up replay nothing. Failing to write
-          // one only means a longer start-up: it is logged, not fatal.
-          if (Status written = engine_->checkpoint(); !written.is_ok()) {
-            spdlog::warn("final checkpoint not written: {}", written.to_string());
-          }
-          return;
-        }
-      }
-      // Group commit: everything waiting now goes into one batch. While a group is being
-      // written, the next one is validated meanwhile, unless queries wait (they must see only
-      // what is durable) or a checkpoint is due: then the write finishes first.
-      const bool drain = writing && (!queries_.empty() || engine_->checkpoint_due());
-      if (!drain) {
-        group.reserve(appends_.size());
-        for (PendingAppend& pending : appends_) group.push_back(std::move(pending));
+      // While groups are being written, new requests are validated into the next group, unless
+      // queries wait (they must see only what is durable) or a checkpoint is due: then the
+      // writes finish first.
+      auto drain = [&] {
+        return !in_flight.empty() && (!queries_.empty() || engine_->checkpoint_due());
+      };
+      wake_.wait(lock, [&] {
+        if (write_finished_) return true;
+        if (stopping_) return in_flight.empty();
+        if (!appends_.empty() && !drain()) return true;
+        return in_flight.empty() && !queries_.empty();
+      });
+      write_finished_ = false;
+      stopping = stopping_;
+      if (!stopping && !drain()) {
+        taken.reserve(appends_.size());
+        for (PendingAppend& pending : appends_) taken.push_back(std::move(pending));
         appends_.clear();
       }
       listeners = listeners_;
     }
-    std::unique_ptr<Writing> next;
-    if (!group.empty()) {
+    finish_written(in_flight, listeners);
+    if (!taken.empty()) {
       std::vector<AppendRequest> requests;
-      requests.reserve(group.size());
-      for (PendingAppend& pending : group) requests.push_back(std::move(pending.request));
-      next = std::make_unique<Writing>(
-          Writing{engine_->prepare_group(std::move(requests)), std::move(group)});
+      requests.reserve(taken.size());
+      for (PendingAppend& pending : taken) requests.push_back(std::move(pending.request));
+      hand_over(in_flight, engine_->prepare_group(std::move(requests)), std::move(taken));
     }
-    if (writing) {
-      // Until the write finishes, what arrives is validated into the next group as well, so
-      // that one sync stores all of it: with many connections sending one event each, groups
-      // were otherwise as small as what happened to wait when the previous write started.
-      for (;;) {
-        std::vector<PendingAppend> more;
-        {
-          std::unique_lock lock(mutex_);
-          auto may_add = [&] {
-            return !appends_.empty() && queries_.empty() && !engine_->checkpoint_due();
-          };
-          wake_.wait(lock, [&] { return write_finished_ || stopping_ || may_add(); });
-          if (write_finished_ || stopping_ || !may_add()) break;
-          more.reserve(appends_.size());
-          for (PendingAppend& pending : appends_) more.push_back(std::move(pending));
-          appends_.clear();
-        }
-        std::vector<AppendRequest> requests;
-        requests.reserve(more.size());
-        for (PendingAppend& pending : more) requests.push_back(std::move(pending.request));
-        PreparedGroup prepared = engine_->prepare_group(std::move(requests));
-        if (next) {
-          engine_->merge_groups(next->group, std::move(prepared));
-          std::move(more.begin(), more.end(), std::back_inserter(next->waiting));
-        } else {
-          next = std::make_unique<Writing>(Writing{std::move(prepared), std::move(more)});
-        }
+    if (!in_flight.empty()) continue;
+    if (stopping) {
+      // A checkpoint at the head makes the next start-up replay nothing. Failing to write one
+      // only means a longer start-up: it is logged, not fatal.
+      if (Status written = engine_->checkpoint(); !written.is_ok()) {
+        spdlog::warn("final checkpoint not written: {}", written.to_string());
       }
-      const Status written = writer_.wait();
-      engine_->finish_group(writing->group, written);
-      std::unique_ptr<Writing> finished = std::move(writing);
-      if (written.is_ok()) {
-        if (next && !next->group.records.empty()) {
-          // The next write starts before the answers go out: the disk syncs it meanwhile. (A
-          // group with nothing to store is answered below, after these, in request order.)
-          writing = std::move(next);
-          start_write(writing->group);
-        }
-        answer(finished->group, finished->waiting, true, listeners);
-      } else {
-        answer(finished->group, finished->waiting, false, listeners);
-        if (next) {
-          // The next group was validated on top of the one that failed: it fails too.
-          engine_->finish_group(next->group, written);
-          answer(next->group, next->waiting, false, listeners);
-          next.reset();
-        }
-      }
+      return;
     }
-    if (next) {
-      if (next->group.records.empty()) {
-        // Nothing to store (every request refused, or identical retries): answered now.
-        engine_->finish_group(next->group, Status::ok());
-        answer(next->group, next->waiting, false, listeners);
-      } else {
-        writing = std::move(next);
-        start_write(writing->group);
-      }
+    // Nothing is being written: the state is the store's, and the queries see it.
+    std::deque<Query> queries;
+    {
+      std::lock_guard lock(mutex_);
+      queries.swap(queries_);
     }
-    if (!writing) {
-      // Nothing is being written: the state is the store's, and the queries see it.
-      {
-        std::lock_guard lock(mutex_);
-        queries.swap(queries_);
-      }
-      for (const Query& query : queries) query(*engine_);
-    }
+    for (const Query& query : queries) query(*engine_);
   }
 }
 

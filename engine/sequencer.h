@@ -2,9 +2,10 @@
 // Engine and its registry state. Connections hand it append requests and queries through a
 // queue; it drains every waiting request into one group, validates and applies each in order,
 // and hands the group to the "writer" thread, which writes it as one synced WriteBatch. While
-// that write runs, the sequencer validates the next group on top of it; it answers a group
-// only once its write is durable (and fails the next one too when it is not). Queries run
-// only when no group is being written, so a query never sees an event that is not durable.
+// that write runs, the sequencer validates what arrives into the next group, on top of it, and
+// the writer starts that group as soon as its write returns; the sequencer answers a group
+// only once its write is durable (and fails the groups after it too when it is not). Queries
+// run only when no group is being written, so a query never sees an event that is not durable.
 //
 // Thread-safety: every public method may be called from any thread. Callbacks run on the
 // sequencer thread and must not block (post their result elsewhere).
@@ -60,23 +61,34 @@ class Sequencer {
     AppendDone done;
   };
 
+  // A group handed to the writer thread, and the requests waiting for its write.
+  struct Writing {
+    PreparedGroup group;
+    std::vector<PendingAppend> waiting;
+  };
+  using InFlight = std::deque<std::unique_ptr<Writing>>;
+
   void run();
   void write_loop();
-  // Hands `group` to the writer thread; writer_.wait() returns its status.
-  void start_write(PreparedGroup& group);
+  // Answers the groups whose writes finished, oldest first; after a failed write, also the
+  // groups handed over after it, unwritten (they were validated on top of it).
+  void finish_written(InFlight& in_flight, const std::vector<CommitListener>& listeners);
+  // Hands a prepared group to the writer: merged into the last group handed over while the
+  // writer has not started that one, else queued behind the write in progress.
+  void hand_over(InFlight& in_flight, PreparedGroup prepared, std::vector<PendingAppend> waiting);
 
-  // The writer thread's one-group slot.
+  // What the writer thread is given and gives back. It writes the groups of `queued` one after
+  // another as long as each write succeeds: the next write starts as soon as the last returns,
+  // without waiting for the sequencer thread to be scheduled. After a failed write it holds
+  // until the sequencer has taken back the groups queued behind it.
   struct Writer {
     std::mutex mutex;
     std::condition_variable work_signal;
-    std::condition_variable done_signal;
-    PreparedGroup* group = nullptr;  // guarded by mutex: the group to write
-    bool busy = false;               // guarded by mutex: a write is handed over and not done
-    bool quit = false;               // guarded by mutex
-    Status result;                   // guarded by mutex: the last write's status
-    Status wait();
+    std::deque<PreparedGroup*> queued;  // guarded by mutex: handed over, not started
+    std::deque<Status> results;         // guarded by mutex: finished writes, oldest first
+    bool hold = false;                  // guarded by mutex: a write failed
+    bool quit = false;                  // guarded by mutex
   };
-
   std::unique_ptr<Engine> engine_;  // touched only by the sequencer thread after construction
   std::mutex mutex_;
   std::condition_variable wake_;
@@ -84,7 +96,7 @@ class Sequencer {
   std::deque<Query> queries_;              // guarded by mutex_
   std::vector<CommitListener> listeners_;  // guarded by mutex_
   bool stopping_ = false;                  // guarded by mutex_
-  bool write_finished_ = false;            // guarded by mutex_: the write last started is done
+  bool write_finished_ = false;            // guarded by mutex_: writer_.results has news
   std::mutex join_mutex_;                  // serializes joining thread_
   Writer writer_;
   std::thread writer_thread_;
