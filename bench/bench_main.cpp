@@ -6,6 +6,7 @@
 #include <libpq-fe.h>
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
+#include <simdjson.h>
 #include <sqlite3.h>
 
 #include <CLI/CLI.hpp>
@@ -233,12 +234,42 @@ int run_small(const Workload& workload, const Connection& where, int connections
   return 0;
 }
 
+// Whether the server's stats report RocksDB idle: no flush or compaction running and none
+// pending. Dies on a stats document it cannot read.
+bool store_at_rest(Client& client) {
+  auto stats = client.stats();
+  if (!stats.is_ok()) die("query: stats: " + stats.status().to_string());
+  simdjson::ondemand::parser parser;
+  simdjson::padded_string text(*stats);
+  simdjson::ondemand::document document;
+  uint64_t flushes = 0, compactions = 0, pending = 0;
+  if (parser.iterate(text).get(document) || document["running_flushes"].get_uint64().get(flushes) ||
+      document["running_compactions"].get_uint64().get(compactions) ||
+      document["pending_compaction_bytes"].get_uint64().get(pending)) {
+    die("query: the server's stats lack RocksDB's background work: " + *stats);
+  }
+  return flushes == 0 && compactions == 0 && pending == 0;
+}
+
 // query: the consolidated bill of the largest organization, `requests` times in full, then
 // `requests` times as the summary (no per-account lines). The first request of each computes
 // it; the server answers the others from its cache until the next commit, so the first latency
-// is reported apart.
-int run_query(const Workload& workload, const Connection& where, int requests) {
+// is reported apart. With `settle_seconds` > 0 ("query_at_rest"), it first waits until RocksDB
+// has finished the flushes and compactions a load left behind (at most that long).
+int run_query(const Workload& workload, const Connection& where, int requests, int settle_seconds) {
   auto client = connect(where);
+  double settled_ms = 0;
+  if (settle_seconds > 0) {
+    const auto start = Clock::now();
+    while (!store_at_rest(*client)) {
+      if (seconds_since(start) > settle_seconds) {
+        die(fmt::format("query: RocksDB's background work did not finish within {} s",
+                        settle_seconds));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    settled_ms = seconds_since(start) * 1000;
+  }
   const std::string payer = workload.largest().payer;
   struct Series {
     std::vector<double> latencies;
@@ -268,7 +299,7 @@ int run_query(const Workload& workload, const Connection& where, int requests) {
   }
   JsonWriter out;
   out.begin_object()
-      .field("scenario", "query")
+      .field("scenario", settle_seconds > 0 ? "query_at_rest" : "query")
       .field("requests", static_cast<uint64_t>(requests))
       .field("accounts", static_cast<uint64_t>(workload.largest().members.size()))
       .field("first_us", fmt::format("{:.0f}", full.latencies.front()))
@@ -279,6 +310,7 @@ int run_query(const Workload& workload, const Connection& where, int requests) {
       .field("summary_p50_us", fmt::format("{:.0f}", percentile(summary.latencies, 50)))
       .field("summary_p99_us", fmt::format("{:.0f}", percentile(summary.latencies, 99)))
       .field("summary_bytes", static_cast<uint64_t>(summary.first.size()))
+      .field("settled_after_ms", fmt::format("{:.0f}", settled_ms))
       .end_object();
   report(out);
   return 0;
@@ -734,6 +766,12 @@ int main(int argc, char** argv) {
   auto* query = app.add_subcommand("query", "the largest organization's bill");
   connection_options(query);
   query->add_option("--requests", requests)->capture_default_str();
+  int settle_seconds = 0;
+  query
+      ->add_option("--at-rest", settle_seconds,
+                   "first wait until RocksDB's flushes and compactions are done, at most this "
+                   "many seconds")
+      ->check(CLI::Range(1, 3600));
   auto* digest_command = app.add_subcommand("digest", "the served state's digest");
   connection_options(digest_command);
   std::string data;
@@ -782,7 +820,7 @@ int main(int argc, char** argv) {
   if (small->parsed())
     return run_small(small_workload(connections, per_connection), where, connections,
                      per_connection);
-  if (query->parsed()) return run_query(*workload, where, requests);
+  if (query->parsed()) return run_query(*workload, where, requests, settle_seconds);
   if (digest_command->parsed()) return run_digest(where);
   if (replay->parsed()) return run_replay(data, false);
   if (verify->parsed()) return run_replay(data, true);

@@ -538,6 +538,23 @@ Status Store::put_credential(std::string_view key, std::string_view value) {
   });
 }
 
+Result<Store::BackgroundWork> Store::background_work() const {
+  std::shared_lock lock(db_mutex_);
+  ORGLEDGER_RETURN_IF_ERROR(usable());
+  BackgroundWork work;
+  const bool read =
+      db_->GetIntProperty(rocksdb::DB::Properties::kNumRunningFlushes, &work.running_flushes) &&
+      db_->GetIntProperty(rocksdb::DB::Properties::kNumRunningCompactions,
+                          &work.running_compactions) &&
+      db_->GetAggregatedIntProperty(rocksdb::DB::Properties::kEstimatePendingCompactionBytes,
+                                    &work.pending_compaction_bytes);
+  if (!read) {
+    return Status(Code::kInternal, Reason::kStorageError,
+                  "RocksDB did not report its background work");
+  }
+  return work;
+}
+
 Status Store::flush() const {
   std::shared_lock lock(db_mutex_);
   ORGLEDGER_RETURN_IF_ERROR(usable());

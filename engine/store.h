@@ -133,6 +133,19 @@ class Store final : public RecordSource {
   // RocksDB flushes on its own, so only tools and the fault tests call this.
   Status flush() const;
 
+  // RocksDB's work in the background at this moment, for operators (the server's stats) and
+  // for measurements that wait until the store is at rest.
+  struct BackgroundWork {
+    uint64_t running_flushes = 0;
+    uint64_t running_compactions = 0;
+    // RocksDB's estimate of the bytes compactions still have to rewrite, all families.
+    uint64_t pending_compaction_bytes = 0;
+    bool idle() const {
+      return running_flushes == 0 && running_compactions == 0 && pending_compaction_bytes == 0;
+    }
+  };
+  Result<BackgroundWork> background_work() const;
+
   const std::string& directory() const { return directory_; }
 
   // After a failed write RocksDB refuses writes; so does the store, with Unavailable, until

@@ -11,10 +11,12 @@
 #include <array>
 #include <atomic>
 #include <boost/asio.hpp>
+#include <charconv>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -808,6 +810,48 @@ TEST_CASE("server: connections beyond the limit are refused with ResourceExhaust
     if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   CHECK(served);
+}
+
+namespace {
+// The whole number a stats document gives `key` (our JSON writer puts no spaces), or nullopt.
+std::optional<uint64_t> stat_of(const std::string& stats, std::string_view key) {
+  const std::string field = "\"" + std::string(key) + "\":";
+  const size_t at = stats.find(field);
+  if (at == std::string::npos) return std::nullopt;
+  uint64_t value = 0;
+  const char* begin = stats.data() + at + field.size();
+  const auto [end, error] = std::from_chars(begin, stats.data() + stats.size(), value);
+  if (error != std::errc() || end == begin) return std::nullopt;
+  return value;
+}
+}  // namespace
+
+TEST_CASE("server: stats report the head, the counts and RocksDB's background work") {
+  TempDir dir;
+  TestServer server(dir.str());
+  auto client = server.client();
+  REQUIRE(client->append(worked_example()).is_ok());
+  auto stats = client->stats();
+  REQUIRE(stats.is_ok());
+  INFO(*stats);
+  CHECK(stat_of(*stats, "head_position") == kExample);
+  CHECK(stat_of(*stats, "accounts").value_or(0) > 0);
+  CHECK(stat_of(*stats, "organizations").value_or(0) > 0);
+  CHECK(stat_of(*stats, "connections").value_or(0) >= 1);
+  for (const char* key : {"running_flushes", "running_compactions", "pending_compaction_bytes"}) {
+    CHECK_MESSAGE(stat_of(*stats, key).has_value(), key);
+  }
+  // A store of eight events has nothing left to flush or compact once RocksDB is done with
+  // what opening it started.
+  bool idle = false;
+  for (int i = 0; i < 200 && !idle; ++i) {
+    auto now = client->stats();
+    REQUIRE(now.is_ok());
+    idle = stat_of(*now, "running_flushes") == 0u && stat_of(*now, "running_compactions") == 0u &&
+           stat_of(*now, "pending_compaction_bytes") == 0u;
+    if (!idle) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(idle);
 }
 
 TEST_CASE("server: after a restart the head and the digest are the same") {
