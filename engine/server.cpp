@@ -506,21 +506,21 @@ class Session : public std::enable_shared_from_this<Session> {
         }
         const size_t connections = server_.connections.load();
         server_.sequencer.query([id, done, connections](const Engine& engine) {
-          auto work = engine.store().background_work();
-          if (!work.is_ok()) {
-            done(wire::error_frame(id, work.status()));
-            return;
-          }
           JsonWriter out;
           out.begin_object()
               .field("head_position", engine.store().head()->position)
               .field("accounts", static_cast<uint64_t>(engine.registry().accounts.size()))
               .field("organizations", static_cast<uint64_t>(engine.registry().organizations.size()))
-              .field("connections", static_cast<uint64_t>(connections))
-              .field("running_flushes", work->running_flushes)
-              .field("running_compactions", work->running_compactions)
-              .field("pending_compaction_bytes", work->pending_compaction_bytes)
-              .end_object();
+              .field("connections", static_cast<uint64_t>(connections));
+          // While the store is closed after a failed write, the stats say why instead.
+          if (auto work = engine.store().background_work(); work.is_ok()) {
+            out.field("running_flushes", work->running_flushes)
+                .field("running_compactions", work->running_compactions)
+                .field("pending_compaction_bytes", work->pending_compaction_bytes);
+          } else {
+            out.field("storage_error", work.status().to_string());
+          }
+          out.end_object();
           done(wire::document_frame(id, out.str() + "\n"));
         });
         return;

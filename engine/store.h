@@ -140,9 +140,6 @@ class Store final : public RecordSource {
     uint64_t running_compactions = 0;
     // RocksDB's estimate of the bytes compactions still have to rewrite, all families.
     uint64_t pending_compaction_bytes = 0;
-    bool idle() const {
-      return running_flushes == 0 && running_compactions == 0 && pending_compaction_bytes == 0;
-    }
   };
   Result<BackgroundWork> background_work() const;
 
