@@ -132,7 +132,14 @@ rocksdb::CompressionType table_compression(std::string_view family) {
 rocksdb::ColumnFamilyOptions events_options() {
   rocksdb::BlockBasedTableOptions table = table_options();
   table.block_size = 32 * 1024;
-  return with_tables(table);
+  rocksdb::ColumnFamilyOptions options = with_tables(table);
+  // Room for a second full memtable waiting for its flush. With RocksDB's default of two, a
+  // memtable of records that filled while the single flush thread was still writing out the
+  // ids' stopped every write ("Stopping writes because we have 2 immutable memtables") for
+  // 85-95 ms, once or twice per 10 M-event bulk load. The third is used only while the flush
+  // lags: peak RSS unchanged (480 MiB).
+  options.max_write_buffer_number = 3;
+  return options;
 }
 
 rocksdb::ColumnFamilyOptions family_options(std::string_view name) {
