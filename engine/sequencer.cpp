@@ -106,6 +106,10 @@ void Sequencer::write_loop() {
   }
 }
 
+void Sequencer::answer(PreparedGroup& group, std::vector<PendingAppend>& waiting) {
+  for (size_t i = 0; i < waiting.size(); ++i) waiting[i].done(std::move(group.outcomes[i]));
+}
+
 void Sequencer::finish_written(InFlight& in_flight, const std::vector<CommitListener>& listeners) {
   std::deque<Status> results;
   {
@@ -116,9 +120,7 @@ void Sequencer::finish_written(InFlight& in_flight, const std::vector<CommitList
     std::unique_ptr<Writing> finished = std::move(in_flight.front());
     in_flight.pop_front();
     engine_->finish_group(finished->group, written);
-    for (size_t i = 0; i < finished->waiting.size(); ++i) {
-      finished->waiting[i].done(std::move(finished->group.outcomes[i]));
-    }
+    answer(finished->group, finished->waiting);
     // The listeners hear of the head only when it moved.
     if (written.is_ok() && !finished->group.records.empty()) {
       for (const CommitListener& listener : listeners) listener(finished->group.head);
@@ -134,9 +136,7 @@ void Sequencer::finish_written(InFlight& in_flight, const std::vector<CommitList
       std::unique_ptr<Writing> unwritten = std::move(in_flight.front());
       in_flight.pop_front();
       engine_->finish_group(unwritten->group, written);
-      for (size_t i = 0; i < unwritten->waiting.size(); ++i) {
-        unwritten->waiting[i].done(std::move(unwritten->group.outcomes[i]));
-      }
+      answer(unwritten->group, unwritten->waiting);
     }
     return;  // no result can follow a failure
   }
@@ -148,7 +148,7 @@ void Sequencer::hand_over(InFlight& in_flight, PreparedGroup prepared,
     // Nothing to store (every request refused, or identical retries) and nothing before it
     // being written: answered now.
     engine_->finish_group(prepared, Status::ok());
-    for (size_t i = 0; i < waiting.size(); ++i) waiting[i].done(std::move(prepared.outcomes[i]));
+    answer(prepared, waiting);
     return;
   }
   std::lock_guard lock(writer_.mutex);

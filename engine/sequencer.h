@@ -70,6 +70,8 @@ class Sequencer {
 
   void run();
   void write_loop();
+  // Gives each request of a finished group its outcome, in request order.
+  static void answer(PreparedGroup& group, std::vector<PendingAppend>& waiting);
   // Answers the groups whose writes finished, oldest first; after a failed write, also the
   // groups handed over after it, unwritten (they were validated on top of it).
   void finish_written(InFlight& in_flight, const std::vector<CommitListener>& listeners);
