@@ -350,6 +350,19 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
     const std::optional<Month> earliest_usage_before = registry_.billing.earliest_usage_month;
     std::vector<std::pair<size_t, Micros>> applied_usage;  // record index, prior last_usage_at
     UsageLookup usage_lookup;  // what validate looked up for the event being applied
+    // The accounts of a request of many usage events, found ahead of their validation (it is
+    // applied to the live state, which nothing replaces before the request ends).
+    std::optional<UsagePrefetch> ahead;
+    if (revert_usage) {
+      std::vector<UsageAhead> usage(request.inputs.size());
+      for (size_t index = 0; index < request.inputs.size(); ++index) {
+        if (known_before[index]) continue;
+        const fb::EventT& event = request.inputs[index].event;
+        const fb::UsageRecordedT& body = *event.body.AsUsageRecorded();
+        usage[index] = UsageAhead{body.account_id, event.occurred_at, body.usage_type};
+      }
+      ahead.emplace(registry_, std::move(usage));
+    }
 
     for (size_t index = 0; index < request.inputs.size() && outcome.status.is_ok(); ++index) {
       const AppendInput& input = request.inputs[index];
@@ -385,8 +398,9 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
                                    request_head.hash, packed.bytes);
       record.record_hash = sha256(record.bytes);
       const fb::EventRecord* root = fb::GetEventRecord(record.bytes.data());
-      const EventContext context{record.position, recorded_at, actor, &ledger_writes,
-                                 &usage_lookup};
+      const EventContext context{record.position, recorded_at,
+                                 actor,           &ledger_writes,
+                                 &usage_lookup,   ahead ? ahead->account(index) : nullptr};
       // Who may append it, then whether it is valid, then its secret (which needs the
       // account the validation found).
       Status accepted = authorize_append(state, *root->event(), request.principal);

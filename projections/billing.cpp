@@ -110,7 +110,7 @@ int64_t on_time_usage_of(const Billing& billing, std::string_view payer, Month m
 
 // On success, leaves what it looked up in `found` when that is set.
 Status validate_usage(const Registry& state, const fb::UsageRecorded& event, Micros occurred_at,
-                      UsageLookup* found) {
+                      const Account* found_before, UsageLookup* found) {
   const std::string_view account_id = text(event.account_id());
   ORGLEDGER_RETURN_IF_ERROR(check_account_id(account_id));
   const std::string_view usage_type = text(event.usage_type());
@@ -122,7 +122,9 @@ Status validate_usage(const Registry& state, const fb::UsageRecorded& event, Mic
       !is_valid_name(text(event.resource_id()), 256)) {
     return invalid_input("resource_id must be at most 256 characters of text");
   }
-  const Account* account = state.find_account(account_id);
+  const Account* account = found_before != nullptr && found_before->id == account_id
+                               ? found_before
+                               : state.find_account(account_id);
   if (account == nullptr) return account_not_found(account_id);
   if (occurred_at < account->created_at) {
     return Status(
@@ -659,7 +661,7 @@ Status validate_billing_event(const Registry& state, const fb::Event& event,
       return validate_price_schedule(state, *event.body_as_PriceScheduleSet());
     case fb::EventBody::UsageRecorded:
       return validate_usage(state, *event.body_as_UsageRecorded(), event.occurred_at(),
-                            context.usage_lookup);
+                            context.usage_account, context.usage_lookup);
     case fb::EventBody::CreditGranted:
       return validate_credit(state, *event.body_as_CreditGranted(), event.occurred_at());
     case fb::EventBody::CreditSharingSet:
@@ -756,6 +758,46 @@ void unapply_usage(Registry& state, const fb::Event& event, Micros prior_last_us
     // Usage that was applied has a priced type.
     take_back_usage(state.billing, payer, month, *state.billing.prices.number(usage_type), account,
                     body.quantity());
+  }
+}
+
+UsagePrefetch::UsagePrefetch(const Registry& state, std::vector<UsageAhead> usage)
+    : state_(state), usage_(std::move(usage)), accounts_(usage_.size(), nullptr) {}
+
+const Account* UsagePrefetch::account(size_t i) {
+  const size_t n = usage_.size();
+  while (slots_ < std::min(n, i + 3 * kDistance + 1)) find_slot(slots_++);
+  while (found_ < std::min(n, i + 2 * kDistance + 1)) find_account(found_++);
+  while (aggregates_ < std::min(n, i + kDistance + 1)) find_aggregate(aggregates_++);
+  return i < n ? accounts_[i] : nullptr;
+}
+
+void UsagePrefetch::find_slot(size_t i) const {
+  if (!usage_[i].account_id.empty()) state_.accounts.prefetch(usage_[i].account_id);
+}
+
+void UsagePrefetch::find_account(size_t i) {
+  if (usage_[i].account_id.empty()) return;
+  const Account* account = accounts_[i] = state_.find_account(usage_[i].account_id);
+  if (account == nullptr) return;
+  __builtin_prefetch(&account->created_at);
+  __builtin_prefetch(&account->last_usage_at);
+  if (!account->memberships.empty()) __builtin_prefetch(&account->memberships.back());
+}
+
+void UsagePrefetch::find_aggregate(size_t i) const {
+  const Account* account = accounts_[i];
+  if (account == nullptr) return;
+  const Micros at = usage_[i].occurred_at;
+  const Membership* membership = account->membership_at(at);
+  if (membership != nullptr) __builtin_prefetch(membership->parents.data());
+  const MonthUsage* month_usage = state_.billing.usage_of(
+      membership != nullptr ? membership->payer_id : account->id, month_of(at));
+  if (month_usage == nullptr) return;
+  const std::optional<uint32_t> type = state_.billing.prices.number(usage_[i].usage_type);
+  if (!type) return;
+  if (auto it = month_usage->types.find(*type); it != month_usage->types.end()) {
+    it->second.accounts.prefetch(account->index);
   }
 }
 

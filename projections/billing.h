@@ -24,6 +24,42 @@ void apply_billing_event(Registry& state, const fb::Event& event, const EventCon
 // restores. The engine uses it so that a request of usage events needs no copy of the state.
 void unapply_usage(Registry& state, const fb::Event& event, Micros prior_last_usage_at);
 
+// One usage event about to be validated, as UsagePrefetch reads it.
+struct UsageAhead {
+  std::string_view account_id;  // empty: nothing to find for this event
+  Micros occurred_at = 0;
+  std::string_view usage_type;
+};
+
+// Finds the accounts of a run of usage events a few events ahead of their validation, and asks
+// the memory early for what validating and applying each one reads: the account's index slot
+// and fields, its memberships, the membership's place in its organization, the aggregate the
+// usage joins. On a large state each of these reads misses the CPU's caches, and made when the
+// event is validated each waits for the one before; asked for in stages over the events ahead,
+// they arrive while the events before are processed.
+//
+// Call account(i) for i = 0, 1, 2, ... as event i is validated. It returns the event's account,
+// or nullptr when `state` has none by that id: the EventContext::usage_account of that event,
+// valid while `state` is not replaced (accounts are never removed, and a map's entries do not
+// move). The usage events in between may change `state`.
+class UsagePrefetch {
+ public:
+  UsagePrefetch(const Registry& state, std::vector<UsageAhead> usage);
+  const Account* account(size_t i);
+
+ private:
+  // Events ahead between stages: each stage reads what the one before asked for.
+  static constexpr size_t kDistance = 6;
+  void find_slot(size_t i) const;       // stage 1: the index's slot of the account id
+  void find_account(size_t i);          // stage 2: the account, and its fields
+  void find_aggregate(size_t i) const;  // stage 3: its membership and aggregate
+
+  const Registry& state_;
+  std::vector<UsageAhead> usage_;
+  std::vector<const Account*> accounts_;
+  size_t slots_ = 0, found_ = 0, aggregates_ = 0;  // the events each stage has done
+};
+
 // The bill of `payer_id` for `month` as the state implies it: frozen when the month is closed,
 // computed from the aggregates otherwise (credits consumed by earlier open months included).
 // A payer with nothing in that month gets an empty bill. InvalidArgument/AmountOverflow when a

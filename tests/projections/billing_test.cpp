@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include "projections/snapshot.h"
+#include "replay/record.h"
 #include "tests/support/events.h"
 #include "tests/support/status_matchers.h"
 
@@ -189,6 +190,50 @@ TEST_CASE("usage: an unknown account fails with AccountNotFound") {
   CHECK_FAILS_WITH(
       log.append(usage_recorded("999999999999", kTransfer, "1", "2026-10-03T00:00:00Z")),
       Code::kNotFound, Reason::kAccountNotFound);
+}
+
+TEST_CASE("usage: UsagePrefetch gives each event's account, found ahead while usage is applied") {
+  Harness log = worked_example_organization();
+  // Events of the payer, the member, an unknown account, and of no account (not usage), more
+  // than the prefetch runs ahead.
+  const char* ids[] = {kPayer, kMember, "999999999999", ""};
+  std::vector<UsageAhead> usage;
+  for (int i = 0; i < 41; ++i) {
+    usage.push_back(UsageAhead{ids[i % 4], at("2026-10-03T10:00:00Z"), kTransfer});
+  }
+  UsagePrefetch ahead(log.state(), usage);
+  int64_t applied = 0;
+  for (size_t i = 0; i < usage.size(); ++i) {
+    const Account* account = ahead.account(i);
+    if (i % 4 >= 2) {
+      CHECK(account == nullptr);
+      continue;
+    }
+    REQUIRE(account == log.state().find_account(usage[i].account_id));
+    // The state changes between the lookups, as when the engine applies each event in turn.
+    REQUIRE_OK(log.append(
+        usage_recorded(std::string(usage[i].account_id), kTransfer, "1", "2026-10-03T10:00:00Z")));
+    ++applied;
+  }
+  CHECK(bill_of(log, kPayer, "2026-10").usage_types[0].quantity == applied * qty("1"));
+}
+
+TEST_CASE("usage: validate takes the account found ahead only when it is the event's") {
+  Harness log = worked_example_organization();
+  const Account* payer = log.state().find_account(kPayer);
+  auto validated = [&](const fb::EventT& event, UsageLookup& lookup) {
+    const std::string bytes = pack_event(event).bytes;
+    const EventContext context{1, event.occurred_at, "test", nullptr, &lookup, payer};
+    return validate(log.state(), *flatbuffers::GetRoot<fb::Event>(bytes.data()), context);
+  };
+  UsageLookup lookup;
+  REQUIRE_OK(validated(usage_recorded(kMember, kTransfer, "1", "2026-10-03T10:00:00Z"), lookup));
+  CHECK(lookup.account == log.state().find_account(kMember));
+  CHECK_FAILS_WITH(
+      validated(usage_recorded("999999999999", kTransfer, "1", "2026-10-03T10:00:00Z"), lookup),
+      Code::kNotFound, Reason::kAccountNotFound);
+  REQUIRE_OK(validated(usage_recorded(kPayer, kTransfer, "1", "2026-10-03T10:00:00Z"), lookup));
+  CHECK(lookup.account == payer);
 }
 
 TEST_CASE("usage: zero or negative quantities are refused") {
