@@ -124,7 +124,7 @@ TEST_CASE("authorization: an account acts for itself only") {
                    {&kAdmin, &kInviteePrincipal});
 }
 
-TEST_CASE("authorization: prices and usage are operator work; ingest does nothing else") {
+TEST_CASE("authorization: prices and usage are operator work, and ingest does nothing else") {
   Harness log = organization();
   const Registry& state = log.state();
   allowed_only_for(state,

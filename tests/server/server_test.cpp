@@ -854,6 +854,43 @@ TEST_CASE("server: stats report the head, the counts and RocksDB's background wo
   CHECK(idle);
 }
 
+TEST_CASE(
+    "server: stats say why while the store is closed after a failed write, and report RocksDB's "
+    "work again once it reopens") {
+  TempDir dir;
+  FaultyDisk disk = make_faulty_disk();
+  EngineOptions engine_options;
+  engine_options.store.env = disk.env;
+  TestServer server(dir.str(), {}, std::move(engine_options));
+  auto client = server.client();
+  REQUIRE(client->append(worked_example()).is_ok());
+
+  // The first append fails in the log; the next finds the store failed, and neither reopening
+  // it for writes nor read-only succeeds on this disk: the store stays closed.
+  disk.fs->set_fault(DiskFault::kUnreadable);
+  CHECK(client->append({tiny_usage(1, 1)}).status().code() == Code::kUnavailable);
+  CHECK(client->append({tiny_usage(1, 2)}).status().code() == Code::kUnavailable);
+  auto closed = client->stats();
+  REQUIRE(closed.is_ok());
+  INFO(*closed);
+  CHECK(closed->find("\"storage_error\":") != std::string::npos);
+  CHECK(closed->find("could not be reopened") != std::string::npos);
+  CHECK_FALSE(stat_of(*closed, "running_flushes").has_value());
+  CHECK(stat_of(*closed, "head_position") == kExample);
+
+  // Healed: the next append reopens the store, and the stats count its work again.
+  disk.fs->set_fault(DiskFault::kNone);
+  auto appended = client->append({tiny_usage(1, 3)});
+  REQUIRE(appended.is_ok());
+  CHECK(appended->head.position == kExample + 1);
+  auto open = client->stats();
+  REQUIRE(open.is_ok());
+  INFO(*open);
+  CHECK(open->find("storage_error") == std::string::npos);
+  CHECK(stat_of(*open, "running_flushes").has_value());
+  CHECK(stat_of(*open, "head_position") == kExample + 1);
+}
+
 TEST_CASE("server: after a restart the head and the digest are the same") {
   TempDir dir;
   Head head;

@@ -73,6 +73,7 @@ IOStatus FaultInjectingFileSystem::check(bool sync, bool table) {
       ++failures_;
       return IOStatus::IOError("injected sync failure");
     case DiskFault::kWriteError:
+    case DiskFault::kUnreadable:
       ++failures_;
       return IOStatus::IOError("injected write failure");
     case DiskFault::kNoSpace:
@@ -84,6 +85,26 @@ IOStatus FaultInjectingFileSystem::check(bool sync, bool table) {
       return IOStatus::IOError("injected table file write failure");
   }
   return IOStatus::OK();
+}
+
+IOStatus FaultInjectingFileSystem::check_read() {
+  if (fault_.load() != DiskFault::kUnreadable) return IOStatus::OK();
+  ++failures_;
+  return IOStatus::IOError("injected read failure");
+}
+
+IOStatus FaultInjectingFileSystem::NewSequentialFile(
+    const std::string& name, const rocksdb::FileOptions& options,
+    std::unique_ptr<rocksdb::FSSequentialFile>* result, IODebugContext* debug) {
+  if (IOStatus fault = check_read(); !fault.ok()) return fault;
+  return target()->NewSequentialFile(name, options, result, debug);
+}
+
+IOStatus FaultInjectingFileSystem::NewRandomAccessFile(
+    const std::string& name, const rocksdb::FileOptions& options,
+    std::unique_ptr<rocksdb::FSRandomAccessFile>* result, IODebugContext* debug) {
+  if (IOStatus fault = check_read(); !fault.ok()) return fault;
+  return target()->NewRandomAccessFile(name, options, result, debug);
 }
 
 IOStatus FaultInjectingFileSystem::NewWritableFile(const std::string& name,

@@ -19,6 +19,9 @@ enum class DiskFault {
   // Only table files (*.sst) fail to be created or written, with an I/O error: RocksDB's flushes
   // and compactions fail in the background while the log still takes writes.
   kTableWriteError,
+  // Writes fail as with kWriteError, and no file can be opened for reading either: a store
+  // closed after a failed write cannot be opened again, not even read-only.
+  kUnreadable,
 };
 
 class FaultInjectingFileSystem : public rocksdb::FileSystemWrapper {
@@ -34,6 +37,13 @@ class FaultInjectingFileSystem : public rocksdb::FileSystemWrapper {
   rocksdb::IOStatus NewWritableFile(const std::string& name, const rocksdb::FileOptions& options,
                                     std::unique_ptr<rocksdb::FSWritableFile>* result,
                                     rocksdb::IODebugContext* debug) override;
+  rocksdb::IOStatus NewSequentialFile(const std::string& name, const rocksdb::FileOptions& options,
+                                      std::unique_ptr<rocksdb::FSSequentialFile>* result,
+                                      rocksdb::IODebugContext* debug) override;
+  rocksdb::IOStatus NewRandomAccessFile(const std::string& name,
+                                        const rocksdb::FileOptions& options,
+                                        std::unique_ptr<rocksdb::FSRandomAccessFile>* result,
+                                        rocksdb::IODebugContext* debug) override;
   rocksdb::IOStatus ReuseWritableFile(const std::string& name, const std::string& old_name,
                                       const rocksdb::FileOptions& options,
                                       std::unique_ptr<rocksdb::FSWritableFile>* result,
@@ -42,6 +52,8 @@ class FaultInjectingFileSystem : public rocksdb::FileSystemWrapper {
   // The error for an operation on a file now (OK when it may proceed); `sync` for Sync/Fsync,
   // `table` for a table file.
   rocksdb::IOStatus check(bool sync, bool table);
+  // The error for opening a file to read it now.
+  rocksdb::IOStatus check_read();
 
  private:
   std::atomic<DiskFault> fault_{DiskFault::kNone};
