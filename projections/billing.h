@@ -38,10 +38,11 @@ struct UsageAhead {
 // event is validated each waits for the one before; asked for in stages over the events ahead,
 // they arrive while the events before are processed.
 //
-// Call account(i) for i = 0, 1, 2, ... as event i is validated. It returns the event's account,
-// or nullptr when `state` has none by that id: the EventContext::usage_account of that event,
-// valid while `state` is not replaced (accounts are never removed, and a map's entries do not
-// move). The usage events in between may change `state`.
+// Call account(i) as event i is validated, i never decreasing (events that need no validation
+// may be skipped). It returns the event's account, or nullptr when `state` has none by that id:
+// the EventContext::usage_account of that event, valid while `state` is not replaced (accounts
+// are never removed, and a map's entries do not move). The usage events in between may change
+// `state`.
 class UsagePrefetch {
  public:
   UsagePrefetch(const Registry& state, std::vector<UsageAhead> usage);
