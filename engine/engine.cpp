@@ -398,9 +398,9 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
                                    request_head.hash, packed.bytes);
       record.record_hash = sha256(record.bytes);
       const fb::EventRecord* root = fb::GetEventRecord(record.bytes.data());
-      const EventContext context{record.position, recorded_at,
-                                 actor,           &ledger_writes,
-                                 &usage_lookup,   ahead ? ahead->account(index) : nullptr};
+      const Account* account_ahead = ahead ? ahead->account(index) : nullptr;
+      const EventContext context{record.position, recorded_at,   actor,
+                                 &ledger_writes,  &usage_lookup, account_ahead};
       // Who may append it, then whether it is valid, then its secret (which needs the
       // account the validation found).
       Status accepted = authorize_append(state, *root->event(), request.principal);
