@@ -14,8 +14,9 @@ namespace orgledger {
 
 namespace {
 
-// Records read and copied by the reader thread, each 8-byte aligned for FlatBuffers; the folding
-// thread checks each one (decode_record) when it reaches it.
+// Records read and copied by the reader thread, each 8-byte aligned for FlatBuffers. Each is
+// checked (decode_record) once: by the reader when the folding thread is behind, else by the
+// folding thread when it reaches it.
 struct Batch {
   std::string bytes;
   struct Entry {
@@ -24,6 +25,14 @@ struct Batch {
     size_t size;
   };
   std::vector<Entry> records;
+  // The first `checked` records passed decode_record on the reader's thread; a record that did
+  // not stops the reader's checks, and fails the fold when the folding thread reaches it.
+  size_t checked = 0;
+
+  StoredRecord stored(size_t i) const {
+    return StoredRecord{records[i].position,
+                        std::string_view(bytes).substr(records[i].offset, records[i].size)};
+  }
 };
 
 constexpr size_t kBatchRecords = 1024;
@@ -47,6 +56,11 @@ class BatchChannel {
     closed_ = true;
     status_ = std::move(status);
     changed_.notify_all();
+  }
+  // Reader: whether the folder has batches waiting (it is the slower of the two).
+  bool backlog() const {
+    std::lock_guard lock(mutex_);
+    return ready_.size() >= kBatchesInFlight / 2;
   }
   // Folder: the next batch, or nullopt once the reader is done.
   std::optional<Batch> pop() {
@@ -78,9 +92,22 @@ class BatchChannel {
   Status status_;
 };
 
+// Checks the batch's records on the reader's thread when the folding thread has batches
+// waiting: which thread is the slower depends on the machine (on some, applying waits on memory
+// for most records, on others reading is the longer part), and the checks go to the other.
+void check_while_behind(Batch& batch, const BatchChannel& channel, RecordChecks checks) {
+  if (checks == RecordChecks::kOnFolder) return;
+  if (checks == RecordChecks::kBalanced && !channel.backlog()) return;
+  while (batch.checked < batch.records.size() &&
+         decode_record(batch.stored(batch.checked)).is_ok()) {
+    ++batch.checked;
+  }
+}
+
 // Reads `range` from `source` into `channel`: each record must be the next position, else the
 // channel closes with DataLoss.
-void read_records(const RecordSource& source, const FoldRange& range, BatchChannel& channel) {
+void read_records(const RecordSource& source, const FoldRange& range, BatchChannel& channel,
+                  RecordChecks checks) {
   uint64_t expected = range.from;
   Status failure;
   Batch batch;
@@ -96,24 +123,29 @@ void read_records(const RecordSource& source, const FoldRange& range, BatchChann
     batch.bytes.append(stored.bytes);
     ++expected;
     if (batch.records.size() == kBatchRecords) {
+      check_while_behind(batch, channel, checks);
       open = channel.push(std::move(batch));
       batch = Batch{};
       if (!open) return ScanOutcome::kStop;
     }
     return ScanOutcome::kContinue;
   });
-  if (open && !batch.records.empty()) channel.push(std::move(batch));
+  if (open && !batch.records.empty()) {
+    check_while_behind(batch, channel, checks);
+    channel.push(std::move(batch));
+  }
   channel.close(!scanned.is_ok() ? std::move(scanned) : std::move(failure));
 }
 
 }  // namespace
 
-Result<FoldSummary> fold(const RecordSource& source, const FoldRange& range, Registry& state) {
-  // One thread reads the records while this one checks and applies them (the checks, the
-  // FlatBuffers verifier's, balance the two threads: the reading is RocksDB's iteration and
-  // decompression, the applying is lookups in the state).
+Result<FoldSummary> fold(const RecordSource& source, const FoldRange& range, Registry& state,
+                         RecordChecks checks) {
+  // One thread reads the records while this one applies them; the checks (the FlatBuffers
+  // verifier's) go to whichever thread has time for them (check_while_behind): the reading is
+  // RocksDB's iteration and decompression, the applying is lookups in the state.
   BatchChannel channel;
-  std::thread reader([&] { read_records(source, range, channel); });
+  std::thread reader([&] { read_records(source, range, channel, checks); });
   struct Joiner {
     BatchChannel& channel;
     std::thread& reader;
@@ -125,11 +157,16 @@ Result<FoldSummary> fold(const RecordSource& source, const FoldRange& range, Reg
 
   FoldSummary summary;
   while (std::optional<Batch> batch = channel.pop()) {
-    for (const Batch::Entry& entry : batch->records) {
-      auto decoded = decode_record(StoredRecord{
-          entry.position, std::string_view(batch->bytes).substr(entry.offset, entry.size)});
-      if (!decoded.is_ok()) return decoded.status();
-      const fb::EventRecord* record = *decoded;
+    for (size_t i = 0; i < batch->records.size(); ++i) {
+      const Batch::Entry& entry = batch->records[i];
+      const fb::EventRecord* record = nullptr;
+      if (i < batch->checked) {
+        record = fb::GetEventRecord(batch->bytes.data() + entry.offset);
+      } else {
+        auto decoded = decode_record(batch->stored(i));
+        if (!decoded.is_ok()) return decoded.status();
+        record = *decoded;
+      }
       if (record->recorded_at() > range.until) return summary;  // later records do not count
       const EventContext context{entry.position, record->recorded_at(),
                                  record->actor() ? record->actor()->string_view() : ""};

@@ -26,10 +26,16 @@ struct FoldSummary {
   uint64_t records = 0;
 };
 
+// Which thread checks each record (decode_record) while a fold runs. kBalanced: the reader
+// when the folding thread has batches waiting, else the folding thread. The other two are for
+// tests, which need each path taken for certain.
+enum class RecordChecks { kBalanced, kOnReader, kOnFolder };
+
 // Applies the records of `range` to `state`, in order. `state` must be the fold of every record
 // before `range.from`. Returns DataLoss when a record is missing (a gap) or cannot be decoded;
 // `state` then holds the records applied before it.
-Result<FoldSummary> fold(const RecordSource& source, const FoldRange& range, Registry& state);
+Result<FoldSummary> fold(const RecordSource& source, const FoldRange& range, Registry& state,
+                         RecordChecks checks = RecordChecks::kBalanced);
 
 // The registry as of position `to` (0 = the empty state), or as of time `until`.
 Result<Registry> replay_to_position(const RecordSource& source, uint64_t to);

@@ -133,25 +133,44 @@ TEST_CASE("fold: a log of many read-ahead batches replays whole, and stops early
   }
 }
 
+TEST_CASE("fold: the records' checks on either thread give the same state") {
+  MemoryLog log = long_log(5'000);
+  for (RecordChecks checks :
+       {RecordChecks::kBalanced, RecordChecks::kOnReader, RecordChecks::kOnFolder}) {
+    CAPTURE(static_cast<int>(checks));
+    Registry state;
+    auto summary = fold(log, FoldRange{}, state, checks);
+    REQUIRE(summary.is_ok());
+    CHECK(summary->last_position == log.head()->position);
+    CHECK(digest(state) == digest(log.state()));
+  }
+}
+
 TEST_CASE("fold: a record that does not decode fails the fold only when the fold reaches it") {
   MemoryLog log = long_log(3'000);
   const uint64_t corrupt = 2'500;
   const AlteredLog corrupted = corrupt_log(log, corrupt);
-  // Stops at the record before it (recorded after `until`), though the read-ahead got further.
-  Registry early;
-  auto stopped = fold(
-      corrupted, FoldRange{1, std::numeric_limits<uint64_t>::max(), log.recorded_at()[corrupt - 3]},
-      early);
-  REQUIRE(stopped.is_ok());
-  CHECK(stopped->last_position == corrupt - 2);
-  Registry state;
-  auto summary = fold(corrupted, FoldRange{}, state);
-  REQUIRE_FALSE(summary.is_ok());
-  CHECK(summary.status().code() == Code::kDataLoss);
-  CHECK(summary.status().message().find("position " + std::to_string(corrupt)) !=
-        std::string::npos);
-  // What was applied before it is there, and nothing after it.
   auto before = replay_to_position(log, corrupt - 1);
   REQUIRE(before.is_ok());
-  CHECK(digest(state) == digest(*before));
+  // Whichever thread checks the records (the reader stops checking at the bad one).
+  for (RecordChecks checks :
+       {RecordChecks::kBalanced, RecordChecks::kOnReader, RecordChecks::kOnFolder}) {
+    CAPTURE(static_cast<int>(checks));
+    // Stops at the record before it (recorded after `until`), though the read-ahead got further.
+    Registry early;
+    auto stopped =
+        fold(corrupted,
+             FoldRange{1, std::numeric_limits<uint64_t>::max(), log.recorded_at()[corrupt - 3]},
+             early, checks);
+    REQUIRE(stopped.is_ok());
+    CHECK(stopped->last_position == corrupt - 2);
+    Registry state;
+    auto summary = fold(corrupted, FoldRange{}, state, checks);
+    REQUIRE_FALSE(summary.is_ok());
+    CHECK(summary.status().code() == Code::kDataLoss);
+    CHECK(summary.status().message().find("position " + std::to_string(corrupt)) !=
+          std::string::npos);
+    // What was applied before it is there, and nothing after it.
+    CHECK(digest(state) == digest(*before));
+  }
 }
