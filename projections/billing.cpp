@@ -342,12 +342,18 @@ Result<Bill> compute_open_bill(const Registry& state, const std::string& payer, 
 
   // 1. Usage: per usage type, tiers applied to the organization's total, shared pro rata.
   static const MonthUsage kNoUsage;
-  const MonthUsage* month_usage = billing.usage_of(payer, month);
-  for (const auto& [type_name, type_usage] :
-       billing.sorted_types(month_usage ? *month_usage : kNoUsage)) {
+  const MonthUsage& month_usage = [&]() -> const MonthUsage& {
+    const MonthUsage* found = billing.usage_of(payer, month);
+    return found != nullptr ? *found : kNoUsage;
+  }();
+  const std::vector<std::pair<std::string_view, uint32_t>> rows = sorted_rows(state, month_usage);
+  std::vector<std::pair<std::string_view, int64_t>> accounts;
+  for (const auto& [type_name, type_usage] : billing.sorted_types(month_usage)) {
     const std::string usage_type(type_name);
-    const std::vector<std::pair<std::string_view, int64_t>> accounts =
-        sorted_accounts(state, *type_usage);
+    accounts.clear();
+    for (const auto& [account_id, row] : rows) {
+      if (const int64_t q = type_usage->quantity_of(row)) accounts.emplace_back(account_id, q);
+    }
     const Int128 quantity = type_usage->quantity;
     const PriceSchedule* schedule = billing.schedule_for(usage_type, month);
     if (schedule == nullptr) {
@@ -627,12 +633,29 @@ const TypeUsage* Billing::usage_of(std::string_view payer_id, Month month,
   return it == month_usage->types.end() ? nullptr : &it->second;
 }
 
-std::vector<std::pair<std::string_view, int64_t>> sorted_accounts(const Registry& state,
-                                                                  const TypeUsage& type_usage) {
-  std::vector<std::pair<std::string_view, int64_t>> sorted;
-  sorted.reserve(type_usage.accounts.size());
-  for (const auto& [index, quantity] : type_usage.accounts) {
-    sorted.emplace_back(state.account_ids[index], quantity);
+int64_t TypeUsage::add(uint32_t row, int64_t quantity) {
+  if (row >= by_row.size()) by_row.resize(row + 1);
+  int64_t& aggregate = by_row[row];
+  const bool was_empty = aggregate == 0;
+  aggregate += quantity;
+  this->quantity += quantity;
+  if (was_empty && aggregate != 0) ++entries;
+  if (!was_empty && aggregate == 0) --entries;
+  return aggregate;
+}
+
+uint32_t MonthUsage::row_of(uint32_t account_index) {
+  const auto [it, added] = rows.try_emplace(account_index, row_accounts.size());
+  if (added) row_accounts.push_back(account_index);
+  return it->second;
+}
+
+std::vector<std::pair<std::string_view, uint32_t>> sorted_rows(const Registry& state,
+                                                               const MonthUsage& month_usage) {
+  std::vector<std::pair<std::string_view, uint32_t>> sorted;
+  sorted.reserve(month_usage.row_accounts.size());
+  for (uint32_t row = 0; row < month_usage.row_accounts.size(); ++row) {
+    sorted.emplace_back(state.account_ids[month_usage.row_accounts[row]], row);
   }
   return by_name(std::move(sorted));
 }
@@ -640,9 +663,7 @@ std::vector<std::pair<std::string_view, int64_t>> sorted_accounts(const Registry
 size_t Billing::usage_entries() const {
   size_t entries = 0;
   for (const auto& [key, month_usage] : usage) {
-    for (const auto& [number, type_usage] : month_usage.types) {
-      entries += type_usage.accounts.size();
-    }
+    for (const auto& [number, type_usage] : month_usage.types) entries += type_usage.entries;
   }
   return entries;
 }
@@ -692,8 +713,7 @@ int64_t add_usage(Billing& billing, std::string_view payer, Month month, uint32_
   }
   TypeUsage* type_usage = found ? const_cast<TypeUsage*>(found->type_usage) : nullptr;
   if (type_usage == nullptr) type_usage = &month_usage->types[usage_type];
-  const int64_t aggregate = type_usage->accounts[account.index] += quantity;
-  type_usage->quantity += quantity;
+  const int64_t aggregate = type_usage->add(month_usage->row_of(account.index), quantity);
   // validate found a schedule for this usage type and month, and prices never go away.
   billing.reprice(*type_usage, *month_usage,
                   found ? *found->schedule : *billing.schedule_for(usage_type, month));
@@ -710,13 +730,11 @@ void take_back_usage(Billing& billing, std::string_view payer, Month month, uint
   auto type_it = month_usage.types.find(usage_type);
   if (type_it == month_usage.types.end()) return;
   TypeUsage& type_usage = type_it->second;
-  auto account_it = type_usage.accounts.find(account.index);
-  if (account_it == type_usage.accounts.end()) return;
-  const int64_t aggregate = account_it->second -= quantity;
-  type_usage.quantity -= quantity;
+  const std::optional<uint32_t> row = month_usage.find_row(account.index);
+  if (!row || type_usage.quantity_of(*row) < quantity) return;
+  type_usage.add(*row, -quantity);
   billing.reprice(type_usage, month_usage, *billing.schedule_for(usage_type, month));
-  if (aggregate == 0) type_usage.accounts.erase(account_it);
-  if (type_usage.accounts.empty()) {
+  if (type_usage.entries == 0) {
     month_usage.cost -= type_usage.cost;
     month_usage.types.erase(type_it);
   }
@@ -796,8 +814,11 @@ void UsagePrefetch::find_aggregate(size_t i) const {
   if (month_usage == nullptr) return;
   const std::optional<uint32_t> type = state_.billing.prices.number(usage_[i].usage_type);
   if (!type) return;
+  const std::optional<uint32_t> row = month_usage->find_row(account->index);
+  if (!row) return;
   if (auto it = month_usage->types.find(*type); it != month_usage->types.end()) {
-    it->second.accounts.prefetch(account->index);
+    const TypeUsage& type_usage = it->second;
+    if (*row < type_usage.by_row.size()) __builtin_prefetch(&type_usage.by_row[*row]);
   }
 }
 
@@ -1031,11 +1052,14 @@ LedgerWrites ledger_entries(const Registry& state) {
   LedgerWrites entries;
   const Billing& billing = state.billing;
   for (const auto& [key, month_usage] : billing.usage) {
+    const auto rows = sorted_rows(state, month_usage);
     for (const auto& [usage_type, type_usage] : billing.sorted_types(month_usage)) {
-      for (const auto& [account_id, quantity] : sorted_accounts(state, *type_usage)) {
-        entries.emplace_back(
-            ledger_keys::usage_key(key.payer_id, key.month, usage_type, account_id),
-            ledger_keys::encode_quantity(quantity));
+      for (const auto& [account_id, row] : rows) {
+        if (const int64_t quantity = type_usage->quantity_of(row)) {
+          entries.emplace_back(
+              ledger_keys::usage_key(key.payer_id, key.month, usage_type, account_id),
+              ledger_keys::encode_quantity(quantity));
+        }
       }
     }
   }

@@ -354,8 +354,11 @@ std::string encode_snapshot(const Registry& state) {
   // of format version 2, when they were two flat maps).
   w.u64(billing.usage_entries());
   for (const auto& [key, month_usage] : billing.usage) {
+    const auto rows = sorted_rows(state, month_usage);
     for (const auto& [usage_type, type_usage] : billing.sorted_types(month_usage)) {
-      for (const auto& [account_id, quantity] : sorted_accounts(state, *type_usage)) {
+      for (const auto& [account_id, row] : rows) {
+        const int64_t quantity = type_usage->quantity_of(row);
+        if (quantity == 0) continue;
         w.str(key.payer_id);
         w.i64(key.month);
         w.str(usage_type);
@@ -541,14 +544,14 @@ Result<Registry> decode_snapshot(std::string_view bytes) {
     if (!r.ok()) break;
     if (!usage_type) return corrupt("holds usage of a type with no price schedule");
     if (account == nullptr) return corrupt("holds usage of an account it does not hold");
-    TypeUsage& type_usage = billing.usage[std::move(key)].types[*usage_type];
+    MonthUsage& month_usage = billing.usage[std::move(key)];
+    TypeUsage& type_usage = month_usage.types[*usage_type];
     if (quantity <= 0 || type_usage.quantity > std::numeric_limits<int64_t>::max() - quantity) {
       return corrupt("holds a usage aggregate out of range");
     }
-    if (!type_usage.accounts.emplace(account->index, quantity).second) {
-      return corrupt("holds a usage aggregate twice");
-    }
-    type_usage.quantity += quantity;
+    const uint32_t row = month_usage.row_of(account->index);
+    if (type_usage.quantity_of(row) != 0) return corrupt("holds a usage aggregate twice");
+    type_usage.add(row, quantity);
   }
   for (uint64_t n = r.count(); n > 0 && r.ok(); --n) {
     CorrectionKey key;

@@ -218,6 +218,55 @@ TEST_CASE("usage: UsagePrefetch gives each event's account, found ahead while us
   CHECK(bill_of(log, kPayer, "2026-10").usage_types[0].quantity == applied * qty("1"));
 }
 
+TEST_CASE("usage: each account keeps its own quantities, in id order, when usage is taken back") {
+  Harness log = worked_example_organization();
+  // The member's usage comes first, so it has the first row of the month's aggregates.
+  const fb::EventT member_usage = usage_recorded(kMember, kTransfer, "7", "2026-10-03T00:00:00Z");
+  REQUIRE_OK(log.append(member_usage));
+  REQUIRE_OK(log.append(usage_recorded(kPayer, kTransfer, "5", "2026-10-04T00:00:00Z")));
+  Bill bill = bill_of(log, kPayer, "2026-10");
+  REQUIRE(bill.lines.size() == 2);
+  CHECK(bill.lines[0].account_id == kPayer);
+  CHECK(bill.lines[0].quantity == qty("5"));
+  CHECK(bill.lines[1].account_id == kMember);
+  CHECK(bill.lines[1].quantity == qty("7"));
+  // The state's value does not depend on which account came first.
+  Harness payer_first = worked_example_organization();
+  REQUIRE_OK(payer_first.append(usage_recorded(kPayer, kTransfer, "5", "2026-10-04T00:00:00Z")));
+  REQUIRE_OK(payer_first.append(member_usage));
+  CHECK(digest(payer_first.state()) == digest(log.state()));
+  CHECK(ledger_entries(payer_first.state()) == ledger_entries(log.state()));
+
+  // Taking the member's usage back (as a refused request does) leaves it no line and no
+  // aggregate: the state is the one without that usage.
+  Registry state = log.state();
+  const std::string bytes = pack_event(member_usage).bytes;
+  unapply_usage(state, *flatbuffers::GetRoot<fb::Event>(bytes.data()), -1);
+  log.restore(std::move(state));
+  CHECK(log.state().billing.usage_entries() == 1);
+  Harness without = worked_example_organization();
+  REQUIRE_OK(without.append(usage_recorded(kPayer, kTransfer, "5", "2026-10-04T00:00:00Z")));
+  CHECK(digest(log.state()) == digest(without.state()));
+  bill = bill_of(log, kPayer, "2026-10");
+  REQUIRE(bill.lines.size() == 1);
+  CHECK(bill.lines[0].account_id == kPayer);
+
+  // New usage of the member counts from nothing, and so does a decoded snapshot's.
+  REQUIRE_OK(log.append(usage_recorded(kMember, kTransfer, "2", "2026-10-05T00:00:00Z")));
+  auto decoded = decode_snapshot(encode_snapshot(log.state()));
+  REQUIRE(decoded.is_ok());
+  CHECK(digest(*decoded) == digest(log.state()));
+  for (const Registry* each : std::vector<const Registry*>{&log.state(), &*decoded}) {
+    auto again = compute_bill(*each, kPayer, parse_month("2026-10").value());
+    REQUIRE(again.is_ok());
+    REQUIRE(again->lines.size() == 2);
+    CHECK(again->lines[1].account_id == kMember);
+    CHECK(again->lines[1].quantity == qty("2"));
+    CHECK(again->usage_types[0].quantity == qty("7"));
+    CHECK(each->billing.usage_entries() == 2);
+  }
+}
+
 TEST_CASE("usage: validate takes the account found ahead only when it is the event's") {
   Harness log = worked_example_organization();
   const Account* payer = log.state().find_account(kPayer);
