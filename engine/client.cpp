@@ -8,6 +8,7 @@
 
 #include "engine/password_hash.h"
 #include "engine/server.h"
+#include "engine/transfer.h"
 #include "replay/record.h"
 
 namespace orgledger {
@@ -97,7 +98,7 @@ struct Client::Impl {
     if (tls) {
       asio::read(*tls, buffer, error);
     } else {
-      asio::read(resuming, buffer, error);
+      asio::read(resuming, buffer, TransferWhole{}, error);
     }
   }
   template <typename Buffer>
@@ -105,7 +106,7 @@ struct Client::Impl {
     if (tls) {
       asio::write(*tls, buffer, error);
     } else {
-      asio::write(resuming, buffer, error);
+      asio::write(resuming, buffer, TransferWhole{}, error);
     }
   }
 };

@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "engine/password_hash.h"
+#include "engine/transfer.h"
 #include "engine/wire.h"
 #include "projections/json_writer.h"
 #include "replay/fold.h"
@@ -237,7 +238,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (tls_) {
       asio::async_read(*tls_, buffer, asio::bind_executor(strand_, std::move(handler)));
     } else {
-      asio::async_read(socket_, buffer, asio::bind_executor(strand_, std::move(handler)));
+      asio::async_read(socket_, buffer, TransferWhole{},
+                       asio::bind_executor(strand_, std::move(handler)));
     }
   }
 
@@ -246,7 +248,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (tls_) {
       asio::async_write(*tls_, buffer, asio::bind_executor(strand_, std::move(handler)));
     } else {
-      asio::async_write(socket_, buffer, asio::bind_executor(strand_, std::move(handler)));
+      asio::async_write(socket_, buffer, TransferWhole{},
+                        asio::bind_executor(strand_, std::move(handler)));
     }
   }
 

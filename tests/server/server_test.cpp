@@ -1353,23 +1353,64 @@ class AlarmStorm {
 
 }  // namespace
 
+// Turns TLS on for a server and its clients, with a certificate made for the test in `directory`.
+void use_tls(const TempDir& directory, ServerOptions& options, ClientOptions& client_options) {
+  const std::string key = (directory.path() / "tls.key").string();
+  const std::string certificate = (directory.path() / "tls.crt").string();
+  const std::string command =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
+      "-subj /CN=orgledger-test -addext subjectAltName=IP:127.0.0.1 -keyout '" +
+      key + "' -out '" + certificate + "' 2>/dev/null";
+  REQUIRE(std::system(command.c_str()) == 0);
+  options.tls_cert_file = certificate;
+  options.tls_key_file = key;
+  client_options.tls_ca_file = certificate;
+}
+
+TEST_CASE("server: frames of megabytes arrive whole both ways, over plain TCP and TLS") {
+  TempDir directory;
+  ServerOptions options;
+  ClientOptions client_options;
+  SUBCASE("plain TCP") {}
+  SUBCASE("TLS") { use_tls(directory, options, client_options); }
+  TestServer server((directory.path() / "data").string(), options);
+  auto client = Client::connect(server.address(), client_options);
+  REQUIRE(client.is_ok());
+  REQUIRE((*client)->authenticate(Credentials{server.token(Role::kAdmin), "", "", ""}).is_ok());
+  REQUIRE((*client)->append(worked_example()).is_ok());
+  // Requests of 1,000 events (hundreds of KiB each) to the server...
+  constexpr uint32_t kRequests = 6;
+  for (uint32_t r = 0; r < kRequests; ++r) {
+    std::vector<AppendInput> events;
+    for (uint32_t i = 0; i < 1000; ++i) events.push_back(tiny_usage(r, i));
+    REQUIRE((*client)->append(events).is_ok());
+  }
+  const uint64_t head = worked_example().size() + kRequests * 1000;
+  // ...and every record in one answer of megabytes, equal to the same records read 100 at a time.
+  auto whole = (*client)->read(1, 100000);
+  REQUIRE(whole.is_ok());
+  REQUIRE(whole->size() == head);
+  size_t bytes = 0;
+  for (const wire::StoredRecordCopy& record : *whole) bytes += record.bytes.size();
+  CHECK(bytes > 1024 * 1024);
+  for (uint64_t from = 1; from <= head; from += 100) {
+    auto part = (*client)->read(from, 100);
+    REQUIRE(part.is_ok());
+    REQUIRE(!part->empty());
+    for (const wire::StoredRecordCopy& record : *part) {
+      REQUIRE(record.position <= head);
+      CHECK(record.bytes == (*whole)[record.position - 1].bytes);
+      CHECK((*whole)[record.position - 1].position == record.position);
+    }
+  }
+}
+
 TEST_CASE("client: calls that a signal interrupts are resumed, not failed") {
   TempDir directory;
   ServerOptions options;
   ClientOptions client_options;
   SUBCASE("plain TCP") {}
-  SUBCASE("TLS") {
-    const std::string key = (directory.path() / "tls.key").string();
-    const std::string certificate = (directory.path() / "tls.crt").string();
-    const std::string command =
-        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
-        "-subj /CN=orgledger-test -addext subjectAltName=IP:127.0.0.1 -keyout '" +
-        key + "' -out '" + certificate + "' 2>/dev/null";
-    REQUIRE(std::system(command.c_str()) == 0);
-    options.tls_cert_file = certificate;
-    options.tls_key_file = key;
-    client_options.tls_ca_file = certificate;
-  }
+  SUBCASE("TLS") { use_tls(directory, options, client_options); }
   AlarmStorm storm;
   TestServer server((directory.path() / "data").string(), options);
   const std::string address = server.address();
