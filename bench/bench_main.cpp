@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <boost/asio.hpp>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -23,6 +24,7 @@
 #include "bench/workload.h"
 #include "engine/client.h"
 #include "engine/store.h"
+#include "engine/transfer.h"
 #include "projections/json_writer.h"
 #include "projections/ledger_keys.h"
 #include "replay/fold.h"
@@ -311,6 +313,55 @@ int run_query(const Workload& workload, const Connection& where, int requests, i
       .field("summary_p99_us", fmt::format("{:.0f}", percentile(summary.latencies, 99)))
       .field("summary_bytes", static_cast<uint64_t>(summary.first.size()))
       .field("settled_after_ms", fmt::format("{:.0f}", settled_ms))
+      .end_object();
+  report(out);
+  return 0;
+}
+
+// loopback: the floor under the query's figures. As many bytes as the bill, sent whole over a
+// loopback TCP connection in answer to a one-byte request, `requests` times one after another,
+// with nothing computed, framed or checked, each system call handed all that is left (as the
+// server and the client do): what the kernel's copies and the two threads' wake-ups alone cost
+// on this machine.
+int run_loopback(uint64_t bytes, int requests) {
+  namespace asio = boost::asio;
+  using asio::ip::tcp;
+  asio::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+  const std::string answer(bytes, 'x');
+  std::thread server([&] {
+    boost::system::error_code error;
+    tcp::socket socket(io);
+    acceptor.accept(socket, error);
+    if (error) die("loopback: accept: " + error.message());
+    socket.set_option(tcp::no_delay(true));
+    char request = 0;
+    while (asio::read(socket, asio::buffer(&request, 1), error) == 1) {
+      asio::write(socket, asio::buffer(answer), TransferWhole{}, error);
+      if (error) break;
+    }
+  });
+  tcp::socket client(io);
+  client.connect(acceptor.local_endpoint());
+  client.set_option(tcp::no_delay(true));
+  std::vector<char> received(bytes);
+  std::vector<double> latencies;
+  for (int r = 0; r < requests; ++r) {
+    const auto sent = Clock::now();
+    asio::write(client, asio::buffer("q", 1));
+    asio::read(client, asio::buffer(received), TransferWhole{});
+    latencies.push_back(std::chrono::duration<double, std::micro>(Clock::now() - sent).count());
+    if (received.front() != 'x' || received.back() != 'x') die("loopback: the answer changed");
+  }
+  client.close();
+  server.join();
+  JsonWriter out;
+  out.begin_object()
+      .field("scenario", "loopback")
+      .field("requests", static_cast<uint64_t>(requests))
+      .field("bytes", bytes)
+      .field("p50_us", fmt::format("{:.0f}", percentile(latencies, 50)))
+      .field("p99_us", fmt::format("{:.0f}", percentile(latencies, 99)))
       .end_object();
   report(out);
   return 0;
@@ -772,6 +823,13 @@ int main(int argc, char** argv) {
                    "first wait until RocksDB's flushes and compactions are done, at most this "
                    "many seconds")
       ->check(CLI::Range(1, 3600));
+  uint64_t loopback_bytes = 0;
+  auto* loopback = app.add_subcommand(
+      "loopback", "baseline: as many bytes as the bill over loopback TCP, nothing else");
+  loopback->add_option("--bytes", loopback_bytes)->required()->check(CLI::Range(1, 1 << 30));
+  loopback->add_option("--requests", requests)
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
   auto* digest_command = app.add_subcommand("digest", "the served state's digest");
   connection_options(digest_command);
   std::string data;
@@ -822,6 +880,7 @@ int main(int argc, char** argv) {
                      per_connection);
   if (query->parsed()) return run_query(*workload, where, requests, settle_seconds);
   if (digest_command->parsed()) return run_digest(where);
+  if (loopback->parsed()) return run_loopback(loopback_bytes, requests);
   if (replay->parsed()) return run_replay(data, false);
   if (verify->parsed()) return run_replay(data, true);
   if (rocksdb_command->parsed()) {
