@@ -341,15 +341,18 @@ int run_loopback(uint64_t bytes, int requests) {
       if (error) break;
     }
   });
+  boost::system::error_code error;
   tcp::socket client(io);
-  client.connect(acceptor.local_endpoint());
+  client.connect(acceptor.local_endpoint(), error);
+  if (error) die("loopback: connect: " + error.message());
   client.set_option(tcp::no_delay(true));
   std::vector<char> received(bytes);
   std::vector<double> latencies;
   for (int r = 0; r < requests; ++r) {
     const auto sent = Clock::now();
-    asio::write(client, asio::buffer("q", 1));
-    asio::read(client, asio::buffer(received), TransferWhole{});
+    asio::write(client, asio::buffer("q", 1), error);
+    if (!error) asio::read(client, asio::buffer(received), TransferWhole{}, error);
+    if (error) die("loopback: " + error.message());
     latencies.push_back(std::chrono::duration<double, std::micro>(Clock::now() - sent).count());
     if (received.front() != 'x' || received.back() != 'x') die("loopback: the answer changed");
   }
