@@ -1351,8 +1351,6 @@ class AlarmStorm {
   struct sigaction action_before_ {};
 };
 
-}  // namespace
-
 // Turns TLS on for a server and its clients, with a certificate made for the test in `directory`.
 void use_tls(const TempDir& directory, ServerOptions& options, ClientOptions& client_options) {
   const std::string key = (directory.path() / "tls.key").string();
@@ -1366,6 +1364,8 @@ void use_tls(const TempDir& directory, ServerOptions& options, ClientOptions& cl
   options.tls_key_file = key;
   client_options.tls_ca_file = certificate;
 }
+
+}  // namespace
 
 TEST_CASE("server: frames of megabytes arrive whole both ways, over plain TCP and TLS") {
   TempDir directory;
