@@ -127,6 +127,13 @@ AppendInput tiny_usage(uint32_t client, uint32_t index) {
                                  "DataTransfer-Out-GB", "0.000001", "2026-10-10T00:00:00Z"));
 }
 
+// An engine that stores on `disk`, whose faults the test switches on and off.
+EngineOptions on_disk(const FaultyDisk& disk) {
+  EngineOptions options;
+  options.store.env = disk.env;
+  return options;
+}
+
 // A raw TCP connection, for frames no well-behaved client would send.
 struct RawConnection {
   boost::asio::io_context io;
@@ -498,9 +505,7 @@ TEST_CASE("server: bad frames get an error or a close, nothing is stored, others
 TEST_CASE("server: on a failing disk appends answer the fault, queries are served, then it heals") {
   TempDir dir;
   FaultyDisk disk = make_faulty_disk();
-  EngineOptions engine_options;
-  engine_options.store.env = disk.env;
-  TestServer server(dir.str(), {}, std::move(engine_options));
+  TestServer server(dir.str(), {}, on_disk(disk));
   auto writer = server.client();
   REQUIRE(writer->append(worked_example()).is_ok());
   auto reader = server.client_as(Role::kAuditor);
@@ -533,9 +538,7 @@ TEST_CASE(
     "retries store nothing twice, and the state equals a replay") {
   TempDir dir;
   FaultyDisk disk = make_faulty_disk();
-  EngineOptions engine_options;
-  engine_options.store.env = disk.env;
-  TestServer server(dir.str(), {}, std::move(engine_options));
+  TestServer server(dir.str(), {}, on_disk(disk));
   REQUIRE(server.client()->append(worked_example()).is_ok());
 
   constexpr uint32_t kWriters = 4;
@@ -859,9 +862,7 @@ TEST_CASE(
     "work again once it reopens") {
   TempDir dir;
   FaultyDisk disk = make_faulty_disk();
-  EngineOptions engine_options;
-  engine_options.store.env = disk.env;
-  TestServer server(dir.str(), {}, std::move(engine_options));
+  TestServer server(dir.str(), {}, on_disk(disk));
   auto client = server.client();
   REQUIRE(client->append(worked_example()).is_ok());
 
