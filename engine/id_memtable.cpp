@@ -252,6 +252,7 @@ class IdMemTable final : public MemTableRep {
     }
     void Prev() override { at_ = nullptr; }
     void Seek(const Slice& internal_key, const char* /*memtable_key*/) override {
+      table_.look_ahead(internal_key);
       at_ = table_.first_of_key(internal_key, [&](const char* entry) {
         return table_.compare_(entry, internal_key) >= 0;
       });
@@ -266,6 +267,30 @@ class IdMemTable final : public MemTableRep {
     const IdMemTable& table_;
     const char* at_ = nullptr;
   };
+
+  // How far ahead look_ahead asks for a declared key's slot; its entry is asked for when it is
+  // half as far, by then reading the slot from the cache.
+  static constexpr size_t kSlotAhead = 16;
+
+  // When this thread declared the keys it overwrites (KeysAhead) and `internal_key` is the next
+  // of them: asks the memory for the slot of the key kSlotAhead places on, and for the entries
+  // of the key kSlotAhead / 2 places on. Called by the inserting thread only, the one thread
+  // that changes slots_: it reads them without the lock.
+  void look_ahead(const Slice& internal_key) const {
+    KeysAhead* keys = KeysAhead::of_this_thread();
+    if (keys == nullptr || internal_key.size() < 8) return;
+    if (!keys->pass(std::string_view(internal_key.data(), internal_key.size() - 8))) return;
+    const size_t mask = slots_.size() - 1;
+    if (std::optional<std::string_view> far = keys->ahead(kSlotAhead)) {
+      __builtin_prefetch(&slots_[hash_of(*far) & mask]);
+    }
+    if (std::optional<std::string_view> near = keys->ahead(kSlotAhead / 2)) {
+      const size_t hash = hash_of(*near);
+      for (size_t at = hash & mask; slots_[at].entry != nullptr; at = (at + 1) & mask) {
+        if (slots_[at].hash == hash) __builtin_prefetch(slots_[at].entry);
+      }
+    }
+  }
 
   // The first entry, in the memtable's order, of the user key of `internal_key` that `after`
   // accepts; nullptr when there is none.
@@ -439,7 +464,29 @@ bool self_test(bool in_place) {
   return ok && !bad_lookup.load();
 }
 
+thread_local KeysAhead* declared_keys = nullptr;
+
 }  // namespace
+
+KeysAhead::KeysAhead(std::span<const std::pair<std::string, std::string>> writes)
+    : writes_(writes), outer_(declared_keys) {
+  declared_keys = this;
+}
+
+KeysAhead::~KeysAhead() { declared_keys = outer_; }
+
+KeysAhead* KeysAhead::of_this_thread() { return declared_keys; }
+
+bool KeysAhead::pass(std::string_view user_key) {
+  if (passed_ >= writes_.size() || writes_[passed_].first != user_key) return false;
+  ++passed_;
+  return true;
+}
+
+std::optional<std::string_view> KeysAhead::ahead(size_t distance) const {
+  if (passed_ == 0 || passed_ - 1 + distance >= writes_.size()) return std::nullopt;
+  return writes_[passed_ - 1 + distance].first;
+}
 
 MemTableRep* IdMemTableFactory::CreateMemTableRep(const MemTableRep::KeyComparator& compare,
                                                   rocksdb::Allocator* allocator,

@@ -3,6 +3,11 @@
 #include <rocksdb/memtablerep.h>
 
 #include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
 
 namespace orgledger {
 
@@ -35,6 +40,33 @@ class IdMemTableFactory final : public rocksdb::MemTableRepFactory {
 
  private:
   bool in_place_;
+};
+
+// The keys a thread is about to overwrite in an in-place family, in the order its next write
+// batch puts them (Store::append's ledger entries), declared for as long as this object lives.
+// While the memtable overwrites one, it asks the memory for what the keys some places further on
+// will read: their slots in its table, then their entries. Each aggregate's overwrite otherwise
+// waited on both (the writer thread's largest item under bulk load once the ids' inserts were
+// prefetched). Only a hint: a key written out of that order is found as any other, and nothing
+// is looked ahead after it.
+class KeysAhead {
+ public:
+  explicit KeysAhead(std::span<const std::pair<std::string, std::string>> writes);
+  ~KeysAhead();
+  KeysAhead(const KeysAhead&) = delete;
+  KeysAhead& operator=(const KeysAhead&) = delete;
+
+  // The declaration of this thread, or nullptr.
+  static KeysAhead* of_this_thread();
+  // Moves past `user_key` when it is the next key declared, and says whether it was.
+  bool pass(std::string_view user_key);
+  // The key `distance` places after the one passed last, when there is one.
+  std::optional<std::string_view> ahead(size_t distance) const;
+
+ private:
+  std::span<const std::pair<std::string, std::string>> writes_;
+  size_t passed_ = 0;
+  KeysAhead* outer_;  // the thread's declaration before this one
 };
 
 // True when the memtable works with the RocksDB this program runs with: a point lookup reads

@@ -624,6 +624,9 @@ Status Store::append(const std::vector<NewRecord>& records, const LedgerWrites& 
   // The single writer: a batch refused for an earlier background error is written once more
   // (and built again: the family handles change when the store reopens).
   constexpr bool kResume = true;
+  // The ledger's memtable overwrites its aggregates in the order the batch puts them, and looks
+  // ahead in it.
+  KeysAhead ledger_ahead(ledger);
   ORGLEDGER_RETURN_IF_ERROR(write_synced(
       "cannot write events",
       [&](rocksdb::WriteBatch& batch) {

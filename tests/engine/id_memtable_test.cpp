@@ -7,12 +7,15 @@
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/statistics.h>
+#include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <memory>
 #include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -182,6 +185,68 @@ TEST_CASE("id memtable: in place, a value rewritten at its size stays one entry"
   db.reset();
   db = open_db(dir.str(), 4 << 20, /*in_place=*/true);
   CHECK(get(*db, "u-aggregate") == "1");
+}
+
+TEST_CASE("id memtable: keys declared ahead are passed in order, and only on their thread") {
+  const std::vector<std::pair<std::string, std::string>> writes = {
+      {"a", "1"}, {"b", "2"}, {"c", "3"}};
+  CHECK(KeysAhead::of_this_thread() == nullptr);
+  {
+    KeysAhead outer(writes);
+    CHECK(KeysAhead::of_this_thread() == &outer);
+    CHECK(!outer.ahead(1));   // nothing passed yet
+    CHECK(!outer.pass("b"));  // not the next one
+    CHECK(outer.pass("a"));
+    CHECK(outer.ahead(0) == "a");
+    CHECK(outer.ahead(2) == "c");
+    CHECK(!outer.ahead(3));
+    {
+      const std::span<const std::pair<std::string, std::string>> last(&writes[2], 1);
+      KeysAhead inner(last);
+      CHECK(KeysAhead::of_this_thread() == &inner);
+      CHECK(inner.pass("c"));
+      CHECK(!inner.pass("c"));  // past the end
+    }
+    CHECK(KeysAhead::of_this_thread() == &outer);
+    CHECK(outer.pass("b"));
+    CHECK(outer.ahead(1) == "c");
+    const KeysAhead* elsewhere = &outer;
+    std::thread([&] { elsewhere = KeysAhead::of_this_thread(); }).join();
+    CHECK(elsewhere == nullptr);
+  }
+  CHECK(KeysAhead::of_this_thread() == nullptr);
+}
+
+TEST_CASE("id memtable: in place, overwrites with keys declared ahead, in order or not") {
+  const uint64_t seed = property_seed();
+  MESSAGE("property seed ", seed, " (rerun with ORGLEDGER_SEED=", seed, ")");
+  std::mt19937_64 random(seed);
+  TempDir dir;
+  auto db = open_db(dir.str(), 4 << 20, /*in_place=*/true);
+  std::map<std::string, std::string> model;
+  std::vector<std::pair<std::string, std::string>> writes;
+  for (int n = 0; n < 600; ++n) writes.emplace_back("ledger-" + std::to_string(n), "");
+  for (int round = 0; round < 8; ++round) {
+    CAPTURE(round);
+    std::shuffle(writes.begin(), writes.end(), random);
+    for (auto& [key, value] : writes) value = std::to_string(10000000 + random() % 90000000);
+    // Declared as written; shuffled again (the batch out of the declared order); a prefix only.
+    std::vector<std::pair<std::string, std::string>> declared = writes;
+    if (round % 3 == 1) std::shuffle(declared.begin(), declared.end(), random);
+    if (round % 3 == 2) declared.resize(declared.size() / 3);
+    KeysAhead ahead(declared);
+    rocksdb::WriteBatch batch;
+    for (const auto& [key, value] : writes) {
+      REQUIRE(batch.Put(key, value).ok());
+      model[key] = value;
+    }
+    REQUIRE(db->Write(rocksdb::WriteOptions(), &batch).ok());
+    for (const auto& [key, value] : model) REQUIRE(get(*db, key) == value);
+  }
+  uint64_t entries = 0;
+  REQUIRE(db->GetIntProperty("rocksdb.num-entries-active-mem-table", &entries));
+  CHECK(entries == model.size());  // every overwrite in place
+  CHECK(scan(*db) == model);
 }
 
 TEST_CASE("id memtable: a reader beside the writer finds every acknowledged key") {
