@@ -351,9 +351,9 @@ Result<Bill> compute_open_bill(const Registry& state, const std::string& payer, 
   for (const auto& [type_name, type_usage] : billing.sorted_types(month_usage)) {
     const std::string usage_type(type_name);
     accounts.clear();
-    for (const auto& [account_id, row] : rows) {
-      if (const int64_t q = type_usage->quantity_of(row)) accounts.emplace_back(account_id, q);
-    }
+    for_each_quantity(rows, *type_usage, [&](std::string_view account_id, int64_t quantity) {
+      accounts.emplace_back(account_id, quantity);
+    });
     const Int128 quantity = type_usage->quantity;
     const PriceSchedule* schedule = billing.schedule_for(usage_type, month);
     if (schedule == nullptr) {
@@ -1054,13 +1054,11 @@ LedgerWrites ledger_entries(const Registry& state) {
   for (const auto& [key, month_usage] : billing.usage) {
     const auto rows = sorted_rows(state, month_usage);
     for (const auto& [usage_type, type_usage] : billing.sorted_types(month_usage)) {
-      for (const auto& [account_id, row] : rows) {
-        if (const int64_t quantity = type_usage->quantity_of(row)) {
-          entries.emplace_back(
-              ledger_keys::usage_key(key.payer_id, key.month, usage_type, account_id),
-              ledger_keys::encode_quantity(quantity));
-        }
-      }
+      for_each_quantity(rows, *type_usage, [&](std::string_view account_id, int64_t quantity) {
+        entries.emplace_back(
+            ledger_keys::usage_key(key.payer_id, key.month, usage_type, account_id),
+            ledger_keys::encode_quantity(quantity));
+      });
     }
   }
   for (const auto& [key, quantity] : billing.late) {

@@ -481,6 +481,16 @@ struct Registry {
 std::vector<std::pair<std::string_view, uint32_t>> sorted_rows(const Registry& state,
                                                                const MonthUsage& month_usage);
 
+// Calls visit(account id, quantity) for each of `rows` (sorted_rows of the month of
+// `type_usage`) with a quantity of that usage type, in the order of `rows`.
+template <typename Visit>
+void for_each_quantity(const std::vector<std::pair<std::string_view, uint32_t>>& rows,
+                       const TypeUsage& type_usage, Visit visit) {
+  for (const auto& [account_id, row] : rows) {
+    if (const int64_t quantity = type_usage.quantity_of(row)) visit(account_id, quantity);
+  }
+}
+
 // Puts to the `ledger` column family, in order, produced by apply (see ledger_keys.h).
 using LedgerWrites = std::vector<std::pair<std::string, std::string>>;
 

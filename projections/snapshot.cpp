@@ -356,15 +356,13 @@ std::string encode_snapshot(const Registry& state) {
   for (const auto& [key, month_usage] : billing.usage) {
     const auto rows = sorted_rows(state, month_usage);
     for (const auto& [usage_type, type_usage] : billing.sorted_types(month_usage)) {
-      for (const auto& [account_id, row] : rows) {
-        const int64_t quantity = type_usage->quantity_of(row);
-        if (quantity == 0) continue;
+      for_each_quantity(rows, *type_usage, [&](std::string_view account_id, int64_t quantity) {
         w.str(key.payer_id);
         w.i64(key.month);
         w.str(usage_type);
         w.str(account_id);
         w.i64(quantity);
-      }
+      });
     }
   }
   w.u64(billing.late.size());
