@@ -252,10 +252,11 @@ class IdMemTable final : public MemTableRep {
     }
     void Prev() override { at_ = nullptr; }
     void Seek(const Slice& internal_key, const char* /*memtable_key*/) override {
-      table_.look_ahead(internal_key);
-      at_ = table_.first_of_key(internal_key, [&](const char* entry) {
-        return table_.compare_(entry, internal_key) >= 0;
-      });
+      const std::optional<size_t> declared_hash = table_.look_ahead(internal_key);
+      at_ = table_.first_of_key(
+          internal_key,
+          [&](const char* entry) { return table_.compare_(entry, internal_key) >= 0; },
+          declared_hash);
     }
     void SeekForPrev(const Slice& /*internal_key*/, const char* /*memtable_key*/) override {
       at_ = nullptr;
@@ -274,33 +275,39 @@ class IdMemTable final : public MemTableRep {
 
   // When this thread declared the keys it overwrites (KeysAhead) and `internal_key` is the next
   // of them: asks the memory for the slot of the key kSlotAhead places on, and for the entries
-  // of the key kSlotAhead / 2 places on. Called by the inserting thread only, the one thread
-  // that changes slots_: it reads them without the lock.
-  void look_ahead(const Slice& internal_key) const {
+  // of the key kSlotAhead / 2 places on, and returns the hash of `internal_key`'s user key.
+  // Called by the inserting thread only, the one thread that changes slots_: it reads them
+  // without the lock.
+  std::optional<size_t> look_ahead(const Slice& internal_key) const {
     KeysAhead* keys = KeysAhead::of_this_thread();
-    if (keys == nullptr || internal_key.size() < 8) return;
-    if (!keys->pass(std::string_view(internal_key.data(), internal_key.size() - 8))) return;
+    if (keys == nullptr || internal_key.size() < 8) return std::nullopt;
+    const std::optional<size_t> hash =
+        keys->pass(std::string_view(internal_key.data(), internal_key.size() - 8));
+    if (!hash) return std::nullopt;
     const size_t mask = slots_.size() - 1;
-    if (std::optional<std::string_view> far = keys->ahead(kSlotAhead)) {
-      __builtin_prefetch(&slots_[hash_of(*far) & mask]);
+    if (std::optional<KeysAhead::Declared> far = keys->ahead(kSlotAhead)) {
+      __builtin_prefetch(&slots_[far->hash & mask]);
     }
-    if (std::optional<std::string_view> near = keys->ahead(kSlotAhead / 2)) {
-      const size_t hash = hash_of(*near);
-      for (size_t at = hash & mask; slots_[at].entry != nullptr; at = (at + 1) & mask) {
-        if (slots_[at].hash == hash) __builtin_prefetch(slots_[at].entry);
+    if (std::optional<KeysAhead::Declared> near = keys->ahead(kSlotAhead / 2)) {
+      for (size_t at = near->hash & mask; slots_[at].entry != nullptr; at = (at + 1) & mask) {
+        if (slots_[at].hash == near->hash) __builtin_prefetch(slots_[at].entry);
       }
     }
+    return hash;
   }
 
   // The first entry, in the memtable's order, of the user key of `internal_key` that `after`
-  // accepts; nullptr when there is none.
+  // accepts; nullptr when there is none. `known_hash`: that user key's hash, when the caller
+  // has it.
   template <typename After>
-  const char* first_of_key(const Slice& internal_key, After after) const {
+  const char* first_of_key(const Slice& internal_key, After after,
+                           std::optional<size_t> known_hash = std::nullopt) const {
     if (internal_key.size() < 8) return nullptr;
     const std::string_view user_key(internal_key.data(), internal_key.size() - 8);
+    const size_t hash = known_hash ? *known_hash : hash_of(user_key);
     const char* first = nullptr;
     std::shared_lock lock(mutex_);
-    for_each_match(user_key, hash_of(user_key), [&](const char* entry) {
+    for_each_match(user_key, hash, [&](const char* entry) {
       if (after(entry) && (first == nullptr || compare_(entry, first) < 0)) first = entry;
     });
     return first;
@@ -470,6 +477,8 @@ thread_local KeysAhead* declared_keys = nullptr;
 
 KeysAhead::KeysAhead(std::span<const std::pair<std::string, std::string>> writes)
     : writes_(writes), outer_(declared_keys) {
+  hashes_.reserve(writes_.size());
+  for (const auto& [key, value] : writes_) hashes_.push_back(hash_of(key));
   declared_keys = this;
 }
 
@@ -477,15 +486,15 @@ KeysAhead::~KeysAhead() { declared_keys = outer_; }
 
 KeysAhead* KeysAhead::of_this_thread() { return declared_keys; }
 
-bool KeysAhead::pass(std::string_view user_key) {
-  if (passed_ >= writes_.size() || writes_[passed_].first != user_key) return false;
-  ++passed_;
-  return true;
+std::optional<size_t> KeysAhead::pass(std::string_view user_key) {
+  if (passed_ >= writes_.size() || writes_[passed_].first != user_key) return std::nullopt;
+  return hashes_[passed_++];
 }
 
-std::optional<std::string_view> KeysAhead::ahead(size_t distance) const {
+std::optional<KeysAhead::Declared> KeysAhead::ahead(size_t distance) const {
   if (passed_ == 0 || passed_ - 1 + distance >= writes_.size()) return std::nullopt;
-  return writes_[passed_ - 1 + distance].first;
+  const size_t at = passed_ - 1 + distance;
+  return Declared{writes_[at].first, hashes_[at]};
 }
 
 MemTableRep* IdMemTableFactory::CreateMemTableRep(const MemTableRep::KeyComparator& compare,

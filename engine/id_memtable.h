@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace orgledger {
 
@@ -48,7 +49,7 @@ class IdMemTableFactory final : public rocksdb::MemTableRepFactory {
 // will read: their slots in its table, then their entries. Each aggregate's overwrite otherwise
 // waited on both (the writer thread's largest item under bulk load once the ids' inserts were
 // prefetched). Only a hint: a key written out of that order is found as any other, and nothing
-// is looked ahead after it.
+// is looked ahead after it. Each key is hashed once, when declared, as the memtable hashes it.
 class KeysAhead {
  public:
   explicit KeysAhead(std::span<const std::pair<std::string, std::string>> writes);
@@ -56,15 +57,22 @@ class KeysAhead {
   KeysAhead(const KeysAhead&) = delete;
   KeysAhead& operator=(const KeysAhead&) = delete;
 
+  struct Declared {
+    std::string_view key;
+    size_t hash;
+  };
+
   // The declaration of this thread, or nullptr.
   static KeysAhead* of_this_thread();
-  // Moves past `user_key` when it is the next key declared, and says whether it was.
-  bool pass(std::string_view user_key);
+  // Moves past `user_key` when it is the next key declared, and returns its hash; nullopt when
+  // it is not.
+  std::optional<size_t> pass(std::string_view user_key);
   // The key `distance` places after the one passed last, when there is one.
-  std::optional<std::string_view> ahead(size_t distance) const;
+  std::optional<Declared> ahead(size_t distance) const;
 
  private:
   std::span<const std::pair<std::string, std::string>> writes_;
+  std::vector<size_t> hashes_;  // of writes_' keys
   size_t passed_ = 0;
   KeysAhead* outer_;  // the thread's declaration before this one
 };

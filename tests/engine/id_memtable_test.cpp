@@ -196,20 +196,30 @@ TEST_CASE("id memtable: keys declared ahead are passed in order, and only on the
     CHECK(KeysAhead::of_this_thread() == &outer);
     CHECK(!outer.ahead(1));   // nothing passed yet
     CHECK(!outer.pass("b"));  // not the next one
-    CHECK(outer.pass("a"));
-    CHECK(outer.ahead(0) == "a");
-    CHECK(outer.ahead(2) == "c");
+    const std::optional<size_t> hash_of_a = outer.pass("a");
+    REQUIRE(hash_of_a);
+    REQUIRE(outer.ahead(0));
+    CHECK(outer.ahead(0)->key == "a");
+    CHECK(outer.ahead(0)->hash == *hash_of_a);
+    REQUIRE(outer.ahead(2));
+    CHECK(outer.ahead(2)->key == "c");
+    CHECK(outer.ahead(2)->hash != *hash_of_a);
     CHECK(!outer.ahead(3));
+    size_t hash_of_c = 0;
     {
       const std::span<const std::pair<std::string, std::string>> last(&writes[2], 1);
       KeysAhead inner(last);
       CHECK(KeysAhead::of_this_thread() == &inner);
-      CHECK(inner.pass("c"));
+      const std::optional<size_t> passed_c = inner.pass("c");
+      REQUIRE(passed_c);
+      hash_of_c = *passed_c;
       CHECK(!inner.pass("c"));  // past the end
     }
     CHECK(KeysAhead::of_this_thread() == &outer);
     CHECK(outer.pass("b"));
-    CHECK(outer.ahead(1) == "c");
+    REQUIRE(outer.ahead(1));
+    CHECK(outer.ahead(1)->key == "c");
+    CHECK(outer.ahead(1)->hash == hash_of_c);  // a key's hash, whichever declaration holds it
     const KeysAhead* elsewhere = &outer;
     std::thread([&] { elsewhere = KeysAhead::of_this_thread(); }).join();
     CHECK(elsewhere == nullptr);
