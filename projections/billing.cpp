@@ -1054,11 +1054,14 @@ LedgerWrites ledger_entries(const Registry& state) {
   for (const auto& [key, month_usage] : billing.usage) {
     const auto rows = sorted_rows(state, month_usage);
     for (const auto& [usage_type, type_usage] : billing.sorted_types(month_usage)) {
-      for_each_quantity(rows, *type_usage, [&](std::string_view account_id, int64_t quantity) {
+      // Structured bindings are captured by init-capture (C++20 clang refuses them otherwise).
+      auto add = [&entries, &payer_month = key, type_name = usage_type](std::string_view account_id,
+                                                                        int64_t quantity) {
         entries.emplace_back(
-            ledger_keys::usage_key(key.payer_id, key.month, usage_type, account_id),
+            ledger_keys::usage_key(payer_month.payer_id, payer_month.month, type_name, account_id),
             ledger_keys::encode_quantity(quantity));
-      });
+      };
+      for_each_quantity(rows, *type_usage, add);
     }
   }
   for (const auto& [key, quantity] : billing.late) {

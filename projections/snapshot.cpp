@@ -356,13 +356,16 @@ std::string encode_snapshot(const Registry& state) {
   for (const auto& [key, month_usage] : billing.usage) {
     const auto rows = sorted_rows(state, month_usage);
     for (const auto& [usage_type, type_usage] : billing.sorted_types(month_usage)) {
-      for_each_quantity(rows, *type_usage, [&](std::string_view account_id, int64_t quantity) {
-        w.str(key.payer_id);
-        w.i64(key.month);
-        w.str(usage_type);
+      // Structured bindings are captured by init-capture (C++20 clang refuses them otherwise).
+      auto put = [&w, &payer_month = key, type_name = usage_type](std::string_view account_id,
+                                                                  int64_t quantity) {
+        w.str(payer_month.payer_id);
+        w.i64(payer_month.month);
+        w.str(type_name);
         w.str(account_id);
         w.i64(quantity);
-      });
+      };
+      for_each_quantity(rows, *type_usage, put);
     }
   }
   w.u64(billing.late.size());
