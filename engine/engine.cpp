@@ -371,9 +371,16 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
           input.packed ? *input.packed : packed_here.emplace(pack_event(input.event));
       const Hash& content = packed.content_hash;
       std::optional<EventIdEntry> known = known_before[index];
+      // A new id is claimed for this event in the one lookup that also finds it when an earlier
+      // event of this request used it (known_before holds every other use). The claim is
+      // withdrawn if the event is refused.
+      std::optional<EventIdMap::iterator> claimed;
       if (!known) {
-        // The same id earlier in this request (known_before holds every other).
-        if (auto it = unfinished_ids_.find(input.event_id); it != unfinished_ids_.end()) {
+        auto [it, inserted] = unfinished_ids_.try_emplace(
+            input.event_id, EventIdEntry{request_head.position + 1, content});
+        if (inserted) {
+          claimed = it;
+        } else {
           known = it->second;
         }
       }
@@ -398,15 +405,16 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
                                    request_head.hash, packed.bytes);
       record.record_hash = sha256(record.bytes);
       const fb::EventRecord* root = fb::GetEventRecord(record.bytes.data());
-      const Account* account_ahead = ahead ? ahead->account(index) : nullptr;
+      const UsageFound found_ahead = ahead ? ahead->found(index) : UsageFound{};
       const EventContext context{record.position, recorded_at,   actor,
-                                 &ledger_writes,  &usage_lookup, account_ahead};
+                                 &ledger_writes,  &usage_lookup, found_ahead};
       // Who may append it, then whether it is valid, then its secret (which needs the
       // account the validation found).
       Status accepted = authorize_append(state, *root->event(), request.principal);
       if (accepted.is_ok()) accepted = validate(state, *root->event(), context);
       if (accepted.is_ok()) accepted = take_secret(state, input, recorded_at, credential_writes);
       if (!accepted.is_ok()) {
+        unfinished_ids_.erase(*claimed);
         fail(index, std::move(accepted));
         break;
       }
@@ -422,7 +430,6 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
       apply(state, *root->event(), context);
       if (!scratch) live_state_changed = true;
       request_head = Head{record.position, record.record_hash};
-      unfinished_ids_.emplace(input.event_id, EventIdEntry{record.position, content});
       outcome.positions[index] = record.position;
       records.push_back(std::move(record));
     }

@@ -110,7 +110,7 @@ int64_t on_time_usage_of(const Billing& billing, std::string_view payer, Month m
 
 // On success, leaves what it looked up in `found` when that is set.
 Status validate_usage(const Registry& state, const fb::UsageRecorded& event, Micros occurred_at,
-                      const Account* found_before, UsageLookup* found) {
+                      const UsageFound& found_before, UsageLookup* found) {
   const std::string_view account_id = text(event.account_id());
   ORGLEDGER_RETURN_IF_ERROR(check_account_id(account_id));
   const std::string_view usage_type = text(event.usage_type());
@@ -122,8 +122,8 @@ Status validate_usage(const Registry& state, const fb::UsageRecorded& event, Mic
       !is_valid_name(text(event.resource_id()), 256)) {
     return invalid_input("resource_id must be at most 256 characters of text");
   }
-  const Account* account = found_before != nullptr && found_before->id == account_id
-                               ? found_before
+  const Account* account = found_before.account != nullptr && found_before.account->id == account_id
+                               ? found_before.account
                                : state.find_account(account_id);
   if (account == nullptr) return account_not_found(account_id);
   if (occurred_at < account->created_at) {
@@ -137,7 +137,12 @@ Status validate_usage(const Registry& state, const fb::UsageRecorded& event, Mic
                       format_time(account->closed_at) + ", before this usage occurred");
   }
   const Month month = month_of(occurred_at);
-  const std::optional<uint32_t> type_number = state.billing.prices.number(usage_type);
+  const UsageTypes& types = state.billing.prices;
+  const std::optional<uint32_t> type_number =
+      found_before.usage_type && *found_before.usage_type < types.size() &&
+              types.name(*found_before.usage_type) == usage_type
+          ? found_before.usage_type
+          : types.number(usage_type);
   const PriceSchedule* schedule =
       type_number ? state.billing.schedule_for(*type_number, month) : nullptr;
   if (schedule == nullptr) {
@@ -682,7 +687,7 @@ Status validate_billing_event(const Registry& state, const fb::Event& event,
       return validate_price_schedule(state, *event.body_as_PriceScheduleSet());
     case fb::EventBody::UsageRecorded:
       return validate_usage(state, *event.body_as_UsageRecorded(), event.occurred_at(),
-                            context.usage_account, context.usage_lookup);
+                            context.usage_ahead, context.usage_lookup);
     case fb::EventBody::CreditGranted:
       return validate_credit(state, *event.body_as_CreditGranted(), event.occurred_at());
     case fb::EventBody::CreditSharingSet:
@@ -780,14 +785,14 @@ void unapply_usage(Registry& state, const fb::Event& event, Micros prior_last_us
 }
 
 UsagePrefetch::UsagePrefetch(const Registry& state, std::vector<UsageAhead> usage)
-    : state_(state), usage_(std::move(usage)), accounts_(usage_.size(), nullptr) {}
+    : state_(state), usage_(std::move(usage)), found_by_event_(usage_.size()) {}
 
-const Account* UsagePrefetch::account(size_t i) {
+UsageFound UsagePrefetch::found(size_t i) {
   const size_t n = usage_.size();
   while (slots_ < std::min(n, i + 3 * kDistance + 1)) find_slot(slots_++);
   while (found_ < std::min(n, i + 2 * kDistance + 1)) find_account(found_++);
   while (aggregates_ < std::min(n, i + kDistance + 1)) find_aggregate(aggregates_++);
-  return i < n ? accounts_[i] : nullptr;
+  return i < n ? found_by_event_[i] : UsageFound{};
 }
 
 void UsagePrefetch::find_slot(size_t i) const {
@@ -796,24 +801,24 @@ void UsagePrefetch::find_slot(size_t i) const {
 
 void UsagePrefetch::find_account(size_t i) {
   if (usage_[i].account_id.empty()) return;
-  const Account* account = accounts_[i] = state_.find_account(usage_[i].account_id);
+  const Account* account = found_by_event_[i].account = state_.find_account(usage_[i].account_id);
   if (account == nullptr) return;
   __builtin_prefetch(&account->created_at);
   __builtin_prefetch(&account->last_usage_at);
   if (!account->memberships.empty()) __builtin_prefetch(&account->memberships.back());
 }
 
-void UsagePrefetch::find_aggregate(size_t i) const {
-  const Account* account = accounts_[i];
+void UsagePrefetch::find_aggregate(size_t i) {
+  const Account* account = found_by_event_[i].account;
   if (account == nullptr) return;
+  const std::optional<uint32_t> type = found_by_event_[i].usage_type =
+      state_.billing.prices.number(usage_[i].usage_type);
   const Micros at = usage_[i].occurred_at;
   const Membership* membership = account->membership_at(at);
   if (membership != nullptr) __builtin_prefetch(membership->parents.data());
   const MonthUsage* month_usage = state_.billing.usage_of(
       membership != nullptr ? membership->payer_id : account->id, month_of(at));
-  if (month_usage == nullptr) return;
-  const std::optional<uint32_t> type = state_.billing.prices.number(usage_[i].usage_type);
-  if (!type) return;
+  if (month_usage == nullptr || !type) return;
   const std::optional<uint32_t> row = month_usage->find_row(account->index);
   if (!row) return;
   if (auto it = month_usage->types.find(*type); it != month_usage->types.end()) {

@@ -39,25 +39,25 @@ struct UsageAhead {
 // they arrive while the events before are processed.
 //
 // Call account(i) as event i is validated, i never decreasing (events that need no validation
-// may be skipped). It returns the event's account, or nullptr when `state` has none by that id:
-// the EventContext::usage_account of that event, valid while `state` is not replaced (accounts
-// are never removed, and a map's entries do not move). The usage events in between may change
-// `state`.
+// may be skipped). It returns the event's account (nullptr when `state` has none by that id) and
+// its usage type's number (none when never priced): the EventContext::usage_ahead of that
+// event, valid while `state` is not replaced (accounts are never removed, a map's entries do not
+// move, and a usage type keeps its number). The usage events in between may change `state`.
 class UsagePrefetch {
  public:
   UsagePrefetch(const Registry& state, std::vector<UsageAhead> usage);
-  const Account* account(size_t i);
+  UsageFound found(size_t i);
 
  private:
   // Events ahead between stages: each stage reads what the one before asked for.
   static constexpr size_t kDistance = 6;
-  void find_slot(size_t i) const;       // stage 1: the index's slot of the account id
-  void find_account(size_t i);          // stage 2: the account, and its fields
-  void find_aggregate(size_t i) const;  // stage 3: its membership and aggregate
+  void find_slot(size_t i) const;  // stage 1: the index's slot of the account id
+  void find_account(size_t i);     // stage 2: the account, and its fields
+  void find_aggregate(size_t i);   // stage 3: its usage type, membership and aggregate
 
   const Registry& state_;
   std::vector<UsageAhead> usage_;
-  std::vector<const Account*> accounts_;
+  std::vector<UsageFound> found_by_event_;
   size_t slots_ = 0, found_ = 0, aggregates_ = 0;  // the events each stage has done
 };
 

@@ -507,6 +507,12 @@ struct UsageLookup {
   uint32_t usage_type = 0;                  // its usage type's number (UsageTypes)
 };
 
+// A usage event's account and the number of its usage type, when found ahead.
+struct UsageFound {
+  const Account* account = nullptr;
+  std::optional<uint32_t> usage_type;
+};
+
 struct EventContext {
   uint64_t position = 0;
   Micros recorded_at = 0;
@@ -518,10 +524,10 @@ struct EventContext {
   // any other event), and apply of that event to that state reads it instead of looking again.
   // Nothing may change the state in between. Replay leaves it null.
   UsageLookup* usage_lookup = nullptr;
-  // When set, the account a usage event names, found in this same state a few events ahead
-  // (UsagePrefetch, billing.h). validate takes it, after checking its id, instead of looking
-  // the account up again.
-  const Account* usage_account = nullptr;
+  // What a usage event names, found in this same state a few events ahead (UsagePrefetch,
+  // billing.h). validate takes each, after checking it names the same, instead of looking it up
+  // again.
+  UsageFound usage_ahead{};
 };
 
 // Checks `event` against `state` as left by every event before it. Returns OK or the

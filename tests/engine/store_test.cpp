@@ -209,6 +209,14 @@ TEST_CASE("store: a request with one invalid event stores nothing, not even the 
   AppendOutcome retry = (*engine)->append(five_events(), kOperator);
   REQUIRE_OK(retry.status);
   CHECK(retry.stored == 5);
+  // Nor was the id of the refused event: it takes other content now.
+  std::vector<AppendInput> reused;
+  reused.push_back(
+      input(9, account_created("666666666666", "w@outside.io", "W", "", "2026-10-05T00:00:00Z")));
+  AppendOutcome again = (*engine)->append(std::move(reused), kOperator);
+  REQUIRE_OK(again.status);
+  CHECK(again.stored == 1);
+  CHECK(again.positions == std::vector<uint64_t>{6});
 }
 
 TEST_CASE("store: recorded_at never decreases, even when the clock steps back") {

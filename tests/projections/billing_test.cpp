@@ -192,24 +192,31 @@ TEST_CASE("usage: an unknown account fails with AccountNotFound") {
       Code::kNotFound, Reason::kAccountNotFound);
 }
 
-TEST_CASE("usage: UsagePrefetch gives each event's account, found ahead while usage is applied") {
+TEST_CASE(
+    "usage: UsagePrefetch gives each event's account and usage type, found ahead while usage is "
+    "applied") {
   Harness log = worked_example_organization();
   // Events of the payer, the member, an unknown account, and of no account (not usage), more
-  // than the prefetch runs ahead.
+  // than the prefetch runs ahead; every third names a usage type that has no price.
   const char* ids[] = {kPayer, kMember, "999999999999", ""};
+  const char* types[] = {kTransfer, kTransfer, "Unpriced-Type"};
   std::vector<UsageAhead> usage;
   for (int i = 0; i < 41; ++i) {
-    usage.push_back(UsageAhead{ids[i % 4], at("2026-10-03T10:00:00Z"), kTransfer});
+    usage.push_back(UsageAhead{ids[i % 4], at("2026-10-03T10:00:00Z"), types[i % 3]});
   }
+  const std::optional<uint32_t> transfer = log.state().billing.prices.number(kTransfer);
+  REQUIRE(transfer);
   UsagePrefetch ahead(log.state(), usage);
   int64_t applied = 0;
   for (size_t i = 0; i < usage.size(); ++i) {
-    const Account* account = ahead.account(i);
+    const UsageFound found = ahead.found(i);
     if (i % 4 >= 2) {
-      CHECK(account == nullptr);
+      CHECK(found.account == nullptr);
+      CHECK(!found.usage_type);
       continue;
     }
-    REQUIRE(account == log.state().find_account(usage[i].account_id));
+    REQUIRE(found.account == log.state().find_account(usage[i].account_id));
+    CHECK(found.usage_type == (i % 3 == 2 ? std::nullopt : transfer));
     // The state changes between the lookups, as when the engine applies each event in turn.
     REQUIRE_OK(log.append(
         usage_recorded(std::string(usage[i].account_id), kTransfer, "1", "2026-10-03T10:00:00Z")));
@@ -267,22 +274,42 @@ TEST_CASE("usage: each account keeps its own quantities, in id order, when usage
   }
 }
 
-TEST_CASE("usage: validate takes the account found ahead only when it is the event's") {
+TEST_CASE(
+    "usage: validate takes the account and usage type found ahead only when they are the event's") {
   Harness log = worked_example_organization();
+  REQUIRE_OK(log.append(price_schedule_set("Requests", "ec2", "Requests", "2026-09",
+                                           {{std::nullopt, "0.0000004"}}, "2026-08-20T00:00:00Z")));
   const Account* payer = log.state().find_account(kPayer);
-  auto validated = [&](const fb::EventT& event, UsageLookup& lookup) {
+  const UsageTypes& types = log.state().billing.prices;
+  const uint32_t transfer = types.number(kTransfer).value();
+  const uint32_t requests = types.number("Requests").value();
+  auto validated = [&](const fb::EventT& event, UsageLookup& lookup, UsageFound ahead) {
     const std::string bytes = pack_event(event).bytes;
-    const EventContext context{1, event.occurred_at, "test", nullptr, &lookup, payer};
+    const EventContext context{1, event.occurred_at, "test", nullptr, &lookup, ahead};
     return validate(log.state(), *flatbuffers::GetRoot<fb::Event>(bytes.data()), context);
   };
   UsageLookup lookup;
-  REQUIRE_OK(validated(usage_recorded(kMember, kTransfer, "1", "2026-10-03T10:00:00Z"), lookup));
+  const UsageFound payers_transfer{payer, transfer};
+  REQUIRE_OK(validated(usage_recorded(kMember, kTransfer, "1", "2026-10-03T10:00:00Z"), lookup,
+                       payers_transfer));
   CHECK(lookup.account == log.state().find_account(kMember));
-  CHECK_FAILS_WITH(
-      validated(usage_recorded("999999999999", kTransfer, "1", "2026-10-03T10:00:00Z"), lookup),
-      Code::kNotFound, Reason::kAccountNotFound);
-  REQUIRE_OK(validated(usage_recorded(kPayer, kTransfer, "1", "2026-10-03T10:00:00Z"), lookup));
+  CHECK_FAILS_WITH(validated(usage_recorded("999999999999", kTransfer, "1", "2026-10-03T10:00:00Z"),
+                             lookup, payers_transfer),
+                   Code::kNotFound, Reason::kAccountNotFound);
+  REQUIRE_OK(validated(usage_recorded(kPayer, kTransfer, "1", "2026-10-03T10:00:00Z"), lookup,
+                       payers_transfer));
   CHECK(lookup.account == payer);
+  CHECK(lookup.usage_type == transfer);
+  // A usage type number that is another type's, or no type's, is not taken.
+  for (const uint32_t wrong : {transfer, static_cast<uint32_t>(types.size() + 7)}) {
+    REQUIRE_OK(validated(usage_recorded(kPayer, "Requests", "1", "2026-10-03T10:00:00Z"), lookup,
+                         UsageFound{payer, wrong}));
+    CHECK(lookup.usage_type == requests);
+    CHECK(lookup.schedule->usage_type == "Requests");
+  }
+  CHECK_FAILS_WITH(validated(usage_recorded(kPayer, "Unpriced-Type", "1", "2026-10-03T10:00:00Z"),
+                             lookup, payers_transfer),
+                   Code::kFailedPrecondition, Reason::kUsageTypeNotPriced);
 }
 
 TEST_CASE("usage: zero or negative quantities are refused") {

@@ -362,6 +362,71 @@ TEST_CASE("server: 1,000 pipelined requests on one connection are answered in or
   }
 }
 
+TEST_CASE(
+    "server: requests pipelined behind others with the same ids store each event once, while "
+    "the first is written and after") {
+  TempDir dir;
+  TestServer server(dir.str());
+  auto client = server.client();
+  REQUIRE(client->append(worked_example()).is_ok());
+  const uint64_t base = client->hello().value();
+  // 100 requests of 1,000 new events, each sent again right behind itself, and every fifth a
+  // third time with its last event changed, 16 requests in flight: a repeat meets its ids in
+  // the group being prepared, in a group being written, or in the store.
+  constexpr uint32_t kRequests = 100;
+  constexpr uint32_t kEvents = 1000;
+  struct Sent {
+    uint32_t request;
+    int kind;  // 0: first, 1: identical repeat, 2: changed
+  };
+  std::vector<std::string> frames;
+  std::vector<Sent> sent;
+  for (uint32_t r = 0; r < kRequests; ++r) {
+    std::vector<AppendInput> inputs;
+    for (uint32_t e = 0; e < kEvents; ++e) inputs.push_back(tiny_usage(r, e));
+    for (int kind = 0; kind < 2; ++kind) {
+      frames.push_back(Client::append_frame(frames.size() + 1, inputs));
+      sent.push_back(Sent{r, kind});
+    }
+    if (r % 5 == 0) {
+      inputs.back() =
+          input_of(inputs.back().event_id, usage_recorded("222222222222", "DataTransfer-Out-GB",
+                                                          "0.000002", "2026-10-10T00:00:00Z"));
+      frames.push_back(Client::append_frame(frames.size() + 1, inputs));
+      sent.push_back(Sent{r, 2});
+    }
+  }
+  std::vector<std::vector<uint64_t>> first_positions(kRequests);
+  size_t next = 0;
+  for (size_t received = 0; received < frames.size(); ++received) {
+    while (next < frames.size() && next - received < 16) REQUIRE_OK(client->send(frames[next++]));
+    auto response = client->receive();
+    REQUIRE(response.is_ok());
+    const auto* root = flatbuffers::GetRoot<wire::Response>(response->data());
+    REQUIRE(root->request_id() == received + 1);
+    const Sent& what = sent[received];
+    if (what.kind == 2) {
+      REQUIRE(root->body_type() == wire::ResponseBody::Error);
+      CHECK_FAILS_WITH(wire::status_of(*root->body_as_Error()), Code::kAlreadyExists,
+                       Reason::kDuplicateEventId);
+      continue;
+    }
+    REQUIRE(root->body_type() == wire::ResponseBody::AppendResponse);
+    const auto* answer = root->body_as_AppendResponse();
+    REQUIRE(answer->positions() != nullptr);
+    const std::vector<uint64_t> positions(answer->positions()->begin(), answer->positions()->end());
+    REQUIRE(positions.size() == kEvents);
+    if (what.kind == 0) {
+      CHECK(answer->stored() == kEvents);
+      first_positions[what.request] = positions;
+    } else {
+      CHECK(answer->stored() == 0);
+      CHECK(positions == first_positions[what.request]);
+    }
+  }
+  CHECK(client->hello().value() == base + uint64_t{kRequests} * kEvents);
+}
+
 TEST_CASE("wire: a shared document is each request's own frame, copying only its first bytes") {
   for (const std::string& text : {std::string(), std::string("{}"), std::string(300'000, 'x')}) {
     const wire::SharedDocument document(text);
