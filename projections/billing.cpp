@@ -785,25 +785,44 @@ void unapply_usage(Registry& state, const fb::Event& event, Micros prior_last_us
 }
 
 UsagePrefetch::UsagePrefetch(const Registry& state, std::vector<UsageAhead> usage)
-    : state_(state), usage_(std::move(usage)), found_by_event_(usage_.size()) {}
+    : state_(state),
+      usage_(std::move(usage)),
+      hashes_(usage_.size()),
+      candidates_(usage_.size(), state.accounts.end()),
+      found_by_event_(usage_.size()) {}
 
 UsageFound UsagePrefetch::found(size_t i) {
   const size_t n = usage_.size();
-  while (slots_ < std::min(n, i + 3 * kDistance + 1)) find_slot(slots_++);
-  while (found_ < std::min(n, i + 2 * kDistance + 1)) find_account(found_++);
-  while (aggregates_ < std::min(n, i + kDistance + 1)) find_aggregate(aggregates_++);
+  void (UsagePrefetch::*const stages[kStages])(size_t) = {
+      &UsagePrefetch::find_slot, &UsagePrefetch::find_candidate, &UsagePrefetch::find_account,
+      &UsagePrefetch::find_aggregate};
+  for (size_t stage = 0; stage < kStages; ++stage) {
+    const size_t until = std::min(n, i + (kStages - 1 - stage) * kDistance + 1);
+    while (done_[stage] < until) (this->*stages[stage])(done_[stage]++);
+  }
   return i < n ? found_by_event_[i] : UsageFound{};
 }
 
-void UsagePrefetch::find_slot(size_t i) const {
-  if (!usage_[i].account_id.empty()) state_.accounts.prefetch(usage_[i].account_id);
+void UsagePrefetch::find_slot(size_t i) {
+  if (usage_[i].account_id.empty()) return;
+  hashes_[i] = state_.accounts.hash(usage_[i].account_id);
+  state_.accounts.prefetch(hashes_[i]);
+}
+
+void UsagePrefetch::find_candidate(size_t i) {
+  if (usage_[i].account_id.empty()) return;
+  const AccountEntry candidate = candidates_[i] = state_.accounts.candidate(hashes_[i]);
+  if (candidate == state_.accounts.end()) return;
+  __builtin_prefetch(&candidate->first);
+  __builtin_prefetch(&candidate->second.created_at);
 }
 
 void UsagePrefetch::find_account(size_t i) {
   if (usage_[i].account_id.empty()) return;
-  const Account* account = found_by_event_[i].account = state_.find_account(usage_[i].account_id);
-  if (account == nullptr) return;
-  __builtin_prefetch(&account->created_at);
+  const AccountEntry entry =
+      state_.accounts.find_hashed(usage_[i].account_id, hashes_[i], candidates_[i]);
+  if (entry == state_.accounts.end()) return;
+  const Account* account = found_by_event_[i].account = &entry->second;
   __builtin_prefetch(&account->last_usage_at);
   if (!account->memberships.empty()) __builtin_prefetch(&account->memberships.back());
 }

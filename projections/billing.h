@@ -51,14 +51,19 @@ class UsagePrefetch {
  private:
   // Events ahead between stages: each stage reads what the one before asked for.
   static constexpr size_t kDistance = 6;
-  void find_slot(size_t i) const;  // stage 1: the index's slot of the account id
-  void find_account(size_t i);     // stage 2: the account, and its fields
-  void find_aggregate(size_t i);   // stage 3: its usage type, membership and aggregate
+  static constexpr size_t kStages = 4;
+  void find_slot(size_t i);       // stage 1: the account index's slot of the id's hash
+  void find_candidate(size_t i);  // stage 2: the entry of that hash, without reading its key
+  void find_account(size_t i);    // stage 3: the account (its key compared), and its fields
+  void find_aggregate(size_t i);  // stage 4: its usage type, membership and aggregate
 
+  using AccountEntry = IndexedById<Account>::const_iterator;
   const Registry& state_;
   std::vector<UsageAhead> usage_;
+  std::vector<uint64_t> hashes_;
+  std::vector<AccountEntry> candidates_;
   std::vector<UsageFound> found_by_event_;
-  size_t slots_ = 0, found_ = 0, aggregates_ = 0;  // the events each stage has done
+  size_t done_[kStages] = {};  // the events each stage has done
 };
 
 // The bill of `payer_id` for `month` as the state implies it: frozen when the month is closed,

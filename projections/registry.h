@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "projections/bill.h"
+#include "projections/hash_index.h"
 #include "projections/money.h"
 #include "projections/sha256.h"
 #include "projections/status.h"
@@ -227,7 +228,7 @@ class IndexedMap {
   template <typename K, typename Value>
   std::pair<iterator, bool> emplace(K&& key, Value&& value) {
     auto emplaced = map_.emplace(std::forward<K>(key), std::forward<Value>(value));
-    if (emplaced.second) index_.emplace(View(emplaced.first->first), emplaced.first);
+    if (emplaced.second) index_.insert(View(emplaced.first->first), emplaced.first);
     return emplaced;
   }
   // The entry of `key`, value-initialized first when there is none.
@@ -240,16 +241,29 @@ class IndexedMap {
     map_.erase(it);
   }
   iterator find(const View& key) {
-    auto it = index_.find(key);
-    return it == index_.end() ? map_.end() : it->second;
+    const iterator* found = index_.find(key);
+    return found == nullptr ? map_.end() : *found;
   }
   const_iterator find(const View& key) const {
-    auto it = index_.find(key);
-    return it == index_.end() ? map_.end() : const_iterator(it->second);
+    const iterator* found = index_.find(key);
+    return found == nullptr ? map_.end() : const_iterator(*found);
   }
-  bool contains(const View& key) const { return index_.contains(key); }
-  // Asks the memory for the index's slot of `key`, for a find() soon after.
-  void prefetch(const View& key) const { index_.prefetch(key); }
+  bool contains(const View& key) const { return index_.find(key) != nullptr; }
+
+  // A lookup in stages (HashIndex): hash the key, prefetch its index slot, take the candidate
+  // entry of that hash once the slot has arrived (and ask for the entry), then find_hashed,
+  // which compares the candidate's key first.
+  uint64_t hash(const View& key) const { return index_.hash(key); }
+  void prefetch(uint64_t hashed) const { index_.prefetch(hashed); }
+  const_iterator candidate(uint64_t hashed) const {
+    const iterator* found = index_.candidate(hashed);
+    return found == nullptr ? map_.end() : const_iterator(*found);
+  }
+  const_iterator find_hashed(const View& key, uint64_t hashed, const_iterator candidate) const {
+    if (candidate != map_.end() && Eq()(View(candidate->first), key)) return candidate;
+    const iterator* found = index_.find(key, hashed);
+    return found == nullptr ? map_.end() : const_iterator(*found);
+  }
   T& at(const View& key) { return checked(find(key))->second; }
   const T& at(const View& key) const { return checked(find(key))->second; }
 
@@ -264,7 +278,7 @@ class IndexedMap {
   void reindex() {
     index_.clear();
     index_.reserve(map_.size());
-    for (auto it = map_.begin(); it != map_.end(); ++it) index_.emplace(View(it->first), it);
+    for (auto it = map_.begin(); it != map_.end(); ++it) index_.insert(View(it->first), it);
   }
   template <typename Iterator>
   Iterator checked(Iterator it) const {
@@ -272,8 +286,11 @@ class IndexedMap {
     return it;
   }
 
+  struct KeyOf {
+    View operator()(iterator it) const { return View(it->first); }
+  };
   Map map_;
-  absl::flat_hash_map<View, iterator, Hash, Eq> index_;  // views of map_'s keys
+  HashIndex<iterator, View, Hash, Eq, KeyOf> index_;  // views of map_'s keys
 };
 
 // A ById with a hash index beside it.
