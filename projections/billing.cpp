@@ -813,7 +813,9 @@ void UsagePrefetch::find_candidate(size_t i) {
   if (usage_[i].account_id.empty()) return;
   const AccountEntry candidate = candidates_[i] = state_.accounts.candidate(hashes_[i]);
   if (candidate == state_.accounts.end()) return;
+  // The key, then the account's own id (validate compares it), created_at and closed_at.
   __builtin_prefetch(&candidate->first);
+  __builtin_prefetch(&candidate->second.id);
   __builtin_prefetch(&candidate->second.created_at);
 }
 
