@@ -38,7 +38,7 @@ struct UsageAhead {
 // event is validated each waits for the one before; asked for in stages over the events ahead,
 // they arrive while the events before are processed.
 //
-// Call account(i) as event i is validated, i never decreasing (events that need no validation
+// Call found(i) as event i is validated, i never decreasing (events that need no validation
 // may be skipped). It returns the event's account (nullptr when `state` has none by that id) and
 // its usage type's number (none when never priced): the EventContext::usage_ahead of that
 // event, valid while `state` is not replaced (accounts are never removed, a map's entries do not
