@@ -366,6 +366,10 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
 
     for (size_t index = 0; index < request.inputs.size() && outcome.status.is_ok(); ++index) {
       const AppendInput& input = request.inputs[index];
+      // The claim of the id 8 events on: its table's control bytes and first slots.
+      if (index + 8 < request.inputs.size()) {
+        unfinished_ids_.prefetch(request.inputs[index + 8].event_id);
+      }
       std::optional<PackedEvent> packed_here;
       const PackedEvent& packed =
           input.packed ? *input.packed : packed_here.emplace(pack_event(input.event));
