@@ -793,13 +793,12 @@ UsagePrefetch::UsagePrefetch(const Registry& state, std::vector<UsageAhead> usag
 
 UsageFound UsagePrefetch::found(size_t i) {
   const size_t n = usage_.size();
-  void (UsagePrefetch::*const stages[kStages])(size_t) = {
-      &UsagePrefetch::find_slot, &UsagePrefetch::find_candidate, &UsagePrefetch::find_account,
-      &UsagePrefetch::find_aggregate};
-  for (size_t stage = 0; stage < kStages; ++stage) {
-    const size_t until = std::min(n, i + (kStages - 1 - stage) * kDistance + 1);
-    while (done_[stage] < until) (this->*stages[stage])(done_[stage]++);
-  }
+  while (slots_ < std::min(n, i + 3 * kDistance + 1)) find_slot(slots_++);
+  while (candidates_found_ < std::min(n, i + 2 * kDistance + 1))
+    find_candidate(candidates_found_++);
+  while (accounts_found_ < std::min(n, i + kDistance + 1)) find_account(accounts_found_++);
+  // The last stage runs on the event itself: its usage type and aggregate are read right after.
+  while (aggregates_ < std::min(n, i + 1)) find_aggregate(aggregates_++);
   return i < n ? found_by_event_[i] : UsageFound{};
 }
 

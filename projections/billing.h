@@ -51,7 +51,6 @@ class UsagePrefetch {
  private:
   // Events ahead between stages: each stage reads what the one before asked for.
   static constexpr size_t kDistance = 6;
-  static constexpr size_t kStages = 4;
   void find_slot(size_t i);       // stage 1: the account index's slot of the id's hash
   void find_candidate(size_t i);  // stage 2: the entry of that hash, without reading its key
   void find_account(size_t i);    // stage 3: the account (its key compared), and its fields
@@ -63,7 +62,8 @@ class UsagePrefetch {
   std::vector<uint64_t> hashes_;
   std::vector<AccountEntry> candidates_;
   std::vector<UsageFound> found_by_event_;
-  size_t done_[kStages] = {};  // the events each stage has done
+  // The events each stage has done.
+  size_t slots_ = 0, candidates_found_ = 0, accounts_found_ = 0, aggregates_ = 0;
 };
 
 // The bill of `payer_id` for `month` as the state implies it: frozen when the month is closed,
