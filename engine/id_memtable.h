@@ -43,6 +43,24 @@ class IdMemTableFactory final : public rocksdb::MemTableRepFactory {
   bool in_place_;
 };
 
+// A RocksDB memtable for a family whose keys are written in increasing order: the records,
+// keyed by position. Its entries are kept in arrival order, which is then key order, in chunks
+// that never move: an insert compares its key with the one before and appends it; a lookup is
+// a binary search; an iterator reads the entries in place, without copying or sorting them,
+// while more are appended. RocksDB's skiplist compared each record's key with a neighbour at
+// each level it linked (docs/decisions.md "Write path"). Should a key ever come out of order,
+// the memtable still answers as a sorted one, by sorting a copy for each read (slowly).
+//
+// Requirements as IdMemTableFactory's: a bytewise comparator and one inserting thread.
+class LogMemTableFactory final : public rocksdb::MemTableRepFactory {
+ public:
+  rocksdb::MemTableRep* CreateMemTableRep(const rocksdb::MemTableRep::KeyComparator& compare,
+                                          rocksdb::Allocator* allocator,
+                                          const rocksdb::SliceTransform* prefix_extractor,
+                                          rocksdb::Logger* logger) override;
+  const char* Name() const override { return "OrgledgerLogMemTableFactory"; }
+};
+
 // The keys a thread is about to overwrite in an in-place family, in the order its next write
 // batch puts them (Store::append's ledger entries), declared for as long as this object lives.
 // While the memtable overwrites one, it asks the memory for what the keys some places further on
@@ -77,9 +95,10 @@ class KeysAhead {
   KeysAhead* outer_;  // the thread's declaration before this one
 };
 
-// True when the memtable works with the RocksDB this program runs with: a point lookup reads
+// True when the memtables work with the RocksDB this program runs with: a point lookup reads
 // RocksDB's LookupKey, whose accessors are not in its public headers (see id_memtable.cpp). Runs
-// a put, get, overwrite, delete, scan and flush once, in memory; the result is kept.
+// puts, gets, overwrites, deletes, scans and a flush once in each memtable, in memory; the
+// result is kept.
 bool id_memtable_works();
 
 // The factory for the event_ids family: IdMemTableFactory when id_memtable_works(), else
@@ -90,5 +109,9 @@ std::shared_ptr<rocksdb::MemTableRepFactory> event_ids_memtable_factory();
 // (the family must then set inplace_update_support), else RocksDB's vector memtable (which
 // must not: it would sort itself for every overwrite).
 std::shared_ptr<rocksdb::MemTableRepFactory> ledger_memtable_factory();
+
+// The factory for the events family: LogMemTableFactory when id_memtable_works(), else
+// RocksDB's skiplist.
+std::shared_ptr<rocksdb::MemTableRepFactory> events_memtable_factory();
 
 }  // namespace orgledger

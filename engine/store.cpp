@@ -139,6 +139,9 @@ rocksdb::ColumnFamilyOptions events_options() {
   // 85-95 ms, once or twice per 10 M-event bulk load. The third is used only while the flush
   // lags: peak RSS unchanged (480 MiB).
   options.max_write_buffer_number = 3;
+  // Records come in position order, the key order: a memtable that appends them instead of
+  // linking each into a skiplist (engine/id_memtable.h).
+  options.memtable_factory = events_memtable_factory();
   return options;
 }
 

@@ -1,6 +1,6 @@
-// The event_ids and ledger memtables (engine/id_memtable.h) on real RocksDB: it must answer exactly
-// as a sorted map would, in the memtable, in table files and across both, while a reader runs
-// beside the writer. Seeded; the seed is printed, and ORGLEDGER_SEED=<n> reruns one.
+// The event_ids, ledger and records' memtables (engine/id_memtable.h) on real RocksDB: each must
+// answer exactly as a sorted map would, in the memtable, in table files and across both, while a
+// reader runs beside the writer. Seeded; the seed is printed, and ORGLEDGER_SEED=<n> reruns one.
 #include "engine/id_memtable.h"
 
 #include <doctest/doctest.h>
@@ -28,16 +28,23 @@ using namespace orgledger::testing;
 
 namespace {
 
-// `in_place` true: the ledger's form (values overwritten in place).
+// The memtable a test runs on: the event ids', the ledger's (values overwritten in place) or the
+// records' (LogMemTableFactory).
+enum class Form { kIds, kInPlace, kLog };
+
 std::unique_ptr<rocksdb::DB> open_db(const std::string& directory, size_t write_buffer_size,
-                                     bool in_place = false) {
+                                     Form form = Form::kIds) {
   rocksdb::Options options;
   options.create_if_missing = true;
   options.allow_concurrent_memtable_write = false;
   options.write_buffer_size = write_buffer_size;
-  options.inplace_update_support = in_place;
+  options.inplace_update_support = form == Form::kInPlace;
   options.statistics = rocksdb::CreateDBStatistics();
-  options.memtable_factory = std::make_shared<IdMemTableFactory>(in_place);
+  if (form == Form::kLog) {
+    options.memtable_factory = std::make_shared<LogMemTableFactory>();
+  } else {
+    options.memtable_factory = std::make_shared<IdMemTableFactory>(form == Form::kInPlace);
+  }
   rocksdb::DB* db = nullptr;
   REQUIRE(rocksdb::DB::Open(options, directory, &db).ok());
   return std::unique_ptr<rocksdb::DB>(db);
@@ -81,21 +88,25 @@ TEST_CASE("id memtable: works with the linked RocksDB (or the store falls back)"
   CHECK(id_memtable_works());
   CHECK(std::string(event_ids_memtable_factory()->Name()) == "OrgledgerIdMemTableFactory");
   CHECK(std::string(ledger_memtable_factory()->Name()) == "OrgledgerInPlaceMemTableFactory");
+  CHECK(std::string(events_memtable_factory()->Name()) == "OrgledgerLogMemTableFactory");
 }
 
 TEST_CASE("id memtable: gets, scans and seeks equal a sorted map, before and after flushes") {
   const uint64_t seed = property_seed();
   MESSAGE("property seed ", seed, " (rerun with ORGLEDGER_SEED=", seed, ")");
   std::mt19937_64 random(seed);
-  // Both forms, each a run of its own with the same seed.
-  bool in_place = false;
-  SUBCASE("the event ids' form") { in_place = false; }
-  SUBCASE("in place: the ledger's form") { in_place = true; }
-  CAPTURE(in_place);
+  // Each form, a run of its own with the same seed. Random keys take the records' form out of
+  // key order at once: its fallback, sorting a copy for each read, answers too.
+  Form form = Form::kIds;
+  SUBCASE("the event ids' form") { form = Form::kIds; }
+  SUBCASE("in place: the ledger's form") { form = Form::kInPlace; }
+  SUBCASE("the records' form, keys out of order") { form = Form::kLog; }
+  CAPTURE(form);
+  const bool in_place = form == Form::kInPlace;
   TempDir dir;
   // A 64 KiB write buffer: the run flushes many memtables, so lookups cross the mutable one,
   // immutable ones and table files.
-  auto db = open_db(dir.str(), 64 << 10, in_place);
+  auto db = open_db(dir.str(), 64 << 10, form);
   std::map<std::string, std::string> model;
   const rocksdb::WriteOptions write;
   for (int step = 0; step < 20000; ++step) {
@@ -151,14 +162,14 @@ TEST_CASE("id memtable: gets, scans and seeks equal a sorted map, before and aft
       db->GetOptions().statistics->getTickerCount(rocksdb::NUMBER_KEYS_UPDATED);
   CHECK((updated > 0) == in_place);
   db.reset();
-  db = open_db(dir.str(), 64 << 10, in_place);  // the log replayed into a fresh memtable
+  db = open_db(dir.str(), 64 << 10, form);  // the log replayed into a fresh memtable
   CHECK(scan(*db) == model);
   for (const auto& [key, value] : model) REQUIRE(get(*db, key) == value);
 }
 
 TEST_CASE("id memtable: in place, a value rewritten at its size stays one entry") {
   TempDir dir;
-  auto db = open_db(dir.str(), 4 << 20, /*in_place=*/true);  // everything stays in the memtable
+  auto db = open_db(dir.str(), 4 << 20, Form::kInPlace);  // everything stays in the memtable
   const rocksdb::WriteOptions write;
   auto entries = [&] {
     uint64_t count = 0;
@@ -183,7 +194,7 @@ TEST_CASE("id memtable: in place, a value rewritten at its size stays one entry"
   REQUIRE(db->Flush(rocksdb::FlushOptions()).ok());
   CHECK(scan(*db) == std::map<std::string, std::string>{{"u-aggregate", "1"}});
   db.reset();
-  db = open_db(dir.str(), 4 << 20, /*in_place=*/true);
+  db = open_db(dir.str(), 4 << 20, Form::kInPlace);
   CHECK(get(*db, "u-aggregate") == "1");
 }
 
@@ -232,7 +243,7 @@ TEST_CASE("id memtable: in place, overwrites with keys declared ahead, in order 
   MESSAGE("property seed ", seed, " (rerun with ORGLEDGER_SEED=", seed, ")");
   std::mt19937_64 random(seed);
   TempDir dir;
-  auto db = open_db(dir.str(), 4 << 20, /*in_place=*/true);
+  auto db = open_db(dir.str(), 4 << 20, Form::kInPlace);
   std::map<std::string, std::string> model;
   std::vector<std::pair<std::string, std::string>> writes;
   for (int n = 0; n < 600; ++n) writes.emplace_back("ledger-" + std::to_string(n), "");
@@ -305,4 +316,151 @@ TEST_CASE("id memtable: a read at a snapshot sees the value of its time, not a n
   CHECK(get(*db, "event-id-0000001") == "second");
   CHECK(!get(*db, "event-id-0000002"));
   db->ReleaseSnapshot(snapshot);
+}
+
+namespace {
+
+// A record's key: its position, 8 bytes big-endian, as the store writes it.
+std::string position_key(uint64_t position) {
+  std::string key(8, '\0');
+  for (int i = 7; i >= 0; --i, position >>= 8) key[i] = static_cast<char>(position & 0xff);
+  return key;
+}
+
+}  // namespace
+
+TEST_CASE("records' memtable: keys in order are found, scanned and sought, across flushes") {
+  const uint64_t seed = property_seed();
+  MESSAGE("property seed ", seed, " (rerun with ORGLEDGER_SEED=", seed, ")");
+  std::mt19937_64 random(seed);
+  TempDir dir;
+  // 64 KiB memtables: reads cross the one being written, read-only ones and table files.
+  auto db = open_db(dir.str(), 64 << 10, Form::kLog);
+  std::map<std::string, std::string> model;
+  const rocksdb::WriteOptions write;
+  uint64_t head = 0;
+  for (int step = 0; step < 20000; ++step) {
+    const int op = static_cast<int>(random() % 10);
+    if (op < 6) {
+      // Records of 1 to 600 bytes, one position after the other, sometimes several in a batch.
+      rocksdb::WriteBatch batch;
+      const int records = 1 + static_cast<int>(random() % 4);
+      for (int r = 0; r < records; ++r) {
+        const std::string key = position_key(++head);
+        const std::string value(1 + random() % 600, static_cast<char>('a' + head % 26));
+        REQUIRE(batch.Put(key, value).ok());
+        model[key] = value;
+      }
+      REQUIRE(db->Write(write, &batch).ok());
+    } else if (op < 8) {
+      // A stored position, or one past either end.
+      const uint64_t position = random() % (head + 2);
+      const auto found = get(*db, position_key(position));
+      const auto expected = model.find(position_key(position));
+      if (expected == model.end()) {
+        CHECK_MESSAGE(!found, "step ", step);
+      } else {
+        REQUIRE_MESSAGE(found, "step ", step);
+        CHECK(*found == expected->second);
+      }
+    } else {
+      const std::string key = position_key(random() % (head + 2));
+      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+      it->Seek(key);
+      auto expected = model.lower_bound(key);
+      for (int n = 0; n < 3 && expected != model.end(); ++n, ++expected, it->Next()) {
+        REQUIRE_MESSAGE(it->Valid(), "step ", step);
+        CHECK(it->key().ToString() == expected->first);
+        CHECK(it->value().ToString() == expected->second);
+      }
+      it->SeekForPrev(key);
+      auto before = model.upper_bound(key);
+      CHECK(it->Valid() == (before != model.begin()));
+      if (it->Valid() && before != model.begin()) {
+        CHECK(it->key().ToString() == std::prev(before)->first);
+      }
+    }
+    if (step % 5000 == 4999) CHECK(scan(*db) == model);
+  }
+  CHECK(scan(*db) == model);
+  db.reset();
+  db = open_db(dir.str(), 64 << 10, Form::kLog);  // the log replayed into a fresh memtable
+  CHECK(scan(*db) == model);
+}
+
+TEST_CASE("records' memtable: a reader scanning beside the writer reads every record in order") {
+  TempDir dir;
+  auto db = open_db(dir.str(), 256 << 10, Form::kLog);
+  constexpr uint64_t kRecords = 30000;
+  auto value_of = [](uint64_t position) { return "record-" + std::to_string(position * 7919); };
+  std::atomic<uint64_t> written{0};
+  std::atomic<bool> done{false};
+  std::atomic<int> wrong{0}, scans{0};
+  std::thread reader([&] {
+    std::mt19937_64 random(11);
+    while (!done.load()) {
+      const uint64_t known = written.load();
+      if (known == 0) continue;
+      // From a stored position to at least the last one acknowledged before the scan began,
+      // every position in turn with its value, and nothing past the last written.
+      const uint64_t from = 1 + random() % known;
+      uint64_t next = from;
+      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+      for (it->Seek(position_key(from)); it->Valid() && next <= kRecords; it->Next(), ++next) {
+        if (it->key().ToString() != position_key(next) ||
+            it->value().ToString() != value_of(next)) {
+          ++wrong;
+          break;
+        }
+      }
+      if (!it->status().ok() || next <= known || it->Valid()) ++wrong;
+      ++scans;
+    }
+  });
+  for (uint64_t position = 1; position <= kRecords; ++position) {
+    REQUIRE(db->Put(rocksdb::WriteOptions(), position_key(position), value_of(position)).ok());
+    written.store(position);
+  }
+  done.store(true);
+  reader.join();
+  CHECK(scans.load() > 0);
+  CHECK(wrong.load() == 0);
+  for (uint64_t position = 1; position <= kRecords; position += 97) {
+    CHECK(get(*db, position_key(position)) == value_of(position));
+  }
+}
+
+TEST_CASE("memtables: iterators over one being written count in its size, so reads stay bounded") {
+  // RocksDB destroys the iterators it has a memtable place in its arena without freeing them:
+  // were their memory outside the memtable's size, a memtable read often and written slowly
+  // would grow without bound. Counted in it, the reads fill it as writes would, and RocksDB
+  // moves on to a new memtable once it is full.
+  Form form = Form::kIds;
+  SUBCASE("the event ids' form") { form = Form::kIds; }
+  SUBCASE("the records' form") { form = Form::kLog; }
+  CAPTURE(form);
+  TempDir dir;
+  auto db = open_db(dir.str(), 256 << 10, form);
+  const rocksdb::WriteOptions write;
+  auto active_entries = [&] {
+    uint64_t entries = 0;
+    REQUIRE(db->GetIntProperty("rocksdb.num-entries-active-mem-table", &entries));
+    return entries;
+  };
+  REQUIRE(db->Put(write, position_key(1), "first").ok());
+  REQUIRE(db->Put(write, position_key(2), "second").ok());
+  CHECK(active_entries() == 2);
+  // About 1 MB of iterators over a memtable of 256 KB.
+  for (int n = 0; n < 20000; ++n) {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+    it->SeekToFirst();
+    REQUIRE(it->Valid());
+  }
+  // The next write finds the memtable full, and the one after it writes to a new one.
+  REQUIRE(db->Put(write, position_key(3), "third").ok());
+  CHECK(active_entries() == 3);
+  REQUIRE(db->Put(write, position_key(4), "fourth").ok());
+  CHECK(active_entries() == 1);
+  CHECK(get(*db, position_key(1)) == "first");
+  CHECK(get(*db, position_key(4)) == "fourth");
 }
