@@ -484,7 +484,14 @@ void Engine::merge_groups(PreparedGroup& earlier, PreparedGroup&& later) {
 
 void Engine::forget_ids(std::vector<NewRecord>::const_iterator begin,
                         std::vector<NewRecord>::const_iterator end) {
-  for (auto it = begin; it != end; ++it) unfinished_ids_.erase(it->event_id);
+  // The ids were claimed a whole group or two ago, and the table is about a megabyte: each
+  // erasure waited on its slot (half the sequencer's key comparisons). The slot of the id 8 on
+  // is asked for ahead.
+  constexpr ptrdiff_t kAhead = 8;
+  for (auto it = begin; it != end; ++it) {
+    if (end - it > kAhead) unfinished_ids_.prefetch((it + kAhead)->event_id);
+    unfinished_ids_.erase(it->event_id);
+  }
 }
 
 void Engine::finish_group(PreparedGroup& group, const Status& written) {
