@@ -86,7 +86,9 @@ struct PreparedGroup {
   LedgerWrites ledger_writes;          // written in the same batch as the events they come from
   CredentialWrites credential_writes;  // likewise: the secrets of PasswordChanged/MfaEnabled
   bool live_state_changed = false;
-  Head head;  // after the group
+  // After the group. Its hash is known once write_group has chained the records, or, for a
+  // group that stores nothing, once finish_group has finished the group before it.
+  Head head;
 };
 
 // The state at the head of `store`: its latest checkpoint (when it decodes to the digest stored
@@ -182,18 +184,21 @@ class Engine {
   bool needs_recovery_ = false;
   // Set when a failed group had changed the live state: rebuilt once no group is pending.
   bool state_ahead_of_store_ = false;
-  // The groups prepared and not finished, oldest first: the head each leaves and the
+  // The groups prepared and not finished, oldest first: the head position each leaves and the
   // recorded_at it gave.
   struct Pending {
-    Head head;
+    uint64_t position = 0;
     Micros recorded_at = 0;
   };
   std::deque<Pending> pending_;
+  // The head after the group finished last (the store's when none was pending since).
+  Head finished_head_;
   // The ids of every record of those groups, with the position and content each has there:
   // one table for all of them, so an id is looked up once, not once per pending group and
   // again per request. An id is in it at most once (a later use of it is answered from here).
   EventIdMap unfinished_ids_;
-  Head base_head() const;
+  // The position the next group continues from.
+  uint64_t base_position() const;
   // Removes the ids of these records from unfinished_ids_.
   void forget_ids(std::vector<NewRecord>::const_iterator begin,
                   std::vector<NewRecord>::const_iterator end);

@@ -1,7 +1,9 @@
 #include "replay/record.h"
 
 #include <algorithm>
+#include <cstring>
 #include <string>
+#include <tuple>
 
 namespace orgledger {
 
@@ -90,6 +92,14 @@ std::string encode_record(uint64_t position, Micros recorded_at, const EventIdBy
                           std::string_view actor, const Hash& prev_hash, const fb::EventT& event) {
   const std::string packed(packed_in_builder(event));  // the builder is reused below
   return encode_record(position, recorded_at, event_id, actor, prev_hash, packed);
+}
+
+void set_prev_hash(std::string& record_bytes, const Hash& prev_hash) {
+  // A struct lies in its table, fixed-size: the field's 32 bytes are at a fixed place.
+  static_assert(sizeof(fb::Hash256) == std::tuple_size_v<Hash>);
+  const fb::Hash256* prev = fb::GetEventRecord(record_bytes.data())->prev_hash();
+  const auto at = static_cast<size_t>(reinterpret_cast<const char*>(prev) - record_bytes.data());
+  std::memcpy(record_bytes.data() + at, prev_hash.data(), prev_hash.size());
 }
 
 Hash hash_of(const fb::Hash256& hash) {

@@ -37,6 +37,11 @@ std::string encode_record(uint64_t position, Micros recorded_at, const EventIdBy
 std::string encode_record(uint64_t position, Micros recorded_at, const EventIdBytes& event_id,
                           std::string_view actor, const Hash& prev_hash, const fb::EventT& event);
 
+// Sets the prev_hash of a record encoded by encode_record, in place: the same bytes as encoding
+// it with that prev_hash. The engine chains its records where it writes them
+// (Engine::write_group), after they were validated with any prev_hash.
+void set_prev_hash(std::string& record_bytes, const Hash& prev_hash);
+
 // The 32 bytes of a Hash256 / 16 bytes of an EventId as arrays.
 Hash hash_of(const fb::Hash256& hash);
 

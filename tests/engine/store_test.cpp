@@ -14,6 +14,7 @@
 #include "projections/credentials.h"
 #include "replay/fold.h"
 #include "replay/record.h"
+#include "replay/verify.h"
 #include "tests/support/events.h"
 #include "tests/support/raw_db.h"
 #include "tests/support/secrets.h"
@@ -495,6 +496,70 @@ TEST_CASE(
   CHECK((*engine)->store().head()->position == 7);
   CHECK(digest(replay_to_position((*engine)->store(), 100).value()) ==
         digest((*engine)->registry()));
+}
+
+TEST_CASE(
+    "group commit: records are chained as their groups are written, and a group that stores "
+    "nothing answers the head of the group before it") {
+  TempDir dir;
+  ManualClock clock;
+  auto engine = Engine::open(dir.str(), options_with(clock));
+  REQUIRE(engine.is_ok());
+  auto request = [](std::vector<AppendInput> inputs) {
+    std::vector<AppendRequest> requests(1);
+    requests[0].inputs = std::move(inputs);
+    requests[0].principal = kOperator;
+    return requests;
+  };
+  auto stored_hash = [&](uint64_t position) {
+    auto bytes = (*engine)->store().read(position);
+    REQUIRE(bytes.is_ok());
+    return sha256(*bytes);
+  };
+  // Three groups prepared one on top of the other; the second only repeats an event of the
+  // first (an identical retry: it stores nothing). The writer stores all three before the
+  // sequencer finishes the first, as it may.
+  PreparedGroup first = (*engine)->prepare_group(request(five_events()));
+  std::vector<AppendInput> retry;
+  retry.push_back(five_events().front());
+  PreparedGroup second = (*engine)->prepare_group(request(std::move(retry)));
+  std::vector<AppendInput> more;
+  more.push_back(
+      input(10, account_created("333333333333", "x@outside.io", "X", "", "2026-10-03T00:00:00Z")));
+  PreparedGroup third = (*engine)->prepare_group(request(std::move(more)));
+  const Status first_written = (*engine)->write_group(first);
+  const Status second_written = (*engine)->write_group(second);
+  const Status third_written = (*engine)->write_group(third);
+  (*engine)->finish_group(first, first_written);
+  (*engine)->finish_group(second, second_written);
+  (*engine)->finish_group(third, third_written);
+  REQUIRE_OK(first.outcomes[0].status);
+  REQUIRE_OK(second.outcomes[0].status);
+  REQUIRE_OK(third.outcomes[0].status);
+  CHECK(second.outcomes[0].positions == std::vector<uint64_t>{1});
+  CHECK(second.records.empty());
+  // Each answers the head its group left: position and the hash of the record stored there.
+  CHECK(first.outcomes[0].head.position == 5);
+  CHECK(first.outcomes[0].head.hash == stored_hash(5));
+  CHECK(second.outcomes[0].head.position == 5);
+  CHECK(second.outcomes[0].head.hash == stored_hash(5));
+  CHECK(third.outcomes[0].head.position == 6);
+  CHECK(third.outcomes[0].head.hash == stored_hash(6));
+  CHECK((*engine)->store().head()->hash == stored_hash(6));
+  // Every record links to the one before it, and the records are the bytes encode_record gives
+  // with that link.
+  const VerifyReport report = verify_chain((*engine)->store());
+  CHECK_OK(report.status);
+  CHECK(report.records == 6);
+  auto record_6 = (*engine)->store().read(6);
+  REQUIRE(record_6.is_ok());
+  const fb::EventRecord* root = fb::GetEventRecord(record_6->data());
+  CHECK(hash_of(*root->prev_hash()) == stored_hash(5));
+  std::string unchained = *record_6;
+  set_prev_hash(unchained, Hash{});
+  CHECK(unchained != *record_6);
+  set_prev_hash(unchained, stored_hash(5));
+  CHECK(unchained == *record_6);
 }
 
 TEST_CASE("checkpoint: start-up loads the latest checkpoint and replays only the tail") {
