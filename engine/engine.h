@@ -127,7 +127,8 @@ class Engine {
   // append_group in three steps, so the sequencer can validate the next group while one is
   // being written (docs/decisions.md "Write path"). prepare_group validates and applies a
   // group to the live state, continuing the head of the groups prepared and not finished yet;
-  // write_group stores it (may run on another thread, concurrently with prepare_group and
+  // write_group chains its records to the store's head (their prev_hash and hash) and stores
+  // them (may run on another thread, concurrently with prepare_group and
   // merge_groups of later groups and with finish_group of earlier ones, never with another
   // write_group); finish_group completes the groups in the order they were prepared, with
   // their write's status (on the thread that prepares them). When a write failed,
