@@ -17,6 +17,11 @@
 namespace orgledger {
 namespace {
 
+// Whether events of this type are appended with a secret (take_secret).
+bool needs_secret(fb::EventBody type) {
+  return type == fb::EventBody::PasswordChanged || type == fb::EventBody::MfaEnabled;
+}
+
 // Checks the secret an input carries and turns it into the credentials to store with it.
 // `state` is the state the event was validated against.
 Status take_secret(const Registry& state, const AppendInput& input, Micros now,
@@ -326,8 +331,11 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
     std::vector<std::optional<EventIdEntry>> known_before(request.inputs.size());
     std::vector<EventIdBytes> unknown_ids;
     std::vector<size_t> unknown_at;
+    // Whether any input carries a secret: take_secret checks it goes with the right event.
+    bool carries_secrets = false;
     for (size_t index = 0; index < request.inputs.size(); ++index) {
       const EventIdBytes& id = request.inputs[index].event_id;
+      carries_secrets = carries_secrets || request.inputs[index].secret.has_value();
       if (auto unfinished = unfinished_ids_.find(id); unfinished != unfinished_ids_.end()) {
         known_before[index] = unfinished->second;
       } else {
@@ -430,7 +438,11 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
       // account the validation found).
       Status accepted = authorize_append(state, *root->event(), request.principal);
       if (accepted.is_ok()) accepted = validate(state, *root->event(), context);
-      if (accepted.is_ok()) accepted = take_secret(state, input, recorded_at, credential_writes);
+      // Skipped for an event without a secret whose type needs none, which it asks of the
+      // record, in the cache: the input's own event was last touched long before.
+      if (accepted.is_ok() && (carries_secrets || needs_secret(root->event()->body_type()))) {
+        accepted = take_secret(state, input, recorded_at, credential_writes);
+      }
       if (!accepted.is_ok()) {
         unfinished_ids_.erase(*claimed);
         fail(index, std::move(accepted));
