@@ -266,6 +266,7 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
       outcome.status = status;
       outcome.failed_index = AppendOutcome::kWholeRequest;
     }
+    if (pending_.empty()) finished_head_ = store_->head().value();  // as below
     group.head.position = base_position();
     pending_.push_back(Pending{group.head.position, pending_.empty()
                                                         ? store_->head_recorded_at()
@@ -281,7 +282,8 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
       return refuse_all(recovered);
     }
   }
-  // With no group pending, the store's head is the one before this group (see finish_group).
+  // With no group pending, the store's head is the one before this group: what it answers if
+  // it stores nothing (finish_group).
   if (pending_.empty()) finished_head_ = store_->head().value();
   // The group continues the store's head, or the last group prepared and not finished yet. Its
   // records are chained (their prev_hash, their hash) by write_group.
