@@ -3,6 +3,8 @@
 #include <absl/container/flat_hash_map.h>
 
 #include <algorithm>
+#include <array>
+#include <cstdint>
 #include <iterator>
 #include <limits>
 #include <map>
@@ -24,13 +26,24 @@ Status invalid_schedule(std::string message) {
   return Status(Code::kInvalidArgument, Reason::kInvalidPriceSchedule, std::move(message));
 }
 
+// Which bytes a token may hold: bit 0, lower-case letters, digits and '-'; bit 1, those and
+// upper-case letters and "_.:/". One lookup per byte (every usage event's type is checked).
+constexpr std::array<uint8_t, 256> kTokenBytes = [] {
+  std::array<uint8_t, 256> bytes{};
+  for (int c = 0; c < 256; ++c) {
+    const bool lower = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+    const bool any =
+        lower || (c >= 'A' && c <= 'Z') || c == '_' || c == '.' || c == ':' || c == '/';
+    bytes[c] = static_cast<uint8_t>((lower ? 1 : 0) | (any ? 2 : 0));
+  }
+  return bytes;
+}();
+
 bool is_token(std::string_view value, size_t max_length, bool lower_only) {
   if (value.empty() || value.size() > max_length) return false;
+  const uint8_t allowed = lower_only ? 1 : 2;
   for (char c : value) {
-    const bool ok =
-        (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-        (!lower_only && ((c >= 'A' && c <= 'Z') || c == '_' || c == '.' || c == ':' || c == '/'));
-    if (!ok) return false;
+    if ((kTokenBytes[static_cast<uint8_t>(c)] & allowed) == 0) return false;
   }
   return true;
 }

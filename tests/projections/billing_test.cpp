@@ -363,6 +363,34 @@ TEST_CASE("prices: tiers must rise strictly and end unbounded (InvalidPriceSched
       Code::kInvalidArgument, Reason::kInvalidPriceSchedule);
 }
 
+TEST_CASE("prices and usage: usage types and services are tokens, or InvalidInput") {
+  Harness log = worked_example_organization();
+  auto price = [&](const std::string& usage_type, const std::string& service) {
+    return log.append(price_schedule_set(usage_type, service, "GB", "2026-11",
+                                         {{std::nullopt, "0.05"}}, "2026-10-20T00:00:00Z"));
+  };
+  // A usage type: 1 to 128 of letters, digits and -_.:/; a service: 1 to 64 of lower-case
+  // letters, digits and -.
+  REQUIRE_OK(price("Az-09_.:/type", "ec2-east-1"));
+  REQUIRE_OK(price(std::string(128, 'T'), std::string(64, 's')));
+  for (const std::string& bad :
+       {std::string(), std::string(129, 'T'), std::string("has space"), std::string("at@sign"),
+        std::string("caf\xc3\xa9"), std::string("nul\0byte", 8), std::string("back\\slash")}) {
+    CAPTURE(bad);
+    CHECK_FAILS_WITH(price(bad, "ec2"), Code::kInvalidArgument, Reason::kInvalidInput);
+  }
+  for (const std::string& bad :
+       {std::string(), std::string(65, 's'), std::string("EC2"), std::string("ec2_east"),
+        std::string("ec2.east"), std::string("ec2/east"), std::string("ec2:east")}) {
+    CAPTURE(bad);
+    CHECK_FAILS_WITH(price("Fine", bad), Code::kInvalidArgument, Reason::kInvalidInput);
+  }
+  // Usage of a type that is no token is refused as input, before its price is looked up.
+  CHECK_FAILS_WITH(log.append(usage_recorded(kPayer, "no such/type?", "1", "2026-11-03T00:00:00Z")),
+                   Code::kInvalidArgument, Reason::kInvalidInput);
+  CHECK_OK(log.append(usage_recorded(kPayer, "Az-09_.:/type", "1", "2026-11-03T00:00:00Z")));
+}
+
 TEST_CASE("prices: a schedule for a closed month fails with PeriodClosed") {
   Harness log = worked_example_organization();
   REQUIRE_OK(log.append(billing_period_closed("2026-10", "2026-11-01T00:00:00Z")));
