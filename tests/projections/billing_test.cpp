@@ -4,6 +4,10 @@
 
 #include <doctest/doctest.h>
 
+#include <limits>
+#include <string>
+
+#include "projections/ledger_keys.h"
 #include "projections/snapshot.h"
 #include "replay/record.h"
 #include "tests/support/events.h"
@@ -389,6 +393,29 @@ TEST_CASE("prices and usage: usage types and services are tokens, or InvalidInpu
   CHECK_FAILS_WITH(log.append(usage_recorded(kPayer, "no such/type?", "1", "2026-11-03T00:00:00Z")),
                    Code::kInvalidArgument, Reason::kInvalidInput);
   CHECK_OK(log.append(usage_recorded(kPayer, "Az-09_.:/type", "1", "2026-11-03T00:00:00Z")));
+}
+
+TEST_CASE("ledger keys: the bytes docs/format.md gives for each key and quantity") {
+  using std::string_literals::operator""s;
+  const Month october = parse_month("2026-10").value();  // 202610 = 0x00031772
+  CHECK(ledger_keys::usage_key("111111111111", october, "DataTransfer-Out-Bytes", "222222222222") ==
+        "u111111111111\0\x00\x03\x17\x72"s + "DataTransfer-Out-Bytes\0"s + "222222222222");
+  CHECK(ledger_keys::usage_key("", october, "", "") == "u\0\x00\x03\x17\x72\0"s);
+  CorrectionKey correction;
+  correction.payer_id = "111111111111";
+  correction.target = parse_month("2026-11").value();  // 202611 = 0x00031773
+  correction.origin = october;
+  correction.usage_type = "Requests";
+  correction.account_id = "222222222222";
+  CHECK(ledger_keys::correction_key(correction) ==
+        "c111111111111\0\x00\x03\x17\x73\x00\x03\x17\x72"s + "Requests\0"s + "222222222222");
+  CHECK(ledger_keys::frozen_bill_key("111111111111", october) ==
+        "b111111111111\0\x00\x03\x17\x72"s);
+  // Quantities: 8 bytes, big-endian two's complement.
+  CHECK(ledger_keys::encode_quantity(0) == std::string(8, '\0'));
+  CHECK(ledger_keys::encode_quantity(0x0102030405060708) == "\x01\x02\x03\x04\x05\x06\x07\x08"s);
+  CHECK(ledger_keys::encode_quantity(-2) == "\xff\xff\xff\xff\xff\xff\xff\xfe"s);
+  CHECK(ledger_keys::encode_quantity(std::numeric_limits<int64_t>::min()) == "\x80\0\0\0\0\0\0\0"s);
 }
 
 TEST_CASE("prices: a schedule for a closed month fails with PeriodClosed") {
