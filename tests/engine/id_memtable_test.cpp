@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/store_format.h"
 #include "tests/support/seed.h"
 #include "tests/support/temp_dir.h"
 
@@ -318,16 +319,8 @@ TEST_CASE("id memtable: a read at a snapshot sees the value of its time, not a n
   db->ReleaseSnapshot(snapshot);
 }
 
-namespace {
-
-// A record's key: its position, 8 bytes big-endian, as the store writes it.
-std::string position_key(uint64_t position) {
-  std::string key(8, '\0');
-  for (int i = 7; i >= 0; --i, position >>= 8) key[i] = static_cast<char>(position & 0xff);
-  return key;
-}
-
-}  // namespace
+// A record's key, as the store writes it.
+using store_format::position_key;
 
 TEST_CASE("records' memtable: keys in order are found, scanned and sought, across flushes") {
   const uint64_t seed = property_seed();

@@ -51,6 +51,22 @@ AppendInput input(uint8_t id, fb::EventT event, Micros now = ManualClock().now) 
   return made;
 }
 
+// One request of `inputs` by the operator, as the sequencer hands a group to prepare_group.
+std::vector<AppendRequest> one_request(std::vector<AppendInput> inputs,
+                                       std::optional<uint64_t> expected_head = {}) {
+  std::vector<AppendRequest> requests(1);
+  requests[0].inputs = std::move(inputs);
+  requests[0].principal = kOperator;
+  requests[0].expected_head = expected_head;
+  return requests;
+}
+
+std::vector<AppendInput> one_input(AppendInput input) {
+  std::vector<AppendInput> inputs;
+  inputs.push_back(std::move(input));
+  return inputs;
+}
+
 EngineOptions options_with(ManualClock& clock) {
   EngineOptions options;
   options.clock = [&clock] { return clock.now; };
@@ -445,26 +461,14 @@ TEST_CASE(
   ManualClock clock;
   auto engine = Engine::open(dir.str(), options_with(clock));
   REQUIRE(engine.is_ok());
-  auto request = [](std::vector<AppendInput> inputs, std::optional<uint64_t> expected_head = {}) {
-    std::vector<AppendRequest> requests(1);
-    requests[0].inputs = std::move(inputs);
-    requests[0].principal = kOperator;
-    requests[0].expected_head = expected_head;
-    return requests;
-  };
-  auto one = [](AppendInput input) {
-    std::vector<AppendInput> inputs;
-    inputs.push_back(std::move(input));
-    return inputs;
-  };
   // The sequencer's order: the first group is being written while two more are prepared on top
   // of it and merged; the second sees the head the first left behind.
-  PreparedGroup first = (*engine)->prepare_group(request(five_events()));
-  PreparedGroup second = (*engine)->prepare_group(request(one(input(
+  PreparedGroup first = (*engine)->prepare_group(one_request(five_events()));
+  PreparedGroup second = (*engine)->prepare_group(one_request(one_input(input(
       10, account_created("333333333333", "x@outside.io", "X", "", "2026-10-03T00:00:00Z")))));
-  PreparedGroup third = (*engine)->prepare_group(request(
-      one(input(11,
-                account_created("444444444444", "y@outside.io", "Y", "", "2026-10-03T00:00:00Z"))),
+  PreparedGroup third = (*engine)->prepare_group(one_request(
+      one_input(input(
+          11, account_created("444444444444", "y@outside.io", "Y", "", "2026-10-03T00:00:00Z"))),
       6));
   (*engine)->merge_groups(second, std::move(third));
   REQUIRE(second.outcomes.size() == 2);
@@ -482,9 +486,9 @@ TEST_CASE(
         digest((*engine)->registry()));
 
   // A merged group whose write fails fails whole, and the state is the store's again.
-  PreparedGroup fourth = (*engine)->prepare_group(request(one(input(
+  PreparedGroup fourth = (*engine)->prepare_group(one_request(one_input(input(
       12, account_created("555555555555", "z@outside.io", "Z", "", "2026-10-03T00:00:00Z")))));
-  PreparedGroup fifth = (*engine)->prepare_group(request(one(input(
+  PreparedGroup fifth = (*engine)->prepare_group(one_request(one_input(input(
       13, account_created("666666666666", "w@outside.io", "W", "", "2026-10-03T00:00:00Z")))));
   (*engine)->merge_groups(fourth, std::move(fifth));
   (*engine)->finish_group(fourth, Status(Code::kUnavailable, Reason::kStorageError, "the disk"));
@@ -505,12 +509,6 @@ TEST_CASE(
   ManualClock clock;
   auto engine = Engine::open(dir.str(), options_with(clock));
   REQUIRE(engine.is_ok());
-  auto request = [](std::vector<AppendInput> inputs) {
-    std::vector<AppendRequest> requests(1);
-    requests[0].inputs = std::move(inputs);
-    requests[0].principal = kOperator;
-    return requests;
-  };
   auto stored_hash = [&](uint64_t position) {
     auto bytes = (*engine)->store().read(position);
     REQUIRE(bytes.is_ok());
@@ -519,14 +517,11 @@ TEST_CASE(
   // Three groups prepared one on top of the other; the second only repeats an event of the
   // first (an identical retry: it stores nothing). The writer stores all three before the
   // sequencer finishes the first, as it may.
-  PreparedGroup first = (*engine)->prepare_group(request(five_events()));
-  std::vector<AppendInput> retry;
-  retry.push_back(five_events().front());
-  PreparedGroup second = (*engine)->prepare_group(request(std::move(retry)));
-  std::vector<AppendInput> more;
-  more.push_back(
-      input(10, account_created("333333333333", "x@outside.io", "X", "", "2026-10-03T00:00:00Z")));
-  PreparedGroup third = (*engine)->prepare_group(request(std::move(more)));
+  PreparedGroup first = (*engine)->prepare_group(one_request(five_events()));
+  PreparedGroup second =
+      (*engine)->prepare_group(one_request(one_input(std::move(five_events().front()))));
+  PreparedGroup third = (*engine)->prepare_group(one_request(one_input(input(
+      10, account_created("333333333333", "x@outside.io", "X", "", "2026-10-03T00:00:00Z")))));
   const Status first_written = (*engine)->write_group(first);
   const Status second_written = (*engine)->write_group(second);
   const Status third_written = (*engine)->write_group(third);
