@@ -2,6 +2,8 @@
 
 #include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/listener.h>
 #include <rocksdb/memtablerep.h>
@@ -18,6 +20,7 @@
 
 #include "engine/id_memtable.h"
 #include "engine/store_format.h"
+#include "engine/wal_cache.h"
 
 namespace orgledger {
 namespace {
@@ -198,7 +201,11 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& directory,
     }
   }
 
-  store->env_ = options.env;
+  // RocksDB's file I/O goes through the given environment's file system, or the operating
+  // system's, with the write-ahead log's durable pages dropped from the page cache
+  // (engine/wal_cache.h).
+  store->env_ = rocksdb::NewCompositeEnv(dropping_synced_wal_pages(
+      options.env ? options.env->GetFileSystem() : rocksdb::FileSystem::Default()));
   ORGLEDGER_RETURN_IF_ERROR(store->open_db(options.read_only, !exists));
   rocksdb::DB* db = store->db_.get();
 

@@ -41,8 +41,9 @@ struct StoreOptions {
   bool read_only = false;
   // Create an empty store when `directory` holds none (ignored when read_only).
   bool create_if_missing = true;
-  // The environment RocksDB does its file I/O through; null is the operating system's. The
-  // fault tests pass one that fails writes and syncs on demand.
+  // The environment whose file system RocksDB does its file I/O through (its clock and threads
+  // are the operating system's); null is the operating system's. The fault tests pass one that
+  // fails writes and syncs on demand.
   std::shared_ptr<rocksdb::Env> env;
 
   // For offline tools: read-only, and NotFound when there is no store.
@@ -180,7 +181,8 @@ class Store final : public RecordSource {
 
   std::string directory_;
   bool read_only_ = false;
-  std::shared_ptr<rocksdb::Env> env_;  // outlives db_
+  std::shared_ptr<rocksdb::Env>
+      env_;  // outlives db_ (engine/wal_cache.h over the options' file system)
   std::unique_ptr<rocksdb::DB> db_;
   bool db_writable_ = false;  // false while db_ is a read-only stand-in (recover_writes)
   // Owned handles; destroyed before db_.
