@@ -181,8 +181,8 @@ class Store final : public RecordSource {
 
   std::string directory_;
   bool read_only_ = false;
-  std::shared_ptr<rocksdb::Env>
-      env_;  // outlives db_ (engine/wal_cache.h over the options' file system)
+  // engine/wal_cache.h over the options' file system; outlives db_.
+  std::shared_ptr<rocksdb::Env> env_;
   std::unique_ptr<rocksdb::DB> db_;
   bool db_writable_ = false;  // false while db_ is a read-only stand-in (recover_writes)
   // Owned handles; destroyed before db_.
