@@ -518,11 +518,11 @@ int run_rocksdb(const Workload& workload, const Workload& small, int connections
   return 0;
 }
 
-// orgledger's own write set on plain RocksDB (default options but baseline_options'), as one would
+// orgledger's own write set on plain RocksDB (baseline_options: RocksDB's defaults), as one would
 // build it directly: per event the record, its event id (position and content hash) and the ledger
 // entry its usage updates, in three column families, plus the head once per batch, in
-// WriteBatch(batch) with sync=true. Only the writes are timed; the ledger's running totals are kept
-// outside.
+// WriteBatch(batch) with sync=true. Only the writes are timed; the ledger's running totals are
+// kept outside.
 int run_rocksdb_write_set(const Workload& workload, const std::string& directory, size_t batch) {
   rocksdb::Options options = baseline_options();
   options.create_missing_column_families = true;
