@@ -20,7 +20,6 @@ using namespace orgledger::testing;
 namespace {
 
 constexpr const char* kPayer = "111111111111";
-const Principal kOperator{Role::kAdmin, "test"};
 
 struct Fixture {
   TempDir dir;

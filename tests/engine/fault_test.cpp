@@ -19,8 +19,6 @@ using namespace orgledger::testing;
 
 namespace {
 
-const Principal kOperator{Role::kAdmin, "test"};
-
 AppendInput usage(uint64_t id, std::string_view quantity) {
   AppendInput input;
   input.event_id = EventIdBytes{0xfa};

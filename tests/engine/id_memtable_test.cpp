@@ -93,8 +93,7 @@ TEST_CASE("id memtable: works with the linked RocksDB (or the store falls back)"
 }
 
 TEST_CASE("id memtable: gets, scans and seeks equal a sorted map, before and after flushes") {
-  const uint64_t seed = property_seed();
-  MESSAGE("property seed ", seed, " (rerun with ORGLEDGER_SEED=", seed, ")");
+  const uint64_t seed = printed_seed("property");
   std::mt19937_64 random(seed);
   // Each form, a run of its own with the same seed. Random keys take the records' form out of
   // key order at once: its fallback, sorting a copy for each read, answers too.
@@ -240,8 +239,7 @@ TEST_CASE("id memtable: keys declared ahead are passed in order, and only on the
 }
 
 TEST_CASE("id memtable: in place, overwrites with keys declared ahead, in order or not") {
-  const uint64_t seed = property_seed();
-  MESSAGE("property seed ", seed, " (rerun with ORGLEDGER_SEED=", seed, ")");
+  const uint64_t seed = printed_seed("property");
   std::mt19937_64 random(seed);
   TempDir dir;
   auto db = open_db(dir.str(), 4 << 20, Form::kInPlace);
@@ -323,8 +321,7 @@ TEST_CASE("id memtable: a read at a snapshot sees the value of its time, not a n
 using store_format::position_key;
 
 TEST_CASE("records' memtable: keys in order are found, scanned and sought, across flushes") {
-  const uint64_t seed = property_seed();
-  MESSAGE("property seed ", seed, " (rerun with ORGLEDGER_SEED=", seed, ")");
+  const uint64_t seed = printed_seed("property");
   std::mt19937_64 random(seed);
   TempDir dir;
   // 64 KiB memtables: reads cross the one being written, read-only ones and table files.

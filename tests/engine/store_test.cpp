@@ -39,8 +39,6 @@ struct ManualClock {
   Micros now = at("2026-11-01T00:00:00Z");
 };
 
-const Principal kOperator{Role::kAdmin, "test"};
-
 // An input with id `id`; PasswordChanged and MfaEnabled get the test secrets, the TOTP code for
 // the engine's clock at `now`.
 AppendInput input(uint8_t id, fb::EventT event, Micros now = ManualClock().now) {
@@ -657,8 +655,7 @@ TEST_CASE("append: a refused request of usage events reverts the usage it applie
 }
 
 TEST_CASE("store: a batched id lookup answers every id in the order asked, stored or not") {
-  const uint64_t seed = property_seed();
-  MESSAGE("id lookup seed ", seed, " (rerun with ORGLEDGER_SEED=", seed, ")");
+  const uint64_t seed = printed_seed("id lookup");
   std::mt19937_64 random(seed);
   auto random_id = [&] {
     EventIdBytes id;

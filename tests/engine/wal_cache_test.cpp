@@ -20,8 +20,6 @@ using namespace orgledger::testing;
 
 namespace {
 
-const Principal kOperator{Role::kAdmin, "test"};
-
 // Whether each page of the file at `path` is in the page cache (mincore over a mapping of it,
 // which reads nothing in).
 std::vector<bool> resident_pages(const std::filesystem::path& path, size_t page) {

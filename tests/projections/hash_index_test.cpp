@@ -86,8 +86,7 @@ void random_model_run(uint64_t seed, int keys) {
 }  // namespace
 
 TEST_CASE("hash index: finds, stages and erases as a std::map, with and without collisions") {
-  const uint64_t seed = property_seed();
-  MESSAGE("property seed ", seed, " (rerun with ORGLEDGER_SEED=", seed, ")");
+  const uint64_t seed = printed_seed("property");
   SUBCASE("Abseil's hash of the ids") { random_model_run<IdHash>(seed, 3000); }
   SUBCASE("seven hashes, at the top of the table") { random_model_run<CollidingHash>(seed, 300); }
 }

@@ -63,8 +63,7 @@ void check_bill(const Bill& bill, bool prices_do_not_rise) {
 TEST_CASE(
     "property: bills add up exactly and replayed ledgers equal served ones, over 1000 "
     "random organizations") {
-  const uint64_t seed = property_seed();
-  MESSAGE("billing property seed ", seed, " (rerun with ORGLEDGER_SEED=", seed, ")");
+  const uint64_t seed = printed_seed("billing property");
   uint64_t bills_checked = 0, corrections_seen = 0, credits_seen = 0;
   for (int test_case = 0; test_case < kCases; ++test_case) {
     const uint64_t case_seed = seed + static_cast<uint64_t>(test_case);

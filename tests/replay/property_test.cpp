@@ -167,8 +167,7 @@ class HistoryGenerator {
 TEST_CASE(
     "property: incremental state equals full replay, and as-of k equals a fold of k "
     "records, over 1000 random histories") {
-  const uint64_t seed = property_seed();
-  MESSAGE("property seed ", seed, " (rerun with ORGLEDGER_SEED=", seed, ")");
+  const uint64_t seed = printed_seed("property");
   uint64_t total_valid = 0;
   uint64_t total_invalid = 0;
   std::map<std::string, uint64_t> valid_by_type;
@@ -228,8 +227,7 @@ TEST_CASE(
 }
 
 TEST_CASE("property: the engine's served state equals a replay of its RocksDB log after reopen") {
-  const uint64_t seed = property_seed();
-  MESSAGE("engine property seed ", seed, " (rerun with ORGLEDGER_SEED=", seed, ")");
+  const uint64_t seed = printed_seed("engine property");
   for (int test_case = 0; test_case < 20; ++test_case) {
     const uint64_t case_seed = seed + static_cast<uint64_t>(test_case);
     CAPTURE(case_seed);

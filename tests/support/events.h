@@ -7,11 +7,15 @@
 #include <utility>
 #include <vector>
 
+#include "projections/authorization.h"
 #include "projections/registry.h"
 #include "projections/values.h"
 #include "schema/events_generated.h"
 
 namespace orgledger::testing {
+
+// The operator (an admin token) the engine tests append as.
+inline const Principal kOperator{Role::kAdmin, "test"};
 
 // "2026-10-03T10:00:00Z" -> µs; aborts the test binary on a malformed literal.
 Micros at(std::string_view rfc3339);
