@@ -59,21 +59,11 @@ class WalCacheFileSystem final : public rocksdb::FileSystemWrapper {
       : FileSystemWrapper(std::move(base)) {}
   const char* Name() const override { return "orgledger.WalCacheFileSystem"; }
 
+  // RocksDB creates each log file new (it recycles none: docs/decisions.md, "Write path").
   rocksdb::IOStatus NewWritableFile(const std::string& name, const rocksdb::FileOptions& options,
                                     std::unique_ptr<rocksdb::FSWritableFile>* result,
                                     rocksdb::IODebugContext* debug) override {
-    return wrapped(name, target()->NewWritableFile(name, options, result, debug), result);
-  }
-
-  rocksdb::IOStatus ReopenWritableFile(const std::string& name, const rocksdb::FileOptions& options,
-                                       std::unique_ptr<rocksdb::FSWritableFile>* result,
-                                       rocksdb::IODebugContext* debug) override {
-    return wrapped(name, target()->ReopenWritableFile(name, options, result, debug), result);
-  }
-
- private:
-  static rocksdb::IOStatus wrapped(const std::string& name, rocksdb::IOStatus opened,
-                                   std::unique_ptr<rocksdb::FSWritableFile>* result) {
+    rocksdb::IOStatus opened = target()->NewWritableFile(name, options, result, debug);
     if (opened.ok() && is_wal_file(name)) *result = std::make_unique<WalFile>(std::move(*result));
     return opened;
   }
