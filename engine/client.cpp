@@ -4,7 +4,9 @@
 #include <array>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
+#include <cstring>
 #include <optional>
+#include <vector>
 
 #include "engine/password_hash.h"
 #include "engine/server.h"
@@ -17,6 +19,9 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 namespace {
+
+// What one read from the server takes at most.
+constexpr size_t kReadBufferBytes = 16 * 1024;
 
 Status unavailable(std::string message) {
   return Status(Code::kUnavailable, Reason::kNone, std::move(message));
@@ -87,6 +92,12 @@ struct Client::Impl {
   // Why the connection is of no more use, once a read or a write failed part-way or the
   // answers fell out of step with the requests: every later call fails with it at once.
   std::string broken;
+  // Bytes read from the server and not yet taken: [in_begin, in_end) of in. A read takes what
+  // the socket has, up to the buffer, so a small answer costs one read, not one for its header
+  // and one for its body, and answers that arrive together are read together.
+  std::vector<char> in = std::vector<char>(kReadBufferBytes);
+  size_t in_begin = 0;
+  size_t in_end = 0;
 
   Status break_off(std::string why) {
     broken = std::move(why);
@@ -101,6 +112,18 @@ struct Client::Impl {
       asio::read(resuming, buffer, TransferWhole{}, error);
     }
   }
+  // Reads until at least `bytes` (at most the buffer's size) are buffered.
+  void fill(size_t bytes, boost::system::error_code& error) {
+    if (in_end - in_begin >= bytes) return;
+    std::memmove(in.data(), in.data() + in_begin, in_end - in_begin);
+    in_end -= in_begin;
+    in_begin = 0;
+    while (in_end < bytes && !error) {
+      const auto space = asio::buffer(in.data() + in_end, in.size() - in_end);
+      in_end += tls ? tls->read_some(space, error) : resuming.read_some(space, error);
+    }
+  }
+
   template <typename Buffer>
   void write(Buffer buffer, boost::system::error_code& error) {
     if (tls) {
@@ -167,18 +190,23 @@ Status Client::send(std::string_view frame) {
 
 Result<std::string> Client::receive() {
   if (!impl_->broken.empty()) return unavailable(impl_->broken);
-  uint8_t header[wire::kFrameHeaderBytes];
   boost::system::error_code error;
-  impl_->read(asio::buffer(header), error);
+  impl_->fill(wire::kFrameHeaderBytes, error);
   if (error) return impl_->break_off("the server closed the connection: " + error.message());
-  const uint32_t length = wire::decode_length(header);
+  const uint32_t length =
+      wire::decode_length(reinterpret_cast<const uint8_t*>(impl_->in.data() + impl_->in_begin));
   if (length == 0 || length > wire::kDefaultMaxFrameBytes * 4) {
     return impl_->break_off("the server sent a frame of " + std::to_string(length) + " bytes");
   }
-  // Read through a small buffer and appended: a body of megabytes (a bill) is written once,
-  // where sizing the string first would have zeroed it all before the read wrote it again.
+  impl_->in_begin += wire::kFrameHeaderBytes;
+  // What is buffered first, then the rest through a small buffer, appended: a body of
+  // megabytes (a bill) is written once, where sizing the string first would have zeroed it all
+  // before the read wrote it again.
   std::string body;
   body.reserve(length);
+  const size_t buffered = std::min<size_t>(length, impl_->in_end - impl_->in_begin);
+  body.append(impl_->in.data() + impl_->in_begin, buffered);
+  impl_->in_begin += buffered;
   std::array<char, 64 * 1024> chunk;
   while (body.size() < length) {
     const size_t bytes = std::min(chunk.size(), length - body.size());

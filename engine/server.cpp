@@ -7,6 +7,7 @@
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <chrono>
+#include <cstring>
 #include <deque>
 #include <list>
 #include <map>
@@ -31,6 +32,9 @@ namespace {
 
 constexpr size_t kReadBatchRecords = 1000;
 constexpr size_t kReadBatchBytes = 4 * 1024 * 1024;
+// What one read from a connection takes at most. A larger frame's body past it is read into
+// the frame's own buffer.
+constexpr size_t kReadBufferBytes = 16 * 1024;
 
 Micros wall_clock_now() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -166,7 +170,7 @@ class Session : public std::enable_shared_from_this<Session> {
     spdlog::info("connection open peer={}{}", peer_, tls_ ? " tls" : "");
     arm_idle_timer();
     if (!tls_) {
-      read_header();
+      read_next();
       return;
     }
     // The idle timer bounds the handshake too.
@@ -178,7 +182,7 @@ class Session : public std::enable_shared_from_this<Session> {
             self->close("tls handshake failed");
             return;
           }
-          self->read_header();
+          self->read_next();
         }));
   }
 
@@ -216,12 +220,22 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
+  // Closes the connection once no frame has arrived for the idle timeout while nothing is in
+  // flight. Each frame only notes its time (`last_frame_at_`); the timer, armed once, looks at
+  // that when it fires and waits again for what is left.
   void arm_idle_timer() {
-    idle_timer_.expires_after(server_.options.idle_timeout);
+    const auto timeout = server_.options.idle_timeout;
+    if (subscribed_ || in_flight_ > 0) {
+      idle_timer_.expires_after(timeout);  // busy, not idle: look again a timeout later
+    } else {
+      idle_timer_.expires_at(last_frame_at_ + timeout);
+    }
     idle_timer_.async_wait([self = shared_from_this()](boost::system::error_code error) {
       if (error || self->closed_) return;
-      if (self->subscribed_ || self->in_flight_ > 0) {
-        self->arm_idle_timer();  // busy, not idle
+      if (self->subscribed_ || self->in_flight_ > 0 ||
+          std::chrono::steady_clock::now() <
+              self->last_frame_at_ + self->server_.options.idle_timeout) {
+        self->arm_idle_timer();
         return;
       }
       spdlog::info("connection idle peer={} timeout_ms={}", self->peer_,
@@ -231,6 +245,16 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   tcp::socket& lowest() { return tls_ ? tls_->next_layer() : socket_; }
+
+  // Reads what the connection has, at least one byte, into `buffer` (through TLS when it is on).
+  template <typename Handler>
+  void read_some(asio::mutable_buffer buffer, Handler handler) {
+    if (tls_) {
+      tls_->async_read_some(buffer, asio::bind_executor(strand_, std::move(handler)));
+    } else {
+      socket_.async_read_some(buffer, asio::bind_executor(strand_, std::move(handler)));
+    }
+  }
 
   // Reads exactly `buffer` from the connection (through TLS when it is on).
   template <typename Handler>
@@ -253,49 +277,85 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  void read_header() {
-    if (closed_ || close_after_flush_ || held_) return;
-    if (in_flight_ >= server_.options.max_pipelined_requests) {
-      reading_paused_ = true;  // resumed by complete() once answers drain
-      return;
+  // Takes the next request: from the bytes already read when they hold its header, otherwise
+  // after reading what the connection has (as much as fits the buffer, so a burst of small
+  // requests costs one read, not two per request). Loops rather than recursing, so a buffer of
+  // many small frames does not deepen the stack.
+  void read_next() {
+    while (true) {
+      if (closed_ || close_after_flush_ || held_) return;
+      if (in_flight_ >= server_.options.max_pipelined_requests) {
+        reading_paused_ = true;  // resumed by complete() once answers drain
+        return;
+      }
+      if (in_end_ - in_begin_ < wire::kFrameHeaderBytes) break;
+      if (!take_frame()) return;  // the rest of its body is being read, or it was refused
     }
-    read_exactly(asio::buffer(header_),
-                 [self = shared_from_this()](boost::system::error_code error, size_t) {
-                   self->on_header(error);
-                 });
+    // Fewer bytes than a header are left: move them to the front and read after them.
+    std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
+    in_end_ -= in_begin_;
+    in_begin_ = 0;
+    read_some(asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
+              [self = shared_from_this()](boost::system::error_code error, size_t bytes) {
+                if (error) {
+                  self->on_read_error(error);
+                  return;
+                }
+                self->in_end_ += bytes;
+                self->read_next();
+              });
   }
 
-  void on_header(boost::system::error_code error) {
-    if (error) {
-      // A TLS client that leaves without close_notify ends the stream "truncated": between
-      // frames that is an ordinary close.
-      const bool closed_by_peer =
-          error == asio::error::eof || error == asio::ssl::error::stream_truncated;
+  void on_read_error(boost::system::error_code error) {
+    // A TLS client that leaves without close_notify ends the stream "truncated": between
+    // frames that is an ordinary close.
+    const bool closed_by_peer =
+        error == asio::error::eof || error == asio::ssl::error::stream_truncated;
+    if (in_end_ > in_begin_) {
+      close(closed_by_peer ? "truncated frame" : error.message());
+    } else {
       close(closed_by_peer ? "closed by peer" : error.message());
-      return;
     }
-    const uint32_t length = wire::decode_length(header_);
+  }
+
+  // Takes the frame whose header starts the buffered bytes. True when it was served from
+  // them; false when the rest of its body is being read (it is served once that arrives) or
+  // the frame was refused.
+  bool take_frame() {
+    const uint32_t length = wire::decode_length(in_.data() + in_begin_);
     if (length == 0 || length > server_.options.max_frame_bytes) {
       reject_frame(invalid("frame of " + std::to_string(length) + " bytes is outside 1.." +
                            std::to_string(server_.options.max_frame_bytes)));
-      return;
+      return false;
     }
     if (subscribed_) {
       reject_frame(invalid("this connection carries a subscription and accepts no more requests"));
-      return;
+      return false;
     }
+    in_begin_ += wire::kFrameHeaderBytes;
     // A uint64 buffer keeps the FlatBuffer 8-byte aligned.
-    body_.assign((length + 7) / 8, 0);
+    body_.resize((length + 7) / 8);
     body_size_ = length;
-    read_exactly(asio::buffer(body_.data(), length),
-                 [self = shared_from_this()](boost::system::error_code error, size_t) {
-                   if (error) {
-                     self->close(error == asio::error::eof ? "truncated frame" : error.message());
-                     return;
-                   }
-                   self->arm_idle_timer();
-                   self->on_frame();
-                 });
+    const size_t buffered = std::min<size_t>(length, in_end_ - in_begin_);
+    std::memcpy(body_.data(), in_.data() + in_begin_, buffered);
+    in_begin_ += buffered;
+    last_frame_at_ = std::chrono::steady_clock::now();
+    if (buffered == length) {
+      on_frame();
+      return true;
+    }
+    read_exactly(
+        asio::buffer(reinterpret_cast<uint8_t*>(body_.data()) + buffered, length - buffered),
+        [self = shared_from_this()](boost::system::error_code error, size_t) {
+          if (error) {
+            self->close(error == asio::error::eof ? "truncated frame" : error.message());
+            return;
+          }
+          self->last_frame_at_ = std::chrono::steady_clock::now();
+          self->on_frame();
+          self->read_next();
+        });
+    return false;
   }
 
   // A frame that cannot be served: answer once, log once, close.
@@ -318,7 +378,6 @@ class Session : public std::enable_shared_from_this<Session> {
     ++in_flight_;
     ++requests_;
     dispatch(slot, **request);
-    read_header();
   }
 
   // Answers `slot` later from any thread.
@@ -589,7 +648,7 @@ class Session : public std::enable_shared_from_this<Session> {
             done(wire::error_frame(id, outcome.status));
           }
           self->held_ = false;
-          self->read_header();
+          self->read_next();
         };
         if (outcome.delay.count() == 0) {
           finish();
@@ -665,7 +724,7 @@ class Session : public std::enable_shared_from_this<Session> {
           done(wire::error_frame(id, hashed));
         }
         self->held_ = false;
-        self->read_header();
+        self->read_next();
       });
     });
   }
@@ -681,7 +740,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (reading_paused_ && in_flight_ < server_.options.max_pipelined_requests / 2) {
       reading_paused_ = false;
-      read_header();
+      read_next();
     }
     pump_subscription();
   }
@@ -771,7 +830,11 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::strand<asio::io_context::executor_type> strand_;
   asio::steady_timer idle_timer_;
   std::string peer_;
-  uint8_t header_[wire::kFrameHeaderBytes] = {};
+  // Bytes read from the connection and not yet taken: [in_begin_, in_end_) of in_.
+  std::vector<uint8_t> in_ = std::vector<uint8_t>(kReadBufferBytes);
+  size_t in_begin_ = 0;
+  size_t in_end_ = 0;
+  std::chrono::steady_clock::time_point last_frame_at_ = std::chrono::steady_clock::now();
   std::vector<uint64_t> body_;
   size_t body_size_ = 0;
   uint64_t next_slot_ = 0;

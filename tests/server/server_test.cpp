@@ -845,6 +845,50 @@ TEST_CASE("server: a client that sends a frame one byte at a time is cut at the 
   CHECK(server.client()->hello().value() == 0);  // nothing stored; the server serves others
 }
 
+TEST_CASE("server: frames split anywhere across reads, or sharing one, are each served once") {
+  TempDir dir;
+  TestServer server(dir.str());
+  RawConnection raw(port_of(server.address()));
+  const std::string first = hello_request(1);
+  const std::string second = hello_request(2);
+  const std::string third = hello_request(3);
+  // Half a header; the rest of it and part of the body; the body's end with the next two
+  // frames whole.
+  const std::vector<std::string> pieces = {first.substr(0, 2), first.substr(2, 7),
+                                           first.substr(9) + second + third};
+  for (const std::string& piece : pieces) {
+    raw.send(piece);
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  }
+  for (uint64_t id = 1; id <= 3; ++id) {
+    const std::string response = raw.receive();
+    REQUIRE(!response.empty());
+    const auto* root = flatbuffers::GetRoot<wire::Response>(response.data());
+    CHECK(root->request_id() == id);
+    CHECK(root->body_type() == wire::ResponseBody::HelloResponse);
+  }
+}
+
+TEST_CASE("server: a connection sending within the idle timeout stays open past it") {
+  TempDir dir;
+  ServerOptions options;
+  options.idle_timeout = std::chrono::milliseconds(300);
+  TestServer server(dir.str(), options);
+  RawConnection raw(port_of(server.address()));
+  const auto started = std::chrono::steady_clock::now();
+  // A request every 100 ms for 1.2 s: four times the timeout, never idle for one.
+  for (uint64_t id = 1; id <= 12; ++id) {
+    raw.send(hello_request(id));
+    const std::string response = raw.receive();
+    REQUIRE(!response.empty());
+    CHECK(flatbuffers::GetRoot<wire::Response>(response.data())->request_id() == id);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(std::chrono::steady_clock::now() - started > std::chrono::milliseconds(1000));
+  // Then idle: closed.
+  CHECK(raw.receive().empty());
+}
+
 TEST_CASE("server: an idle connection is closed after the idle timeout") {
   TempDir dir;
   ServerOptions options;
