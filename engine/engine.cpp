@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <limits>
 #include <map>
 
 #include "engine/password_hash.h"
@@ -16,6 +17,11 @@
 
 namespace orgledger {
 namespace {
+
+// A request of at most this many events is small: its ids are looked up with the rest of its
+// group's small requests' (prepare_group).
+constexpr size_t kSmallRequestEvents = 16;
+constexpr size_t kNotSmall = std::numeric_limits<size_t>::max();
 
 // Whether events of this type are appended with a secret (take_secret).
 bool needs_secret(fb::EventBody type) {
@@ -300,6 +306,23 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
   for (const AppendRequest& request : requests) inputs += request.inputs.size();
   records.reserve(inputs);
   ledger_writes.reserve(inputs);
+  // The ids of the group's small requests, asked of the store in one lookup for all of them:
+  // asked one request at a time, RocksDB's fixed cost per lookup was a quarter of the
+  // sequencer's time with 64 connections sending one event each. A larger request asks for its
+  // own below, in one lookup already. (The store's answer holds while the group is prepared:
+  // an id stored meanwhile belongs to a group not finished yet, and is found in
+  // unfinished_ids_ first.)
+  std::vector<EventIdBytes> small_ids;
+  std::vector<size_t> small_first(requests.size(), kNotSmall);
+  for (size_t request_index = 0; request_index < requests.size(); ++request_index) {
+    const std::vector<AppendInput>& small = requests[request_index].inputs;
+    if (small.size() > kSmallRequestEvents) continue;
+    small_first[request_index] = small_ids.size();
+    for (const AppendInput& input : small) small_ids.push_back(input.event_id);
+  }
+  Result<std::vector<std::optional<EventIdEntry>>> small_stored =
+      std::vector<std::optional<EventIdEntry>>();
+  if (!small_ids.empty()) small_stored = store_->find_event_ids(small_ids);
 
   for (size_t request_index = 0; request_index < requests.size(); ++request_index) {
     AppendRequest& request = requests[request_index];
@@ -345,7 +368,16 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
         unknown_at.push_back(index);
       }
     }
-    if (!unknown_ids.empty()) {
+    if (!unknown_ids.empty() && small_first[request_index] != kNotSmall) {
+      if (!small_stored.is_ok()) {
+        fail(unknown_at.front(), small_stored.status());
+        outcome.failed_index = AppendOutcome::kWholeRequest;
+        continue;
+      }
+      for (size_t index : unknown_at) {
+        known_before[index] = (*small_stored)[small_first[request_index] + index];
+      }
+    } else if (!unknown_ids.empty()) {
       auto stored = store_->find_event_ids(unknown_ids);
       if (!stored.is_ok()) {
         fail(unknown_at.front(), stored.status());

@@ -453,6 +453,52 @@ TEST_CASE("group commit: requests of one group are all-or-nothing each, in order
 }
 
 TEST_CASE(
+    "group commit: the ids of a group's small requests, looked up together, are judged in "
+    "request order against the store and the requests before them") {
+  TempDir dir;
+  ManualClock clock;
+  auto engine = Engine::open(dir.str(), options_with(clock));
+  REQUIRE(engine.is_ok());
+  REQUIRE_OK((*engine)->append(five_events(), kOperator).status);
+  auto single = [](AppendInput one) {
+    AppendRequest request;
+    request.inputs.push_back(std::move(one));
+    request.principal = kOperator;
+    return request;
+  };
+  auto created = [](const std::string& id) {
+    return account_created(id, id + "@outside.io", "X", "", "2026-10-03T00:00:00Z");
+  };
+  std::vector<AppendRequest> group;
+  group.push_back(single(std::move(five_events().front())));    // stored: answered, not stored
+  group.push_back(single(input(10, created("333333333333"))));  // new
+  group.push_back(single(input(10, created("333333333333"))));  // as the one before: its position
+  group.push_back(single(input(1, created("555555555555"))));   // a stored id, other content
+  group.push_back(single(input(11, account_closed("111111111111", "2026-10-04T00:00:00Z"))));
+  group.push_back(single(input(11, created("444444444444"))));  // the refused one's id is free
+  group.push_back(single(input(10, created("666666666666"))));  // id 10 taken above: refused
+  const std::vector<AppendOutcome> outcomes = (*engine)->append_group(std::move(group));
+  REQUIRE(outcomes.size() == 7);
+  CHECK_OK(outcomes[0].status);
+  CHECK(outcomes[0].positions == std::vector<uint64_t>{1});
+  CHECK_OK(outcomes[1].status);
+  CHECK(outcomes[1].positions == std::vector<uint64_t>{6});
+  CHECK_OK(outcomes[2].status);
+  CHECK(outcomes[2].positions == std::vector<uint64_t>{6});
+  CHECK_FAILS_WITH(outcomes[3].status, Code::kAlreadyExists, Reason::kDuplicateEventId);
+  CHECK_FAILS_WITH_DETAIL(outcomes[4].status, Code::kFailedPrecondition,
+                          Reason::kConstraintViolation, "CANNOT_CLOSE_MANAGEMENT_ACCOUNT");
+  CHECK_OK(outcomes[5].status);
+  CHECK(outcomes[5].positions == std::vector<uint64_t>{7});
+  CHECK_FAILS_WITH(outcomes[6].status, Code::kAlreadyExists, Reason::kDuplicateEventId);
+  CHECK((*engine)->store().head()->position == 7);
+  CHECK((*engine)->registry().find_account("555555555555") == nullptr);
+  CHECK((*engine)->registry().find_account("666666666666") == nullptr);
+  CHECK(digest(replay_to_position((*engine)->store(), 100).value()) ==
+        digest((*engine)->registry()));
+}
+
+TEST_CASE(
     "group commit: a group prepared behind another and merged into it is stored and answered "
     "as one, or fails as one") {
   TempDir dir;
