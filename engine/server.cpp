@@ -339,7 +339,6 @@ class Session : public std::enable_shared_from_this<Session> {
     const size_t buffered = std::min<size_t>(length, in_end_ - in_begin_);
     std::memcpy(body_.data(), in_.data() + in_begin_, buffered);
     in_begin_ += buffered;
-    last_frame_at_ = std::chrono::steady_clock::now();
     if (buffered == length) {
       on_frame();
       return true;
@@ -351,7 +350,6 @@ class Session : public std::enable_shared_from_this<Session> {
             self->close(error == asio::error::eof ? "truncated frame" : error.message());
             return;
           }
-          self->last_frame_at_ = std::chrono::steady_clock::now();
           self->on_frame();
           self->read_next();
         });
@@ -367,7 +365,9 @@ class Session : public std::enable_shared_from_this<Session> {
     complete(slot, wire::error_frame(0, status));
   }
 
+  // A whole frame has arrived: the idle clock restarts, and the frame is served.
   void on_frame() {
+    last_frame_at_ = std::chrono::steady_clock::now();
     const std::string_view bytes(reinterpret_cast<const char*>(body_.data()), body_size_);
     auto request = wire::verify_request(bytes);
     if (!request.is_ok()) {
