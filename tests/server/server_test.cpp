@@ -179,6 +179,20 @@ uint16_t port_of(const std::string& address) {
   return static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
 }
 
+// Turns TLS on for a server and its clients, with a certificate made for the test in `directory`.
+void use_tls(const TempDir& directory, ServerOptions& options, ClientOptions& client_options) {
+  const std::string key = (directory.path() / "tls.key").string();
+  const std::string certificate = (directory.path() / "tls.crt").string();
+  const std::string command =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
+      "-subj /CN=orgledger-test -addext subjectAltName=IP:127.0.0.1 -keyout '" +
+      key + "' -out '" + certificate + "' 2>/dev/null";
+  REQUIRE(std::system(command.c_str()) == 0);
+  options.tls_cert_file = certificate;
+  options.tls_key_file = key;
+  client_options.tls_ca_file = certificate;
+}
+
 }  // namespace
 
 TEST_CASE("server: append, query and bill over the socket equal the embedded results") {
@@ -341,10 +355,19 @@ TEST_CASE(
   CHECK(digest(*replayed) == client->digest()->second);
 }
 
-TEST_CASE("server: 1,000 pipelined requests on one connection are answered in order") {
-  TempDir dir;
-  TestServer server(dir.str());
-  auto client = server.client();
+TEST_CASE(
+    "server: 1,000 pipelined requests on one connection are answered in order, over plain TCP "
+    "and TLS") {
+  TempDir directory;
+  ServerOptions options;
+  ClientOptions client_options;
+  SUBCASE("plain TCP") {}
+  SUBCASE("TLS") { use_tls(directory, options, client_options); }
+  TestServer server((directory.path() / "data").string(), options);
+  auto connected = Client::connect(server.address(), client_options);
+  REQUIRE(connected.is_ok());
+  std::unique_ptr<Client> client = std::move(*connected);
+  REQUIRE(client->authenticate(Credentials{server.token(Role::kAdmin), "", "", ""}).is_ok());
   REQUIRE(client->append(worked_example()).is_ok());
   std::string frames;
   for (uint64_t id = 1; id <= 1000; ++id) {
@@ -1460,20 +1483,6 @@ class AlarmStorm {
   sigset_t mask_before_;
   struct sigaction action_before_ {};
 };
-
-// Turns TLS on for a server and its clients, with a certificate made for the test in `directory`.
-void use_tls(const TempDir& directory, ServerOptions& options, ClientOptions& client_options) {
-  const std::string key = (directory.path() / "tls.key").string();
-  const std::string certificate = (directory.path() / "tls.crt").string();
-  const std::string command =
-      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
-      "-subj /CN=orgledger-test -addext subjectAltName=IP:127.0.0.1 -keyout '" +
-      key + "' -out '" + certificate + "' 2>/dev/null";
-  REQUIRE(std::system(command.c_str()) == 0);
-  options.tls_cert_file = certificate;
-  options.tls_key_file = key;
-  client_options.tls_ca_file = certificate;
-}
 
 }  // namespace
 
