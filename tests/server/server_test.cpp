@@ -69,9 +69,11 @@ class TestServer {
   }
   std::string address() const { return "127.0.0.1:" + std::to_string(server_->port()); }
   // A connection signed in as the admin operator.
-  std::unique_ptr<Client> client() const { return client_as(Role::kAdmin); }
-  std::unique_ptr<Client> client_as(Role role) const {
-    auto client = anonymous_client();
+  std::unique_ptr<Client> client(const ClientOptions& options = {}) const {
+    return client_as(Role::kAdmin, options);
+  }
+  std::unique_ptr<Client> client_as(Role role, const ClientOptions& options = {}) const {
+    auto client = anonymous_client(options);
     REQUIRE(client->authenticate(Credentials{token(role), "", "", ""}).is_ok());
     return client;
   }
@@ -364,10 +366,7 @@ TEST_CASE(
   SUBCASE("plain TCP") {}
   SUBCASE("TLS") { use_tls(directory, options, client_options); }
   TestServer server((directory.path() / "data").string(), options);
-  auto connected = Client::connect(server.address(), client_options);
-  REQUIRE(connected.is_ok());
-  std::unique_ptr<Client> client = std::move(*connected);
-  REQUIRE(client->authenticate(Credentials{server.token(Role::kAdmin), "", "", ""}).is_ok());
+  auto client = server.client(client_options);
   REQUIRE(client->append(worked_example()).is_ok());
   std::string frames;
   for (uint64_t id = 1; id <= 1000; ++id) {
@@ -1493,27 +1492,25 @@ TEST_CASE("server: frames of megabytes arrive whole both ways, over plain TCP an
   SUBCASE("plain TCP") {}
   SUBCASE("TLS") { use_tls(directory, options, client_options); }
   TestServer server((directory.path() / "data").string(), options);
-  auto client = Client::connect(server.address(), client_options);
-  REQUIRE(client.is_ok());
-  REQUIRE((*client)->authenticate(Credentials{server.token(Role::kAdmin), "", "", ""}).is_ok());
-  REQUIRE((*client)->append(worked_example()).is_ok());
+  auto client = server.client(client_options);
+  REQUIRE(client->append(worked_example()).is_ok());
   // Requests of 1,000 events (hundreds of KiB each) to the server...
   constexpr uint32_t kRequests = 6;
   for (uint32_t r = 0; r < kRequests; ++r) {
     std::vector<AppendInput> events;
     for (uint32_t i = 0; i < 1000; ++i) events.push_back(tiny_usage(r, i));
-    REQUIRE((*client)->append(events).is_ok());
+    REQUIRE(client->append(events).is_ok());
   }
   const uint64_t head = worked_example().size() + kRequests * 1000;
   // ...and every record in one answer of megabytes, equal to the same records read 100 at a time.
-  auto whole = (*client)->read(1, 100000);
+  auto whole = client->read(1, 100000);
   REQUIRE(whole.is_ok());
   REQUIRE(whole->size() == head);
   size_t bytes = 0;
   for (const wire::StoredRecordCopy& record : *whole) bytes += record.bytes.size();
   CHECK(bytes > 1024 * 1024);
   for (uint64_t from = 1; from <= head; from += 100) {
-    auto part = (*client)->read(from, 100);
+    auto part = client->read(from, 100);
     REQUIRE(part.is_ok());
     REQUIRE(!part->empty());
     for (const wire::StoredRecordCopy& record : *part) {
