@@ -23,19 +23,24 @@ namespace {
 constexpr size_t kSmallRequestEvents = 16;
 constexpr size_t kNotSmall = std::numeric_limits<size_t>::max();
 
+// An input's event as packed (prepare_group packs every input first).
+const fb::Event& packed_event(const AppendInput& input) {
+  return *flatbuffers::GetRoot<fb::Event>(input.packed->bytes.data());
+}
+
 // Whether events of this type are appended with a secret (take_secret).
 bool needs_secret(fb::EventBody type) {
   return type == fb::EventBody::PasswordChanged || type == fb::EventBody::MfaEnabled;
 }
 
 // Checks the secret an input carries and turns it into the credentials to store with it.
-// `state` is the state the event was validated against.
-Status take_secret(const Registry& state, const AppendInput& input, Micros now,
-                   CredentialWrites& writes) {
-  const fb::EventT& event = input.event;
-  switch (event.body.type) {
+// `event` is the input's event as packed, and `state` the state it was validated against.
+Status take_secret(const Registry& state, const AppendInput& input, const fb::Event& event,
+                   Micros now, CredentialWrites& writes) {
+  switch (event.body_type()) {
     case fb::EventBody::PasswordChanged: {
-      const std::string& account_id = event.body.AsPasswordChanged()->account_id;
+      const std::string_view account_id =
+          flatbuffers::GetStringView(event.body_as_PasswordChanged()->account_id());
       if (!input.secret || input.secret->password.empty()) {
         return Status(Code::kInvalidArgument, Reason::kSecretRequired,
                       "PasswordChanged is appended with its password (the JSON Lines form "
@@ -51,7 +56,7 @@ Status take_secret(const Registry& state, const AppendInput& input, Micros now,
       return Status::ok();
     }
     case fb::EventBody::MfaEnabled: {
-      const auto& body = *event.body.AsMfaEnabled();
+      const auto& body = *event.body_as_MfaEnabled();
       if (!input.secret || input.secret->totp_seed.empty()) {
         return Status(Code::kInvalidArgument, Reason::kSecretRequired,
                       "MfaEnabled is appended with the device's totp_seed and a current code");
@@ -70,7 +75,8 @@ Status take_secret(const Registry& state, const AppendInput& input, Micros now,
                       "device's clock); the device was not enabled");
       }
       writes.emplace_back(
-          store_format::totp_key(body.account_id, body.device_id),
+          store_format::totp_key(flatbuffers::GetStringView(body.account_id()),
+                                 flatbuffers::GetStringView(body.device_id())),
           store_format::encode_totp_entry(
               *step, std::string_view(reinterpret_cast<const char*>(key->data()), key->size())));
       return Status::ok();
@@ -359,8 +365,12 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
     // Whether any input carries a secret: take_secret checks it goes with the right event.
     bool carries_secrets = false;
     for (size_t index = 0; index < request.inputs.size(); ++index) {
-      const EventIdBytes& id = request.inputs[index].event_id;
-      carries_secrets = carries_secrets || request.inputs[index].secret.has_value();
+      AppendInput& input = request.inputs[index];
+      // From here on the engine reads the event as packed. The server packs it on the
+      // connection's thread, and frees the unpacked event there.
+      if (!input.packed) input.packed = pack_event(input.event);
+      const EventIdBytes& id = input.event_id;
+      carries_secrets = carries_secrets || input.secret.has_value();
       if (auto unfinished = unfinished_ids_.find(id); unfinished != unfinished_ids_.end()) {
         known_before[index] = unfinished->second;
       } else {
@@ -396,8 +406,8 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
     for (size_t index = 0; index < request.inputs.size(); ++index) {
       if (known_before[index]) continue;
       ++new_events;
-      only_usage =
-          only_usage && request.inputs[index].event.body.type == fb::EventBody::UsageRecorded;
+      only_usage = only_usage &&
+                   packed_event(request.inputs[index]).body_type() == fb::EventBody::UsageRecorded;
     }
     std::optional<Registry> scratch;
     if (new_events > 1 && !only_usage) scratch = registry_;
@@ -413,9 +423,11 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
       std::vector<UsageAhead> usage(request.inputs.size());
       for (size_t index = 0; index < request.inputs.size(); ++index) {
         if (known_before[index]) continue;
-        const fb::EventT& event = request.inputs[index].event;
-        const fb::UsageRecordedT& body = *event.body.AsUsageRecorded();
-        usage[index] = UsageAhead{body.account_id, event.occurred_at, body.usage_type};
+        const fb::Event& event = packed_event(request.inputs[index]);
+        const fb::UsageRecorded& body = *event.body_as_UsageRecorded();
+        usage[index] =
+            UsageAhead{flatbuffers::GetStringView(body.account_id()), event.occurred_at(),
+                       flatbuffers::GetStringView(body.usage_type())};
       }
       ahead.emplace(registry_, std::move(usage));
     }
@@ -433,13 +445,11 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
       if (index + 8 < request.inputs.size()) {
         unfinished_ids_.prefetch(request.inputs[index + 8].event_id);
       }
-      if (index + 4 < request.inputs.size() && request.inputs[index + 4].packed) {
+      if (index + 4 < request.inputs.size()) {
         const std::string& bytes = request.inputs[index + 4].packed->bytes;
         for (size_t at = 0; at < bytes.size(); at += 64) __builtin_prefetch(bytes.data() + at);
       }
-      std::optional<PackedEvent> packed_here;
-      const PackedEvent& packed =
-          input.packed ? *input.packed : packed_here.emplace(pack_event(input.event));
+      const PackedEvent& packed = *input.packed;
       const Hash& content = packed.content_hash;
       std::optional<EventIdEntry> known = known_before[index];
       // A new id is claimed for this event in the one lookup that also finds it when an earlier
@@ -493,7 +503,7 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
       // Skipped for an event without a secret whose type needs none, which it asks of the
       // record, in the cache: the input's own event was last touched long before.
       if (accepted.is_ok() && (carries_secrets || needs_secret(root->event()->body_type()))) {
-        accepted = take_secret(state, input, recorded_at, credential_writes);
+        accepted = take_secret(state, input, *root->event(), recorded_at, credential_writes);
       }
       if (!accepted.is_ok()) {
         unfinished_ids_.erase(*claimed);

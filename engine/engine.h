@@ -39,6 +39,7 @@ struct EngineOptions {
 
 struct AppendInput {
   EventIdBytes event_id{};
+  // The event; left empty when `packed` is set, which is all the engine reads then.
   fb::EventT event;
   // PasswordChanged and MfaEnabled only: the secret (docs/security.md). It never reaches the
   // log; the credentials store keeps the argon2id hash of the password (`password_hash`, filled
@@ -46,7 +47,7 @@ struct AppendInput {
   std::optional<CredentialSecret> secret;
   std::string password_hash;
   // pack_event(event), when it was packed before the sequencer (the server packs it on the
-  // connection's thread); the engine packs it otherwise.
+  // connection's thread); the engine packs it otherwise, before it reads the event.
   std::optional<PackedEvent> packed;
 };
 

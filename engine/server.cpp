@@ -691,8 +691,11 @@ class Session : public std::enable_shared_from_this<Session> {
       AppendInput input;
       std::copy(event->event_id()->bytes()->begin(), event->event_id()->bytes()->end(),
                 input.event_id.begin());
-      event->event()->UnPackTo(&input.event);
-      input.packed = pack_event(input.event);
+      // Packed here, in its canonical form; the unpacked event is freed here too, while it is
+      // in this thread's cache, instead of on the sequencer once the group is written.
+      fb::EventT unpacked;
+      event->event()->UnPackTo(&unpacked);
+      input.packed = pack_event(unpacked);
       if (const wire::Secret* secret = event->secret()) {
         input.secret = CredentialSecret{std::string(text(secret->password())),
                                         std::string(text(secret->totp_seed())),
