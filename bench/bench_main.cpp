@@ -519,7 +519,7 @@ int run_rocksdb(const Workload& workload, const Workload& small, int connections
 }
 
 // orgledger's own write set on plain RocksDB (baseline_options: RocksDB's defaults), as one would
-// build it directly: per event the record, its event id (position and content hash) and the ledger
+// build it directly: per event the record, its event id (the position) and the ledger
 // entry its usage updates, in three column families, plus the head once per batch, in
 // WriteBatch(batch) with sync=true. Only the writes are timed; the ledger's running totals are
 // kept outside.
@@ -545,10 +545,9 @@ int run_rocksdb_write_set(const Workload& workload, const std::string& directory
       const std::string position =
           ledger_keys::encode_quantity(static_cast<int64_t>(record.position));
       write.Put(handles[1], position, record.bytes);
-      const Hash content = event_content_hash(record.input.event);
       write.Put(handles[2],
                 rocksdb::Slice(reinterpret_cast<const char*>(record.input.event_id.data()), 16),
-                position + std::string(content.begin(), content.end()));
+                position);
       const auto& usage = *record.input.event.body.AsUsageRecorded();
       auto payer = payers.find(usage.account_id);
       if (payer == payers.end()) die("rocksdb write set: an account outside every organization");

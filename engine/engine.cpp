@@ -488,7 +488,6 @@ PreparedGroup Engine::prepare_group(std::vector<AppendRequest> requests) {
       record.position = request_position + 1;
       record.recorded_at = recorded_at;
       record.event_id = input.event_id;
-      record.content_hash = content;
       // Its prev_hash and its own hash come with the write (write_group).
       record.bytes =
           encode_record(record.position, recorded_at, input.event_id, actor, Hash{}, packed.bytes);

@@ -21,6 +21,7 @@
 #include "engine/id_memtable.h"
 #include "engine/store_format.h"
 #include "engine/wal_cache.h"
+#include "replay/record.h"
 
 namespace orgledger {
 namespace {
@@ -53,6 +54,15 @@ const auto& family_names() { return format::kFamilies; }
 // from a shared library each one is a TLS lookup: off on the threads that write, look up and
 // scan.
 void without_perf_counts() { rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable); }
+
+// Whether `version`, the meta family's decimal text, is a format this orgledger reads.
+bool readable_format_version(std::string_view version) {
+  for (uint32_t readable = format::kOldestReadableFormatVersion; readable <= format::kFormatVersion;
+       ++readable) {
+    if (version == std::to_string(readable)) return true;
+  }
+  return false;
+}
 
 // The table options every family starts from. Blocks are checksummed with XXH3 instead of
 // RocksDB's default CRC32c: Debian's RocksDB is built for any x86-64 ("Fast CRC32 supported: Not
@@ -225,10 +235,21 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& directory,
                      "cannot write the format version"));
   } else if (!read.ok()) {
     return from_rocksdb(read, "cannot read the format version");
-  } else if (version != std::to_string(format::kFormatVersion)) {
+  } else if (!readable_format_version(version)) {
     return Status(Code::kFailedPrecondition, Reason::kUnsupportedFormatVersion,
                   "the store in \"" + directory + "\" has format version \"" + version +
-                      "\"; this orgledger reads version " + std::to_string(format::kFormatVersion));
+                      "\"; this orgledger reads versions " +
+                      std::to_string(format::kOldestReadableFormatVersion) + " to " +
+                      std::to_string(format::kFormatVersion));
+  } else if (version != std::to_string(format::kFormatVersion) && !options.read_only) {
+    // Marked first, and durably: an orgledger that reads only the old version then refuses the
+    // store instead of meeting entries it cannot read.
+    rocksdb::WriteOptions sync;
+    sync.sync = true;
+    ORGLEDGER_RETURN_IF_ERROR(
+        from_rocksdb(db->Put(sync, store->meta_, slice(format::kFormatVersionKey),
+                             std::to_string(format::kFormatVersion)),
+                     "cannot write the format version"));
   }
   ORGLEDGER_RETURN_IF_ERROR(store->load_head());
   return store;
@@ -448,15 +469,49 @@ Result<std::vector<std::optional<EventIdEntry>>> Store::find_event_ids(
     if (reads[k].IsNotFound()) continue;
     ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(reads[k], "cannot read an event id"));
     const std::string_view value = values[k].ToStringView();
-    if (value.size() != format::kEventIdEntrySize) {
-      return Status(Code::kDataLoss, Reason::kCorruptRecord, "an event_ids entry has a bad size");
+    if (value.size() != format::kEventIdEntrySize && value.size() != format::kEventIdEntrySizeV2) {
+      return Status(Code::kDataLoss, Reason::kCorruptRecord,
+                    "the event_ids entry of " + to_hex(event_ids[i].data(), event_ids[i].size()) +
+                        " has " + std::to_string(value.size()) + " bytes");
     }
     EventIdEntry entry;
     entry.position = format::decode_u64(value.substr(0, 8));
-    std::copy(value.begin() + 8, value.end(), entry.content_hash.begin());
+    if (value.size() == format::kEventIdEntrySizeV2) {
+      std::copy(value.begin() + 8, value.end(), entry.content_hash.begin());
+    } else {
+      auto content = content_hash_at(event_ids[i], entry.position);
+      if (!content.is_ok()) return content.status();
+      entry.content_hash = *content;
+    }
     entries[i] = entry;
   }
   return entries;
+}
+
+Result<Hash> Store::content_hash_at(const EventIdBytes& event_id, uint64_t position) const {
+  const std::string id = "event id " + to_hex(event_id.data(), event_id.size());
+  auto corrupt = [&](std::string_view why) {
+    return Status(
+        Code::kDataLoss, Reason::kCorruptRecord,
+        id + " is stored at position " + std::to_string(position) + ", " + std::string(why));
+  };
+  auto bytes = read(position);
+  if (!bytes.is_ok()) {
+    if (bytes.status().code() == Code::kNotFound) return corrupt("which holds no record");
+    return bytes.status().with_context(id);
+  }
+  auto record = decode_record(StoredRecord{position, *bytes});
+  if (!record.is_ok()) return record.status().with_context(id);
+  // A wrong entry must not pass for a retry of another event (its own would never be stored).
+  const auto* recorded_id = (*record)->event_id()->bytes();
+  if (!std::equal(event_id.begin(), event_id.end(), recorded_id->begin())) {
+    return corrupt("whose record has another event id");
+  }
+  // The record's own bytes are not the content: its event is packed alone again, the same
+  // bytes it was packed to when it was appended (pack_event is canonical).
+  fb::EventT event;
+  (*record)->event()->UnPackTo(&event);
+  return event_content_hash(event);
 }
 
 Result<std::string> Store::read(uint64_t position) const {
@@ -648,20 +703,16 @@ Status Store::append(const std::vector<NewRecord>& records, const LedgerWrites& 
           }
         }
         for (const NewRecord& record : records) {
-          // The id's entry begins with the record's key (its position): both built in place,
-          // without a string allocated per event on the writer thread.
-          char entry[format::kEventIdEntrySize];
-          format::put_u64(record.position, entry);
-          std::memcpy(entry + format::kPositionKeySize, record.content_hash.data(),
-                      record.content_hash.size());
+          // The record's key, its position, is also its id's entry: built in place, without a
+          // string allocated per event on the writer thread.
+          static_assert(format::kEventIdEntrySize == format::kPositionKeySize);
+          char position[format::kPositionKeySize];
+          format::put_u64(record.position, position);
+          const rocksdb::Slice key(position, sizeof position);
           ORGLEDGER_RETURN_IF_ERROR(
-              from_rocksdb(batch.Put(events_, rocksdb::Slice(entry, format::kPositionKeySize),
-                                     slice(record.bytes)),
-                           "cannot batch an event"));
-          ORGLEDGER_RETURN_IF_ERROR(
-              from_rocksdb(batch.Put(event_ids_, slice(record.event_id),
-                                     rocksdb::Slice(entry, format::kEventIdEntrySize)),
-                           "cannot batch an id"));
+              from_rocksdb(batch.Put(events_, key, slice(record.bytes)), "cannot batch an event"));
+          ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(batch.Put(event_ids_, slice(record.event_id), key),
+                                                 "cannot batch an id"));
         }
         for (const auto& [key, value] : ledger) {
           ORGLEDGER_RETURN_IF_ERROR(from_rocksdb(batch.Put(ledger_, slice(key), slice(value)),

@@ -55,7 +55,8 @@ struct StoreOptions {
   }
 };
 
-// What the event_ids family says about one event id.
+// Where an event id was stored, and the content hash of the event stored there (docs/format.md,
+// "Exactly once").
 struct EventIdEntry {
   uint64_t position = 0;
   Hash content_hash{};
@@ -67,7 +68,6 @@ struct NewRecord {
   std::string bytes;   // the EventRecord FlatBuffer; what is hashed
   Hash record_hash{};  // SHA-256(bytes)
   EventIdBytes event_id{};
-  Hash content_hash{};
   Micros recorded_at = 0;
 };
 
@@ -93,7 +93,9 @@ class Store final : public RecordSource {
   // recorded_at of the head record (0 for an empty log).
   Micros head_recorded_at() const;
 
-  // The entry for `event_id`, or nullopt when it was never stored.
+  // The entry for `event_id`, or nullopt when it was never stored. The content hash of an id
+  // stored since format version 3 is that of its record's event (a read of the record: only an
+  // id found stored, a retry, costs one). DataLoss when the entry or its record is corrupt.
   Result<std::optional<EventIdEntry>> find_event_id(const EventIdBytes& event_id) const;
   // The same for several ids at once, in their order.
   Result<std::vector<std::optional<EventIdEntry>>> find_event_ids(
@@ -164,6 +166,9 @@ class Store final : public RecordSource {
   // Opens db_ and the family handles (creating them when `create`); db_ must be closed.
   Status open_db(bool read_only, bool create);
   Status scan_records(uint64_t from, uint64_t to, bool aligned, const RecordVisitor& visit) const;
+  // The content hash of the event stored at `position` under `event_id`; DataLoss when there
+  // is no record there or it is another event's.
+  Result<Hash> content_hash_at(const EventIdBytes& event_id, uint64_t position) const;
   void close_db();
   // Unavailable when db_ is closed (a reopen after a failed write failed too).
   Status usable() const;

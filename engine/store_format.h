@@ -11,12 +11,15 @@
 
 namespace orgledger::store_format {
 
-// 2: the credentials family.
-inline constexpr uint32_t kFormatVersion = 2;
+// 2: the credentials family. 3: an event_ids entry holds the position only (docs/format.md).
+inline constexpr uint32_t kFormatVersion = 3;
+// The oldest version this orgledger reads. A store of version 2 reads as it is; opened for
+// writing, it is marked version 3 before anything is written to it.
+inline constexpr uint32_t kOldestReadableFormatVersion = 2;
 
 // Column families.
 inline constexpr std::string_view kEventsFamily = "events";       // position -> EventRecord
-inline constexpr std::string_view kEventIdsFamily = "event_ids";  // event_id -> EventIdEntry
+inline constexpr std::string_view kEventIdsFamily = "event_ids";  // event_id -> position
 inline constexpr std::string_view kLedgerFamily = "ledger";       // ledger aggregates (issue 3)
 inline constexpr std::string_view kMetaFamily = "meta";           // see keys below
 inline constexpr std::string_view kCheckpointsFamily = "checkpoints";  // registry snapshots
@@ -32,8 +35,10 @@ inline constexpr std::string_view kHeadKey = "head";                     // Head
 
 // events key: the position as 8 bytes big-endian, so RocksDB's bytewise order is log order.
 inline constexpr size_t kPositionKeySize = 8;
-// event_ids value: position (8 bytes big-endian) + SHA-256 of the event's content (32 bytes).
-inline constexpr size_t kEventIdEntrySize = 8 + 32;
+// event_ids value: the position (8 bytes big-endian). Version 2 followed it with the SHA-256 of
+// the event's content (32 bytes); since version 3 that is taken from the record when asked for.
+inline constexpr size_t kEventIdEntrySize = 8;
+inline constexpr size_t kEventIdEntrySizeV2 = 8 + 32;
 // head value: position (8, big-endian) + hash (32) + recorded_at of the head record (8, BE).
 inline constexpr size_t kHeadValueSize = 8 + 32 + 8;
 

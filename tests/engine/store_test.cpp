@@ -287,7 +287,7 @@ TEST_CASE(
         std::string(reinterpret_cast<const char*>(id_of(1).data()), 16));
 
   // meta: the format version and the head (position, hash of the last value, recorded_at).
-  CHECK(raw.get(4, "format_version") == "2");
+  CHECK(raw.get(4, "format_version") == "3");
   const std::string head = raw.get(4, "head");
   REQUIRE(head.size() == store_format::kHeadValueSize);
   CHECK(head.substr(0, 8) == std::string("\x00\x00\x00\x00\x00\x00\x00\x05", 8));
@@ -310,11 +310,96 @@ TEST_CASE(
   }
   CHECK(head.substr(8, 32) == std::string(reinterpret_cast<const char*>(last.data()), 32));
 
-  // event_ids: id -> position + content hash.
+  // event_ids: id -> position, nothing else.
   const std::string entry =
       raw.get(2, std::string(reinterpret_cast<const char*>(id_of(2).data()), 16));
-  REQUIRE(entry.size() == store_format::kEventIdEntrySize);
-  CHECK(entry.substr(0, 8) == key_two);
+  CHECK(entry == key_two);
+}
+
+TEST_CASE("store: a store of format version 2 is read as it is, and marked 3 before a write") {
+  TempDir dir;
+  ManualClock clock;
+  const std::string raw_id(reinterpret_cast<const char*>(id_of(4).data()), 16);
+  {
+    auto engine = Engine::open(dir.str(), options_with(clock));
+    REQUIRE(engine.is_ok());
+    REQUIRE_OK((*engine)->append(five_events(), kOperator).status);
+  }
+  // As version 2 wrote it: an id's entry is its position followed by its content hash. The
+  // hash here is the entry's own, not the record's: a version 2 entry is taken at its word.
+  Hash written{};
+  written.fill(0x5a);
+  {
+    RawStore raw(dir.str());
+    raw.put(4, "format_version", "2");
+    raw.put(2, raw_id,
+            store_format::encode_u64(4) +
+                std::string(reinterpret_cast<const char*>(written.data()), written.size()));
+  }
+  {
+    auto read_only = Store::open(dir.str(), StoreOptions::existing_read_only());
+    REQUIRE(read_only.is_ok());
+    auto found = (*read_only)->find_event_id(id_of(4));
+    REQUIRE(found.is_ok());
+    REQUIRE(found->has_value());
+    CHECK((*found)->position == 4);
+    CHECK((*found)->content_hash == written);
+    // An entry of version 3 in the same store is read too, its hash taken from the record.
+    found = (*read_only)->find_event_id(id_of(5));
+    REQUIRE(found.is_ok());
+    REQUIRE(found->has_value());
+    CHECK((*found)->position == 5);
+    CHECK((*found)->content_hash == event_content_hash(five_events()[4].event));
+  }
+  { CHECK(RawStore(dir.str()).get(4, "format_version") == "2"); }
+  {
+    auto engine = Engine::open(dir.str(), options_with(clock));
+    REQUIRE(engine.is_ok());
+    std::vector<AppendInput> more;
+    more.push_back(
+        input(9, account_created("333333333333", "x@outside.io", "X", "", "2026-10-03T00:00:00Z")));
+    REQUIRE_OK((*engine)->append(std::move(more), kOperator).status);
+  }
+  RawStore raw(dir.str());
+  CHECK(raw.get(4, "format_version") == "3");
+  CHECK(raw.get(2, std::string(reinterpret_cast<const char*>(id_of(9).data()), 16)) ==
+        store_format::encode_u64(6));
+  CHECK(raw.get(2, raw_id).size() == store_format::kEventIdEntrySizeV2);
+}
+
+TEST_CASE(
+    "store: an id whose entry is corrupt, or names no record or another's, fails with DataLoss") {
+  TempDir dir;
+  ManualClock clock;
+  {
+    auto engine = Engine::open(dir.str(), options_with(clock));
+    REQUIRE(engine.is_ok());
+    REQUIRE_OK((*engine)->append(five_events(), kOperator).status);
+  }
+  {
+    RawStore raw(dir.str());
+    raw.put(2, std::string(reinterpret_cast<const char*>(id_of(1).data()), 16), "short");
+    raw.put(2, std::string(reinterpret_cast<const char*>(id_of(2).data()), 16),
+            store_format::encode_u64(77));
+    raw.put(2, std::string(reinterpret_cast<const char*>(id_of(4).data()), 16),
+            store_format::encode_u64(5));
+  }
+  auto store = Store::open(dir.str(), StoreOptions::existing_read_only());
+  REQUIRE(store.is_ok());
+  CHECK_FAILS_WITH((*store)->find_event_id(id_of(1)).status(), Code::kDataLoss,
+                   Reason::kCorruptRecord);
+  const Status past_head = (*store)->find_event_id(id_of(2)).status();
+  CHECK_FAILS_WITH(past_head, Code::kDataLoss, Reason::kCorruptRecord);
+  CHECK(past_head.message().find("position 77, which holds no record") != std::string::npos);
+  // Id 4's entry names the record of id 5: not a retry of that event, but a wrong entry.
+  const Status elsewhere = (*store)->find_event_id(id_of(4)).status();
+  CHECK_FAILS_WITH(elsewhere, Code::kDataLoss, Reason::kCorruptRecord);
+  CHECK(elsewhere.message().find("another event id") != std::string::npos);
+  // The others are answered as before.
+  auto found = (*store)->find_event_id(id_of(3));
+  REQUIRE(found.is_ok());
+  REQUIRE(found->has_value());
+  CHECK((*found)->position == 3);
 }
 
 TEST_CASE("store: a store of an unknown format version is refused with UnsupportedFormatVersion") {
@@ -728,20 +813,21 @@ TEST_CASE("store: a batched id lookup answers every id in the order asked, store
   TempDir dir;
   auto store = Store::open(dir.str());
   REQUIRE(store.is_ok());
-  auto content_of = [](uint64_t position) {
-    Hash hash{};
-    for (int i = 0; i < 8; ++i) hash[i] = static_cast<uint8_t>(position >> (8 * i));
-    hash[31] = 0x5a;
-    return hash;
+  // The event stored at each position is its own (the store takes a stored id's content hash
+  // from its record).
+  auto event_at = [](uint64_t position) {
+    return account_created("1" + std::to_string(100'000'000'000 + position), "a@example.com", "A",
+                           "", "2026-10-01T00:00:00Z");
   };
+  auto content_of = [&](uint64_t position) { return event_content_hash(event_at(position)); };
   std::map<EventIdBytes, uint64_t> positions;
   std::vector<NewRecord> records;
   for (const EventIdBytes& id : stored) {
     NewRecord record;
     record.position = positions.size() + 1;
-    record.bytes = "record " + std::to_string(record.position);
+    record.bytes =
+        encode_record(record.position, 0, id, "operator:test", Hash{}, event_at(record.position));
     record.event_id = id;
-    record.content_hash = content_of(record.position);
     positions[id] = record.position;
     records.push_back(std::move(record));
     if (records.size() == 100) {
