@@ -166,9 +166,11 @@ class Store final : public RecordSource {
   // Opens db_ and the family handles (creating them when `create`); db_ must be closed.
   Status open_db(bool read_only, bool create);
   Status scan_records(uint64_t from, uint64_t to, bool aligned, const RecordVisitor& visit) const;
-  // The content hash of the event stored at `position` under `event_id`; DataLoss when there
-  // is no record there or it is another event's.
-  Result<Hash> content_hash_at(const EventIdBytes& event_id, uint64_t position) const;
+  // Sets the content hash of each entries[i], i in `at`, to that of the event in the record at
+  // its position; DataLoss when there is no record there or it is another event id's.
+  Status hash_from_records(std::span<const EventIdBytes> event_ids,
+                           std::vector<std::optional<EventIdEntry>>& entries,
+                           std::vector<size_t> at) const;
   void close_db();
   // Unavailable when db_ is closed (a reopen after a failed write failed too).
   Status usable() const;
