@@ -453,16 +453,9 @@ Result<std::vector<std::optional<EventIdEntry>>> Store::find_event_ids(
   std::vector<rocksdb::Slice> keys;
   keys.reserve(event_ids.size());
   for (const Ordered& at : order) keys.push_back(slice(event_ids[at.index]));
-  std::vector<rocksdb::PinnableSlice> values(event_ids.size());
-  std::vector<rocksdb::Status> reads(event_ids.size());
-  {
-    std::shared_lock lock(db_mutex_);
-    ORGLEDGER_RETURN_IF_ERROR(usable());
-    // One batched lookup: one view of the memtables and table files, and the filters probed
-    // for all keys together.
-    db_->MultiGet(rocksdb::ReadOptions(), event_ids_, keys.size(), keys.data(), values.data(),
-                  reads.data(), /*sorted_input=*/true);
-  }
+  std::vector<rocksdb::PinnableSlice> values(keys.size());
+  std::vector<rocksdb::Status> reads(keys.size());
+  ORGLEDGER_RETURN_IF_ERROR(multi_get(&Store::event_ids_, keys, values, reads));
   std::vector<std::optional<EventIdEntry>> entries(event_ids.size());
   std::vector<size_t> hashed_by_record;  // the entries of format version 3
   for (size_t k = 0; k < order.size(); ++k) {
@@ -490,6 +483,19 @@ Result<std::vector<std::optional<EventIdEntry>>> Store::find_event_ids(
   return entries;
 }
 
+Status Store::multi_get(rocksdb::ColumnFamilyHandle* Store::*family,
+                        const std::vector<rocksdb::Slice>& keys,
+                        std::vector<rocksdb::PinnableSlice>& values,
+                        std::vector<rocksdb::Status>& reads) const {
+  std::shared_lock lock(db_mutex_);
+  ORGLEDGER_RETURN_IF_ERROR(usable());
+  // One batched lookup: one view of the memtables and table files, and the filters probed for
+  // all keys together.
+  db_->MultiGet(rocksdb::ReadOptions(), this->*family, keys.size(), keys.data(), values.data(),
+                reads.data(), /*sorted_input=*/true);
+  return Status::ok();
+}
+
 Status Store::hash_from_records(std::span<const EventIdBytes> event_ids,
                                 std::vector<std::optional<EventIdEntry>>& entries,
                                 std::vector<size_t> at) const {
@@ -503,14 +509,9 @@ Status Store::hash_from_records(std::span<const EventIdBytes> event_ids,
   slices.reserve(at.size());
   for (size_t i : at)
     slices.push_back(slice(keys.emplace_back(format::position_key(entries[i]->position))));
-  std::vector<rocksdb::PinnableSlice> values(at.size());
-  std::vector<rocksdb::Status> reads(at.size());
-  {
-    std::shared_lock lock(db_mutex_);
-    ORGLEDGER_RETURN_IF_ERROR(usable());
-    db_->MultiGet(rocksdb::ReadOptions(), events_, slices.size(), slices.data(), values.data(),
-                  reads.data(), /*sorted_input=*/true);
-  }
+  std::vector<rocksdb::PinnableSlice> values(slices.size());
+  std::vector<rocksdb::Status> reads(slices.size());
+  ORGLEDGER_RETURN_IF_ERROR(multi_get(&Store::events_, slices, values, reads));
   std::string aligned;  // a record inside a cached block need not be 8-byte aligned
   for (size_t k = 0; k < at.size(); ++k) {
     const EventIdBytes& event_id = event_ids[at[k]];

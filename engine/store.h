@@ -29,6 +29,9 @@ namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
 class Env;
+class PinnableSlice;
+class Slice;
+class Status;
 class WriteBatch;
 }  // namespace rocksdb
 
@@ -166,6 +169,13 @@ class Store final : public RecordSource {
   // Opens db_ and the family handles (creating them when `create`); db_ must be closed.
   Status open_db(bool read_only, bool create);
   Status scan_records(uint64_t from, uint64_t to, bool aligned, const RecordVisitor& visit) const;
+  // Looks `keys`, in key order, up in one RocksDB MultiGet of `family` (a member: the handles
+  // change when the store reopens, so it is read under the lock); `values` and `reads` are
+  // sized as `keys`.
+  Status multi_get(rocksdb::ColumnFamilyHandle* Store::*family,
+                   const std::vector<rocksdb::Slice>& keys,
+                   std::vector<rocksdb::PinnableSlice>& values,
+                   std::vector<rocksdb::Status>& reads) const;
   // Sets the content hash of each entries[i], i in `at`, to that of the event in the record at
   // its position; DataLoss when there is no record there or it is another event id's.
   Status hash_from_records(std::span<const EventIdBytes> event_ids,

@@ -85,6 +85,19 @@ std::vector<AppendInput> five_events() {
   return inputs;
 }
 
+// Appends five_events() to the store in `dir` through an engine, closed again on return.
+void store_five_events(const TempDir& dir, ManualClock& clock) {
+  auto engine = Engine::open(dir.str(), options_with(clock));
+  REQUIRE(engine.is_ok());
+  REQUIRE_OK((*engine)->append(five_events(), kOperator).status);
+}
+
+// The key of id_of(n) in the event_ids family.
+std::string id_key(uint8_t n) {
+  const EventIdBytes id = id_of(n);
+  return std::string(reinterpret_cast<const char*>(id.data()), id.size());
+}
+
 // RocksDB opened directly on a closed store, for raw-byte checks and corruption. Families by
 // index: 1 events, 2 event_ids, 3 ledger, 4 meta, 5 checkpoints, 6 credentials.
 struct RawStore : RawDb {
@@ -261,11 +274,7 @@ TEST_CASE(
     "bytes before") {
   TempDir dir;
   ManualClock clock;
-  {
-    auto engine = Engine::open(dir.str(), options_with(clock));
-    REQUIRE(engine.is_ok());
-    REQUIRE_OK((*engine)->append(five_events(), kOperator).status);
-  }
+  store_five_events(dir, clock);
   RawStore raw(dir.str());
   const std::string key_one("\x00\x00\x00\x00\x00\x00\x00\x01", 8);
   const std::string key_two("\x00\x00\x00\x00\x00\x00\x00\x02", 8);
@@ -284,7 +293,7 @@ TEST_CASE(
   CHECK(record_one->recorded_at() == clock.now);
   CHECK(record_one->event()->body_type() == fb::EventBody::AccountCreated);
   CHECK(std::string(reinterpret_cast<const char*>(record_one->event_id()->bytes()->data()), 16) ==
-        std::string(reinterpret_cast<const char*>(id_of(1).data()), 16));
+        id_key(1));
 
   // meta: the format version and the head (position, hash of the last value, recorded_at).
   CHECK(raw.get(4, "format_version") == "3");
@@ -311,20 +320,15 @@ TEST_CASE(
   CHECK(head.substr(8, 32) == std::string(reinterpret_cast<const char*>(last.data()), 32));
 
   // event_ids: id -> position, nothing else.
-  const std::string entry =
-      raw.get(2, std::string(reinterpret_cast<const char*>(id_of(2).data()), 16));
+  const std::string entry = raw.get(2, id_key(2));
   CHECK(entry == key_two);
 }
 
 TEST_CASE("store: a store of format version 2 is read as it is, and marked 3 before a write") {
   TempDir dir;
   ManualClock clock;
-  const std::string raw_id(reinterpret_cast<const char*>(id_of(4).data()), 16);
-  {
-    auto engine = Engine::open(dir.str(), options_with(clock));
-    REQUIRE(engine.is_ok());
-    REQUIRE_OK((*engine)->append(five_events(), kOperator).status);
-  }
+  const std::string raw_id = id_key(4);
+  store_five_events(dir, clock);
   // As version 2 wrote it: an id's entry is its position followed by its content hash. The
   // hash here is the entry's own, not the record's: a version 2 entry is taken at its word.
   Hash written{};
@@ -362,8 +366,7 @@ TEST_CASE("store: a store of format version 2 is read as it is, and marked 3 bef
   }
   RawStore raw(dir.str());
   CHECK(raw.get(4, "format_version") == "3");
-  CHECK(raw.get(2, std::string(reinterpret_cast<const char*>(id_of(9).data()), 16)) ==
-        store_format::encode_u64(6));
+  CHECK(raw.get(2, id_key(9)) == store_format::encode_u64(6));
   CHECK(raw.get(2, raw_id).size() == store_format::kEventIdEntrySizeV2);
 }
 
@@ -371,18 +374,12 @@ TEST_CASE(
     "store: an id whose entry is corrupt, or names no record or another's, fails with DataLoss") {
   TempDir dir;
   ManualClock clock;
-  {
-    auto engine = Engine::open(dir.str(), options_with(clock));
-    REQUIRE(engine.is_ok());
-    REQUIRE_OK((*engine)->append(five_events(), kOperator).status);
-  }
+  store_five_events(dir, clock);
   {
     RawStore raw(dir.str());
-    raw.put(2, std::string(reinterpret_cast<const char*>(id_of(1).data()), 16), "short");
-    raw.put(2, std::string(reinterpret_cast<const char*>(id_of(2).data()), 16),
-            store_format::encode_u64(77));
-    raw.put(2, std::string(reinterpret_cast<const char*>(id_of(4).data()), 16),
-            store_format::encode_u64(5));
+    raw.put(2, id_key(1), "short");
+    raw.put(2, id_key(2), store_format::encode_u64(77));
+    raw.put(2, id_key(4), store_format::encode_u64(5));
   }
   auto store = Store::open(dir.str(), StoreOptions::existing_read_only());
   REQUIRE(store.is_ok());
