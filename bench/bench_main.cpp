@@ -18,6 +18,7 @@
 #include <boost/asio.hpp>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -41,6 +42,11 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// A rate as the JSON lines give it: `count` per second, no decimals.
+std::string per_second(uint64_t count, double seconds) {
+  return fmt::format("{:.0f}", static_cast<double>(count) / seconds);
 }
 
 [[noreturn]] void die(const std::string& what) {
@@ -100,7 +106,7 @@ void run_singles(const std::string& name, int connections, uint64_t per_connecti
       .field("events", static_cast<uint64_t>(all.size()))
       .field("connections", static_cast<uint64_t>(connections))
       .field("seconds", fmt::format("{:.3f}", seconds))
-      .field("per_second", fmt::format("{:.0f}", static_cast<double>(all.size()) / seconds))
+      .field("per_second", per_second(all.size(), seconds))
       .field("p50_us", fmt::format("{:.0f}", percentile(all, 50)))
       .field("p99_us", fmt::format("{:.0f}", percentile(all, 99)))
       .field("p999_us", fmt::format("{:.0f}", percentile(all, 99.9)))
@@ -198,7 +204,7 @@ int run_bulk(const Workload& workload, const Connection& where, int connections,
       .field("connections", static_cast<uint64_t>(connections))
       .field("batch", static_cast<uint64_t>(batch))
       .field("seconds", fmt::format("{:.3f}", seconds))
-      .field("per_second", fmt::format("{:.0f}", static_cast<double>(n) / seconds))
+      .field("per_second", per_second(n, seconds))
       .field("head", head_after)
       .field("digest", to_hex(served->second))
       .end_object();
@@ -393,7 +399,7 @@ int run_replay(const std::string& data, bool verify) {
   }
   const double seconds = seconds_since(start);
   out.field("seconds", fmt::format("{:.3f}", seconds))
-      .field("per_second", fmt::format("{:.0f}", static_cast<double>(head) / seconds))
+      .field("per_second", per_second(head, seconds))
       .end_object();
   report(out);
   return 0;
@@ -425,26 +431,55 @@ void for_each_batch(const Workload& workload, size_t batch, Visit visit) {
   }
 }
 
+// CPU seconds used so far by the calling thread (CLOCK_THREAD_CPUTIME_ID) or by the whole
+// process (CLOCK_PROCESS_CPUTIME_ID).
+double cpu_seconds(clockid_t clock) {
+  timespec now{};
+  if (clock_gettime(clock, &now) != 0) die("cannot read a CPU clock");
+  return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
+}
+
+struct SyncedWrites {
+  double seconds = 0;  // spent in the writes alone
+  uint64_t written = 0;
+  // RocksDB's CPU time: the writing thread's within the writes, and every other thread's (its
+  // flushes and compactions) while they ran; what it still does afterwards is not counted.
+  double rocksdb_cpu_seconds = 0;
+};
+
 // Writes the workload's records to `db` in synced WriteBatches of `batch`, each filled by
-// `fill(write, records)`; the first failed write fails the command. Answers the seconds spent in
-// the writes alone and the number of records written.
+// `fill(write, records)`; the first failed write fails the command. Building the records and
+// the batches is neither timed nor counted. Must run while no other thread of ours works.
 template <typename Fill>
-std::pair<double, uint64_t> write_synced_batches(rocksdb::DB& db, const Workload& workload,
-                                                 size_t batch, const std::string& what, Fill fill) {
+SyncedWrites write_synced_batches(rocksdb::DB& db, const Workload& workload, size_t batch,
+                                  const std::string& what, Fill fill) {
   rocksdb::WriteOptions sync;
   sync.sync = true;
-  double write_seconds = 0;
-  uint64_t written = 0;
+  SyncedWrites result;
+  double writing_thread_cpu = 0;
+  const double process_start = cpu_seconds(CLOCK_PROCESS_CPUTIME_ID);
+  const double thread_start = cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
   for_each_batch(workload, batch, [&](const std::vector<BaselineRecord>& records) {
     rocksdb::WriteBatch write;
     fill(write, records);
     const auto start = Clock::now();
+    const double cpu_start = cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
     const rocksdb::Status status = db.Write(sync, &write);
-    write_seconds += seconds_since(start);
+    writing_thread_cpu += cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - cpu_start;
+    result.seconds += seconds_since(start);
     if (!status.ok()) die(what + " write: " + status.ToString());
-    written += records.size();
+    result.written += records.size();
   });
-  return {write_seconds, written};
+  const double other_threads = (cpu_seconds(CLOCK_PROCESS_CPUTIME_ID) - process_start) -
+                               (cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - thread_start);
+  result.rocksdb_cpu_seconds = writing_thread_cpu + other_threads;
+  return result;
+}
+
+// CPU microseconds per record, as the JSON lines give them.
+std::string cpu_us_per_record(const SyncedWrites& writes) {
+  return fmt::format("{:.2f}",
+                     writes.rocksdb_cpu_seconds * 1e6 / static_cast<double>(writes.written));
 }
 
 // The baselines' RocksDB options: defaults, with the write-ahead log's durable pages dropped from
@@ -472,23 +507,22 @@ int run_rocksdb(const Workload& workload, const Workload& small, int connections
   if (!opened.ok()) die("rocksdb: " + opened.ToString());
   std::unique_ptr<rocksdb::DB> db(raw);
   // Not a structured binding: clang 14 cannot capture one in the small scenario's lambda.
-  const std::pair<double, uint64_t> timed = write_synced_batches(
+  const SyncedWrites timed = write_synced_batches(
       *db, workload, batch, "rocksdb",
       [](rocksdb::WriteBatch& write, const std::vector<BaselineRecord>& records) {
         for (const auto& record : records) {
           write.Put(fmt::format("{:016x}", record.position), record.bytes);
         }
       });
-  const double write_seconds = timed.first;
-  const uint64_t written = timed.second;
-  const std::string write_per_second =
-      fmt::format("{:.0f}", static_cast<double>(written) / write_seconds);
+  const uint64_t written = timed.written;
+  const std::string write_per_second = per_second(written, timed.seconds);
   if (write_only) {
     JsonWriter out;
     out.begin_object()
         .field("scenario", "rocksdb_before")
         .field("events", written)
         .field("write_per_second", write_per_second)
+        .field("cpu_us_per_record", cpu_us_per_record(timed))
         .end_object();
     report(out);
     return 0;
@@ -507,7 +541,8 @@ int run_rocksdb(const Workload& workload, const Workload& small, int connections
       .field("scenario", "rocksdb")
       .field("events", written)
       .field("write_per_second", write_per_second)
-      .field("scan_per_second", fmt::format("{:.0f}", static_cast<double>(scanned) / scan_seconds))
+      .field("cpu_us_per_record", cpu_us_per_record(timed))
+      .field("scan_per_second", per_second(scanned, scan_seconds))
       .field("bytes", bytes)
       .end_object();
   report(out);
@@ -573,15 +608,14 @@ int run_rocksdb_write_set(const Workload& workload, const std::string& directory
     write.Put(handles[0], "head",
               ledger_keys::encode_quantity(static_cast<int64_t>(records.back().position)));
   };
-  const auto [write_seconds, written] =
-      write_synced_batches(*db, workload, batch, "rocksdb write set", fill);
+  const SyncedWrites timed = write_synced_batches(*db, workload, batch, "rocksdb write set", fill);
   for (rocksdb::ColumnFamilyHandle* handle : handles) db->DestroyColumnFamilyHandle(handle);
   JsonWriter out;
   out.begin_object()
       .field("scenario", "rocksdb_write_set")
-      .field("events", written)
-      .field("write_per_second",
-             fmt::format("{:.0f}", static_cast<double>(written) / write_seconds))
+      .field("events", timed.written)
+      .field("write_per_second", per_second(timed.written, timed.seconds))
+      .field("cpu_us_per_record", cpu_us_per_record(timed))
       .end_object();
   report(out);
   return 0;
@@ -624,7 +658,7 @@ int run_sqlite(const Workload& workload, const std::string& file, size_t batch) 
   out.begin_object()
       .field("scenario", "sqlite")
       .field("events", written)
-      .field("per_second", fmt::format("{:.0f}", static_cast<double>(written) / seconds))
+      .field("per_second", per_second(written, seconds))
       .end_object();
   report(out);
   return 0;
@@ -706,7 +740,7 @@ int run_postgres(const Workload& workload, const Workload& small, int connection
   out.begin_object()
       .field("scenario", "postgres")
       .field("events", written)
-      .field("per_second", fmt::format("{:.0f}", static_cast<double>(written) / seconds))
+      .field("per_second", per_second(written, seconds))
       .field("bill_p50_us", fmt::format("{:.0f}", percentile(latencies, 50)))
       .field("bill_p99_us", fmt::format("{:.0f}", percentile(latencies, 99)))
       .end_object();
