@@ -405,17 +405,21 @@ int run_replay(const std::string& data, bool verify) {
   return 0;
 }
 
+// When the baselines' records say they were recorded: the first moment after the month.
+Micros baseline_recorded_at() { return month_start(kBenchMonth + 1); }
+
 // The stored records of the usage events, chained as the engine chains them, in batches:
-// `visit(batch)` gets each batch of (position, record bytes, input).
+// `visit(batch)` gets each batch of (position, record bytes, their hash, input).
 struct BaselineRecord {
   uint64_t position;
   std::string bytes;
+  Hash hash;  // SHA-256(bytes), the next record's previous hash
   AppendInput input;
 };
 template <typename Visit>
 void for_each_batch(const Workload& workload, size_t batch, Visit visit) {
   Hash previous{};
-  const Micros recorded_at = month_start(kBenchMonth + 1);
+  const Micros recorded_at = baseline_recorded_at();
   std::vector<BaselineRecord> records;
   const uint64_t n = workload.options().usage_events;
   for (uint64_t i = 0; i < n; ++i) {
@@ -423,7 +427,7 @@ void for_each_batch(const Workload& workload, size_t batch, Visit visit) {
     std::string bytes =
         encode_record(i + 1, recorded_at, input.event_id, "operator:bench", previous, input.event);
     previous = sha256(bytes);
-    records.push_back({i + 1, std::move(bytes), std::move(input)});
+    records.push_back({i + 1, std::move(bytes), previous, std::move(input)});
     if (records.size() == batch || i + 1 == n) {
       visit(records);
       records.clear();
@@ -445,41 +449,61 @@ struct SyncedWrites {
   // RocksDB's CPU time: the writing thread's within the writes, and every other thread's (its
   // flushes and compactions) while they ran; what it still does afterwards is not counted.
   double rocksdb_cpu_seconds = 0;
+  double writing_thread_cpu_seconds = 0;  // of that, the writing thread's within the writes
 };
+
+// Hands the workload's records, `batch` at a time, to `write(records, timed)`, which builds what
+// it writes and then writes it, synced, inside `timed(synced_write)`: only synced_write is
+// timed, and its thread's CPU counted, with every other thread's meanwhile. Must run while no
+// other thread of ours works.
+template <typename Write>
+SyncedWrites time_synced_writes(const Workload& workload, size_t batch, Write write) {
+  SyncedWrites result;
+  const double process_start = cpu_seconds(CLOCK_PROCESS_CPUTIME_ID);
+  const double thread_start = cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
+  const auto timed = [&](const auto& synced_write) {
+    const auto start = Clock::now();
+    const double cpu_start = cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
+    synced_write();
+    result.writing_thread_cpu_seconds += cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - cpu_start;
+    result.seconds += seconds_since(start);
+  };
+  for_each_batch(workload, batch, [&](const std::vector<BaselineRecord>& records) {
+    write(records, timed);
+    result.written += records.size();
+  });
+  const double other_threads = (cpu_seconds(CLOCK_PROCESS_CPUTIME_ID) - process_start) -
+                               (cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - thread_start);
+  result.rocksdb_cpu_seconds = result.writing_thread_cpu_seconds + other_threads;
+  return result;
+}
 
 // Writes the workload's records to `db` in synced WriteBatches of `batch`, each filled by
 // `fill(write, records)`; the first failed write fails the command. Building the records and
-// the batches is neither timed nor counted. Must run while no other thread of ours works.
+// the batches is neither timed nor counted.
 template <typename Fill>
 SyncedWrites write_synced_batches(rocksdb::DB& db, const Workload& workload, size_t batch,
                                   const std::string& what, Fill fill) {
   rocksdb::WriteOptions sync;
   sync.sync = true;
-  SyncedWrites result;
-  double writing_thread_cpu = 0;
-  const double process_start = cpu_seconds(CLOCK_PROCESS_CPUTIME_ID);
-  const double thread_start = cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
-  for_each_batch(workload, batch, [&](const std::vector<BaselineRecord>& records) {
-    rocksdb::WriteBatch write;
-    fill(write, records);
-    const auto start = Clock::now();
-    const double cpu_start = cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
-    const rocksdb::Status status = db.Write(sync, &write);
-    writing_thread_cpu += cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - cpu_start;
-    result.seconds += seconds_since(start);
-    if (!status.ok()) die(what + " write: " + status.ToString());
-    result.written += records.size();
-  });
-  const double other_threads = (cpu_seconds(CLOCK_PROCESS_CPUTIME_ID) - process_start) -
-                               (cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - thread_start);
-  result.rocksdb_cpu_seconds = writing_thread_cpu + other_threads;
-  return result;
+  return time_synced_writes(workload, batch,
+                            [&](const std::vector<BaselineRecord>& records, const auto& timed) {
+                              rocksdb::WriteBatch write;
+                              fill(write, records);
+                              rocksdb::Status status;
+                              timed([&] { status = db.Write(sync, &write); });
+                              if (!status.ok()) die(what + " write: " + status.ToString());
+                            });
 }
 
-// CPU microseconds per record, as the JSON lines give them.
-std::string cpu_us_per_record(const SyncedWrites& writes) {
-  return fmt::format("{:.2f}",
-                     writes.rocksdb_cpu_seconds * 1e6 / static_cast<double>(writes.written));
+// The CPU microseconds per record of `writes`, as the JSON lines give them: all of it, and the
+// writing thread's part.
+JsonWriter& cpu_fields(JsonWriter& out, const SyncedWrites& writes) {
+  const auto per_record = [&](double seconds) {
+    return fmt::format("{:.2f}", seconds * 1e6 / static_cast<double>(writes.written));
+  };
+  return out.field("cpu_us_per_record", per_record(writes.rocksdb_cpu_seconds))
+      .field("writer_cpu_us_per_record", per_record(writes.writing_thread_cpu_seconds));
 }
 
 // The baselines' RocksDB options: defaults, with the write-ahead log's durable pages dropped from
@@ -521,9 +545,8 @@ int run_rocksdb(const Workload& workload, const Workload& small, int connections
     out.begin_object()
         .field("scenario", "rocksdb_before")
         .field("events", written)
-        .field("write_per_second", write_per_second)
-        .field("cpu_us_per_record", cpu_us_per_record(timed))
-        .end_object();
+        .field("write_per_second", write_per_second);
+    cpu_fields(out, timed).end_object();
     report(out);
     return 0;
   }
@@ -541,10 +564,9 @@ int run_rocksdb(const Workload& workload, const Workload& small, int connections
       .field("scenario", "rocksdb")
       .field("events", written)
       .field("write_per_second", write_per_second)
-      .field("cpu_us_per_record", cpu_us_per_record(timed))
       .field("scan_per_second", per_second(scanned, scan_seconds))
-      .field("bytes", bytes)
-      .end_object();
+      .field("bytes", bytes);
+  cpu_fields(out, timed).end_object();
   report(out);
 
   // small's ceiling: the small scenario's records, each in its own synced write, from
@@ -567,6 +589,31 @@ int run_rocksdb(const Workload& workload, const Workload& small, int connections
   return 0;
 }
 
+// The ledger entry each usage event of the workload updates (ledger_keys::usage_key), with the
+// running totals kept here: what the engine's apply computes, without its checks.
+class LedgerTotals {
+ public:
+  explicit LedgerTotals(const Workload& workload) {
+    for (const BenchOrganization& organization : workload.organizations()) {
+      for (const std::string& member : organization.members) payers_[member] = &organization.payer;
+    }
+  }
+  // The key of `input`'s aggregate and its new total, encoded as the ledger family stores it.
+  std::pair<std::string, std::string> add(const AppendInput& input) {
+    const auto& usage = *input.event.body.AsUsageRecorded();
+    auto payer = payers_.find(usage.account_id);
+    if (payer == payers_.end()) die("ledger totals: an account outside every organization");
+    std::string key = ledger_keys::usage_key(*payer->second, month_of(input.event.occurred_at),
+                                             usage.usage_type, usage.account_id);
+    const int64_t total = totals_[key] += usage.quantity;
+    return {std::move(key), ledger_keys::encode_quantity(total)};
+  }
+
+ private:
+  std::unordered_map<std::string_view, const std::string*> payers_;
+  std::unordered_map<std::string, int64_t> totals_;
+};
+
 // orgledger's own write set on plain RocksDB (baseline_options: RocksDB's defaults), as one would
 // build it directly: per event the record, its event id (the position) and the ledger
 // entry its usage updates, in three column families, plus the head once per batch, in
@@ -584,11 +631,7 @@ int run_rocksdb_write_set(const Workload& workload, const std::string& directory
   rocksdb::Status opened = rocksdb::DB::Open(options, directory, descriptors, &handles, &raw);
   if (!opened.ok()) die("rocksdb write set: " + opened.ToString());
   std::unique_ptr<rocksdb::DB> db(raw);
-  std::unordered_map<std::string_view, const std::string*> payers;
-  for (const BenchOrganization& organization : workload.organizations()) {
-    for (const std::string& member : organization.members) payers[member] = &organization.payer;
-  }
-  std::unordered_map<std::string, int64_t> totals;
+  LedgerTotals totals(workload);
   auto fill = [&](rocksdb::WriteBatch& write, const std::vector<BaselineRecord>& records) {
     for (const auto& record : records) {
       const std::string position =
@@ -597,13 +640,8 @@ int run_rocksdb_write_set(const Workload& workload, const std::string& directory
       write.Put(handles[2],
                 rocksdb::Slice(reinterpret_cast<const char*>(record.input.event_id.data()), 16),
                 position);
-      const auto& usage = *record.input.event.body.AsUsageRecorded();
-      auto payer = payers.find(usage.account_id);
-      if (payer == payers.end()) die("rocksdb write set: an account outside every organization");
-      const std::string key =
-          ledger_keys::usage_key(*payer->second, month_of(record.input.event.occurred_at),
-                                 usage.usage_type, usage.account_id);
-      write.Put(handles[3], key, ledger_keys::encode_quantity(totals[key] += usage.quantity));
+      const auto [key, value] = totals.add(record.input);
+      write.Put(handles[3], key, value);
     }
     write.Put(handles[0], "head",
               ledger_keys::encode_quantity(static_cast<int64_t>(records.back().position)));
@@ -614,9 +652,52 @@ int run_rocksdb_write_set(const Workload& workload, const std::string& directory
   out.begin_object()
       .field("scenario", "rocksdb_write_set")
       .field("events", timed.written)
-      .field("write_per_second", per_second(timed.written, timed.seconds))
-      .field("cpu_us_per_record", cpu_us_per_record(timed))
-      .end_object();
+      .field("write_per_second", per_second(timed.written, timed.seconds));
+  cpu_fields(out, timed).end_object();
+  report(out);
+  return 0;
+}
+
+// orgledger's store alone (engine/store.h, with everything it sets up on RocksDB): the records,
+// their ids and the ledger entries they change (each aggregate once per batch, its last total,
+// as the engine writes them) handed to Store::append in synced batches of `batch`, from one
+// thread. What the engine's writer thread does, with nothing built, checked or applied, nor any
+// socket: the ceiling of the store's write set on this machine. Building the inputs is neither
+// timed nor counted; CPU time is counted as write_synced_batches counts RocksDB's.
+int run_store(const Workload& workload, const std::string& directory, size_t batch) {
+  auto opened = Store::open(directory);
+  if (!opened.is_ok()) die("store: " + opened.status().to_string());
+  Store& store = **opened;
+  if (store.head()->position != 0) die("store: " + directory + " is not empty");
+  LedgerTotals totals(workload);
+  const SyncedWrites timed = time_synced_writes(
+      workload, batch, [&](const std::vector<BaselineRecord>& records, const auto& timed_write) {
+        std::vector<NewRecord> batch_records;
+        batch_records.reserve(records.size());
+        LedgerWrites ledger;
+        std::unordered_map<std::string, size_t> written_at;  // a key's place in `ledger`
+        for (const BaselineRecord& record : records) {
+          batch_records.push_back(NewRecord{record.position, record.bytes, record.hash,
+                                            record.input.event_id, baseline_recorded_at()});
+          auto [key, value] = totals.add(record.input);
+          const auto [at, first] = written_at.try_emplace(key, ledger.size());
+          if (first) {
+            ledger.emplace_back(std::move(key), std::move(value));
+          } else {
+            ledger[at->second].second = std::move(value);
+          }
+        }
+        Status status;
+        timed_write([&] { status = store.append(batch_records, ledger); });
+        if (!status.is_ok()) die("store: " + status.to_string());
+      });
+  if (store.head()->position != timed.written) die("store: the head is not the last record");
+  JsonWriter out;
+  out.begin_object()
+      .field("scenario", "store")
+      .field("events", timed.written)
+      .field("write_per_second", per_second(timed.written, timed.seconds));
+  cpu_fields(out, timed).end_object();
   report(out);
   return 0;
 }
@@ -917,6 +998,9 @@ int main(int argc, char** argv) {
   auto* write_set_command = app.add_subcommand(
       "rocksdb-write-set", "baseline: orgledger's write set (record, id, ledger) on raw RocksDB");
   write_set_command->add_option("--dir", directory)->required();
+  auto* store_command = app.add_subcommand(
+      "store", "ceiling: orgledger's store alone, Store::append of ready records and entries");
+  store_command->add_option("--dir", directory)->required();
   std::string file;
   auto* sqlite_command = app.add_subcommand("sqlite", "baseline: SQLite WAL, synchronous=FULL");
   sqlite_command->add_option("--file", file)->required();
@@ -955,6 +1039,7 @@ int main(int argc, char** argv) {
                        small_connections, small_per_connection, directory, batch, write_only);
   }
   if (write_set_command->parsed()) return run_rocksdb_write_set(*workload, directory, batch);
+  if (store_command->parsed()) return run_store(*workload, directory, batch);
   if (sqlite_command->parsed()) return run_sqlite(*workload, file, batch);
   if (postgres->parsed()) {
     return run_postgres(*workload, small_workload(small_connections, small_per_connection),
