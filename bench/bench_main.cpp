@@ -663,7 +663,7 @@ int run_rocksdb_write_set(const Workload& workload, const std::string& directory
 // as the engine writes them) handed to Store::append in synced batches of `batch`, from one
 // thread. What the engine's writer thread does, with nothing built, checked or applied, nor any
 // socket: the ceiling of the store's write set on this machine. Building the inputs is neither
-// timed nor counted; CPU time is counted as write_synced_batches counts RocksDB's.
+// timed nor counted; CPU time is counted as time_synced_writes counts it.
 int run_store(const Workload& workload, const std::string& directory, size_t batch) {
   auto opened = Store::open(directory);
   if (!opened.is_ok()) die("store: " + opened.status().to_string());
