@@ -496,14 +496,26 @@ SyncedWrites write_synced_batches(rocksdb::DB& db, const Workload& workload, siz
                             });
 }
 
-// The CPU microseconds per record of `writes`, as the JSON lines give them: all of it, and the
-// writing thread's part.
-JsonWriter& cpu_fields(JsonWriter& out, const SyncedWrites& writes) {
+// Reports the JSON line of `scenario`'s synced writes: the records written, their rate, the CPU
+// microseconds per record (all of it, and the writing thread's part), and what `more` adds.
+template <typename More>
+void report_synced_writes(const char* scenario, const SyncedWrites& writes, More more) {
   const auto per_record = [&](double seconds) {
     return fmt::format("{:.2f}", seconds * 1e6 / static_cast<double>(writes.written));
   };
-  return out.field("cpu_us_per_record", per_record(writes.rocksdb_cpu_seconds))
+  JsonWriter out;
+  out.begin_object()
+      .field("scenario", scenario)
+      .field("events", writes.written)
+      .field("write_per_second", per_second(writes.written, writes.seconds))
+      .field("cpu_us_per_record", per_record(writes.rocksdb_cpu_seconds))
       .field("writer_cpu_us_per_record", per_record(writes.writing_thread_cpu_seconds));
+  more(out);
+  out.end_object();
+  report(out);
+}
+void report_synced_writes(const char* scenario, const SyncedWrites& writes) {
+  report_synced_writes(scenario, writes, [](JsonWriter&) {});
 }
 
 // The baselines' RocksDB options: defaults, with the write-ahead log's durable pages dropped from
@@ -539,15 +551,8 @@ int run_rocksdb(const Workload& workload, const Workload& small, int connections
         }
       });
   const uint64_t written = timed.written;
-  const std::string write_per_second = per_second(written, timed.seconds);
   if (write_only) {
-    JsonWriter out;
-    out.begin_object()
-        .field("scenario", "rocksdb_before")
-        .field("events", written)
-        .field("write_per_second", write_per_second);
-    cpu_fields(out, timed).end_object();
-    report(out);
+    report_synced_writes("rocksdb_before", timed);
     return 0;
   }
   const auto scan_start = Clock::now();
@@ -559,15 +564,9 @@ int run_rocksdb(const Workload& workload, const Workload& small, int connections
   }
   const double scan_seconds = seconds_since(scan_start);
   if (scanned != written) die("rocksdb: scanned " + std::to_string(scanned) + " records");
-  JsonWriter out;
-  out.begin_object()
-      .field("scenario", "rocksdb")
-      .field("events", written)
-      .field("write_per_second", write_per_second)
-      .field("scan_per_second", per_second(scanned, scan_seconds))
-      .field("bytes", bytes);
-  cpu_fields(out, timed).end_object();
-  report(out);
+  report_synced_writes("rocksdb", timed, [&](JsonWriter& out) {
+    out.field("scan_per_second", per_second(scanned, scan_seconds)).field("bytes", bytes);
+  });
 
   // small's ceiling: the small scenario's records, each in its own synced write, from
   // `connections` threads at once (RocksDB commits concurrent writers as one group), keyed
@@ -648,13 +647,7 @@ int run_rocksdb_write_set(const Workload& workload, const std::string& directory
   };
   const SyncedWrites timed = write_synced_batches(*db, workload, batch, "rocksdb write set", fill);
   for (rocksdb::ColumnFamilyHandle* handle : handles) db->DestroyColumnFamilyHandle(handle);
-  JsonWriter out;
-  out.begin_object()
-      .field("scenario", "rocksdb_write_set")
-      .field("events", timed.written)
-      .field("write_per_second", per_second(timed.written, timed.seconds));
-  cpu_fields(out, timed).end_object();
-  report(out);
+  report_synced_writes("rocksdb_write_set", timed);
   return 0;
 }
 
@@ -692,13 +685,7 @@ int run_store(const Workload& workload, const std::string& directory, size_t bat
         if (!status.is_ok()) die("store: " + status.to_string());
       });
   if (store.head()->position != timed.written) die("store: the head is not the last record");
-  JsonWriter out;
-  out.begin_object()
-      .field("scenario", "store")
-      .field("events", timed.written)
-      .field("write_per_second", per_second(timed.written, timed.seconds));
-  cpu_fields(out, timed).end_object();
-  report(out);
+  report_synced_writes("store", timed);
   return 0;
 }
 
